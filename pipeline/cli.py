@@ -1,0 +1,149 @@
+"""The ``prep`` command: one thin command per pipeline stage, plus ``enhance``.
+
+Each command loads params.yaml, applies its flags as overrides and calls the stage's ``run``.
+Stage modules are imported inside the commands so that the data stages never import torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipeline.params import ParamsError, load_params
+from pipeline.report import console
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help=(
+        "Photo exposure-correction toolkit: data pipeline, GAN training, evaluation and "
+        "enhancement.\n\nStages run in order by `dvc repro`: download -> filter -> synthesize "
+        "-> shard -> train -> evaluate. Every knob lives in params.yaml; flags override it."
+    ),
+)
+
+ParamsOpt = Annotated[
+    Path, typer.Option("--params", help="params file (defaults apply when it is missing)")
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="fail at the first unusable input instead of recording it")
+]
+
+
+def _params(path: Path, overrides: dict[str, Any]) -> Any:
+    try:
+        return load_params(path, overrides)
+    except ParamsError as exc:
+        console.print(f"[red]params error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _finish(summary: Any) -> None:
+    summary.print()
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(1)
+
+
+def _csv_floats(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}") from exc
+
+
+@app.command()
+def download(
+    output: Annotated[Path, typer.Option(help="raw data folder")] = Path("data/raw"),
+    sources: Annotated[
+        str | None, typer.Option(help="comma-separated sources (overrides data.sources)")
+    ] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+    strict: StrictOpt = False,
+) -> None:
+    """Fetch the sources of [b]data.sources[/b] into OUTPUT/<source>/ with an index per source.
+
+    Example: [cyan]prep download --output data/raw --sources demo[/cyan]
+    """
+    overrides = {"data.sources": sources.split(",") if sources else None}
+    params = _params(params_file, overrides)
+    from pipeline.stages import download as stage
+
+    try:
+        _finish(stage.run(params, output, strict=strict))
+    except (OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+
+
+@app.command(name="filter")
+def filter_(
+    input: Annotated[Path, typer.Option("--input", help="raw data folder or any photo folder")],
+    output: Annotated[Path, typer.Option(help="folder for manifest.jsonl")],
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+    strict: StrictOpt = False,
+) -> None:
+    """Score every clean photo's exposure; keep the well-exposed ones.
+
+    Example: [cyan]prep filter --input data/raw --output data/filtered[/cyan]
+    """
+    params = _params(params_file, {"filter.workers": workers})
+    from pipeline.stages import filter as stage
+
+    try:
+        _finish(stage.run(params, input, output, strict=strict))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def synthesize(
+    input: Annotated[
+        Path, typer.Option("--input", help="filter manifest (or its folder), or a photo folder")
+    ],
+    output: Annotated[Path, typer.Option(help="folder for the pairs and manifest.jsonl")],
+    tau: Annotated[
+        str | None, typer.Option(help="'0.5..1' draws tau per sample; '0.7' fixes it")
+    ] = None,
+    tau_samples: Annotated[int | None, typer.Option(help="overexposed variants per photo")] = None,
+    evs: Annotated[
+        str | None, typer.Option(help="comma-separated EV shifts, e.g. -1.5,-1,0,1,1.5; '' none")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+    strict: StrictOpt = False,
+) -> None:
+    """Make overexposed (seed 002) and multi-EV pairs from clean photos; index native pairs.
+
+    Example: [cyan]prep synthesize --input data/filtered --output data/pairs --tau 0.5..1
+    --evs=-1.5,-1,0,1,1.5[/cyan]
+    """
+    overrides = {
+        "synthesize.tau": tau,
+        "synthesize.tau_samples": tau_samples,
+        "synthesize.evs": _csv_floats(evs),
+        "synthesize.seed": seed,
+        "synthesize.workers": workers,
+    }
+    params = _params(params_file, overrides)
+    from pipeline.stages import synthesize as stage
+
+    try:
+        _finish(stage.run(params, input, output, strict=strict))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,257 @@
+"""Pure exposure maths on float images: gamma curves, overexposure, EV shifts, statistics.
+
+Every function here is pure (no I/O, no global state) and works on
+``float32`` arrays holding gamma-encoded RGB in [0, 1] (``H x W x 3``) unless the
+name says otherwise. A name ending in ``_lin`` holds linear light.
+
+The same functions also evaluate tone *curves*: called on the 256 (or 65536) code
+levels of an integer image, they give the lookup table that ``imageio.apply_curve``
+applies, so the lookup-table path and the float path compute the same mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Curve = Literal["gamma", "srgb"]
+
+DEFAULT_GAMMA = 2.2
+# Rec. 709 / sRGB luminance weights for linear RGB.
+LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def _check_float(image: np.ndarray, name: str = "image") -> None:
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.float32:
+        raise ValueError(f"{name} must be float32, got {image.dtype}")
+
+
+def _check_rgb(image: np.ndarray, name: str = "image") -> None:
+    _check_float(image, name)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must have shape (H, W, 3), got {image.shape}")
+
+
+def _check_gamma(gamma: float) -> None:
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+
+
+def gamma_decode(image: np.ndarray, gamma: float = DEFAULT_GAMMA) -> np.ndarray:
+    """Pixel values -> linear light with a pure power law (seed 002): ``light = pixel ** gamma``.
+
+    Args:
+        image: float32 array of any shape, gamma-encoded values in [0, 1].
+        gamma: exponent (> 0); 2.2 by default.
+    Returns:
+        float32 array of the same shape, linear light in [0, 1].
+    """
+    _check_float(image)
+    _check_gamma(gamma)
+    return np.power(np.clip(image, 0.0, 1.0), np.float32(gamma), dtype=np.float32)
+
+
+def gamma_encode(image_lin: np.ndarray, gamma: float = DEFAULT_GAMMA) -> np.ndarray:
+    """Linear light -> pixel values with a pure power law: ``pixel = light ** (1 / gamma)``.
+
+    Args:
+        image_lin: float32 array of any shape, linear light in [0, 1] (clipped).
+        gamma: exponent (> 0); 2.2 by default.
+    Returns:
+        float32 array of the same shape, gamma-encoded values in [0, 1].
+    """
+    _check_float(image_lin, "image_lin")
+    _check_gamma(gamma)
+    return np.power(np.clip(image_lin, 0.0, 1.0), np.float32(1.0 / gamma), dtype=np.float32)
+
+
+def srgb_to_linear(image: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values -> linear light with the piecewise IEC 61966-2-1 curve.
+
+    Args:
+        image: float32 array of any shape, sRGB values in [0, 1].
+    Returns:
+        float32 array of the same shape, linear light in [0, 1].
+    """
+    _check_float(image)
+    x = np.clip(image, 0.0, 1.0)
+    low = x / np.float32(12.92)
+    high = np.power((x + np.float32(0.055)) / np.float32(1.055), np.float32(2.4))
+    return np.where(x <= 0.04045, low, high).astype(np.float32, copy=False)
+
+
+def linear_to_srgb(image_lin: np.ndarray) -> np.ndarray:
+    """Linear light -> sRGB-encoded values with the piecewise IEC 61966-2-1 curve.
+
+    Args:
+        image_lin: float32 array of any shape, linear light in [0, 1] (clipped).
+    Returns:
+        float32 array of the same shape, sRGB values in [0, 1].
+    """
+    _check_float(image_lin, "image_lin")
+    x = np.clip(image_lin, 0.0, 1.0)
+    low = x * np.float32(12.92)
+    high = np.float32(1.055) * np.power(x, np.float32(1.0 / 2.4)) - np.float32(0.055)
+    return np.where(x <= 0.0031308, low, high).astype(np.float32, copy=False)
+
+
+def to_linear(
+    image: np.ndarray, gamma: float = DEFAULT_GAMMA, curve: Curve = "gamma"
+) -> np.ndarray:
+    """Decode with the chosen transfer curve: ``"gamma"`` (power law) or ``"srgb"``."""
+    if curve == "gamma":
+        return gamma_decode(image, gamma)
+    if curve == "srgb":
+        return srgb_to_linear(image)
+    raise ValueError(f"curve must be 'gamma' or 'srgb', got {curve!r}")
+
+
+def from_linear(
+    image_lin: np.ndarray, gamma: float = DEFAULT_GAMMA, curve: Curve = "gamma"
+) -> np.ndarray:
+    """Encode with the chosen transfer curve: ``"gamma"`` (power law) or ``"srgb"``."""
+    if curve == "gamma":
+        return gamma_encode(image_lin, gamma)
+    if curve == "srgb":
+        return linear_to_srgb(image_lin)
+    raise ValueError(f"curve must be 'gamma' or 'srgb', got {curve!r}")
+
+
+def overexpose(
+    image: np.ndarray, tau: float, gamma: float = DEFAULT_GAMMA, curve: Curve = "gamma"
+) -> np.ndarray:
+    """Simulate overexposure exactly as seed 002: clip linear light at ``tau``, rescale.
+
+    ``light = pixel ** gamma``; ``light' = min(light, tau) / tau``;
+    ``pixel' = light' ** (1/gamma)``.
+
+    Args:
+        image: float32 array of any shape, gamma-encoded values in [0, 1].
+        tau: clipping threshold in linear light, 0 < tau <= 1 (1 leaves the image unchanged).
+        gamma: power-law exponent for ``curve="gamma"``.
+        curve: ``"gamma"`` (seed 002) or ``"srgb"``.
+    Returns:
+        float32 array of the same shape in [0, 1].
+    """
+    if not 0.0 < tau <= 1.0:
+        raise ValueError(f"tau must be in (0, 1], got {tau}")
+    light = to_linear(image, gamma, curve)
+    clipped = np.minimum(light, np.float32(tau)) / np.float32(tau)
+    return from_linear(clipped.astype(np.float32, copy=False), gamma, curve)
+
+
+def inverse_overexpose(
+    image: np.ndarray, tau: float, gamma: float = DEFAULT_GAMMA, curve: Curve = "gamma"
+) -> np.ndarray:
+    """Seed 002's inverse-transform baseline: ``light = light' * tau`` (clipped areas stay lost).
+
+    Args:
+        image: float32 array, an overexposed gamma-encoded image in [0, 1].
+        tau: the threshold the image was overexposed with (an oracle: it must be known).
+    Returns:
+        float32 array of the same shape in [0, 1].
+    """
+    if not 0.0 < tau <= 1.0:
+        raise ValueError(f"tau must be in (0, 1], got {tau}")
+    light = to_linear(image, gamma, curve)
+    return from_linear(light * np.float32(tau), gamma, curve)
+
+
+def shift_ev(
+    image: np.ndarray, ev: float, gamma: float = DEFAULT_GAMMA, curve: Curve = "gamma"
+) -> np.ndarray:
+    """Change exposure by ``ev`` stops in linear light: ``light * 2**ev``, clipped to [0, 1].
+
+    Args:
+        image: float32 array of any shape, gamma-encoded values in [0, 1].
+        ev: exposure change in stops (negative darkens).
+    Returns:
+        float32 array of the same shape in [0, 1].
+    """
+    light = to_linear(image, gamma, curve)
+    return from_linear(light * np.float32(2.0**ev), gamma, curve)
+
+
+def code_levels(bits: int) -> np.ndarray:
+    """The ``2**bits`` code values of an integer image as float32 in [0, 1] (``levels / max``)."""
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    top = (1 << bits) - 1
+    return np.arange(top + 1, dtype=np.float32) / np.float32(top)
+
+
+def luminance(image_lin: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance of linear RGB.
+
+    Args:
+        image_lin: float32 ``(H, W, 3)`` linear RGB.
+    Returns:
+        float32 ``(H, W)`` linear luminance.
+    """
+    _check_rgb(image_lin, "image_lin")
+    return image_lin @ LUMA_WEIGHTS
+
+
+@dataclass(frozen=True)
+class ExposureStats:
+    """Exposure statistics of one image (fractions and levels in [0, 1]).
+
+    Levels are of the gamma-encoded luma ``Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'``;
+    "saturated" and "crushed" look at each pixel's brightest channel.
+    """
+
+    saturated: float  # fraction of pixels whose brightest channel is at the top code
+    clipping_spike: float  # pixels at the top code / mean count per code just below it
+    crushed: float  # fraction of pixels whose brightest channel is at most 2/255
+    mean: float
+    median: float
+    p01: float
+    p05: float
+    p95: float
+    p99: float
+    spread: float  # p95 - p05: how much of the tonal range the photo uses
+    mean_linear: float  # mean linear luminance (scene brightness)
+
+
+def exposure_stats(image: np.ndarray, gamma: float = DEFAULT_GAMMA) -> ExposureStats:
+    """Exposure statistics used by ``prep filter``.
+
+    Clipping shows as a spike at the top code of the brightest-channel histogram: a natural
+    highlight roll-off spreads over the codes below, a clipped one piles up at the top.
+    The histogram has 256 bins of width 1/255 whatever the bit depth, bin 255 being the top.
+
+    Args:
+        image: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1].
+        gamma: power-law exponent for the linear-light mean.
+    Returns:
+        An ``ExposureStats``.
+    """
+    _check_rgb(image)
+    if image.size == 0:
+        raise ValueError("image is empty")
+    brightest = np.clip(image.max(axis=2), 0.0, 1.0)
+    codes = (brightest * np.float32(255) + np.float32(0.5)).astype(np.int32)
+    hist = np.bincount(codes.ravel(), minlength=256).astype(np.float64) / codes.size
+    saturated = float(hist[255])
+    below = float(hist[235:255].mean())
+    spike = min(saturated / below, 1000.0) if below > 0 else (1000.0 if saturated > 0 else 0.0)
+    luma = image @ LUMA_WEIGHTS
+    p01, p05, p50, p95, p99 = np.percentile(luma, [1, 5, 50, 95, 99])
+    linear_luma = luminance(gamma_decode(image, gamma))
+    return ExposureStats(
+        saturated=saturated,
+        clipping_spike=float(spike),
+        crushed=float(hist[:3].sum()),
+        mean=float(luma.mean()),
+        median=float(p50),
+        p01=float(p01),
+        p05=float(p05),
+        p95=float(p95),
+        p99=float(p99),
+        spread=float(p95 - p05),
+        mean_linear=float(linear_luma.mean()),
+    )

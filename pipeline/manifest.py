@@ -1,0 +1,179 @@
+"""The JSON Lines contracts between stages.
+
+* ``data/raw/<source>/index.jsonl``: one ``SourceItem`` per clean photo or native pair,
+  written by ``prep download`` (paths relative to the index file).
+* ``<filter output>/manifest.jsonl``: one ``FilterRow`` per item (paths relative to it).
+* ``<synthesize output>/manifest.jsonl``: one ``PairRow`` per training pair (DESIGN.md).
+* ``rejects.jsonl`` beside each: what was left out and why.
+
+Paths inside a manifest are relative to the manifest's folder, with forward slashes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pipeline.fsutil import atomic_open
+
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+INDEX_NAME = "index.jsonl"
+MANIFEST_NAME = "manifest.jsonl"
+REJECTS_NAME = "rejects.jsonl"
+
+
+class ManifestError(ValueError):
+    """A manifest file or row that does not follow its contract."""
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """A clean photo (``kind="clean"``) or a native input/target pair (``kind="native"``)."""
+
+    source: str
+    scene: str  # photos of one scene never cross splits
+    path: str  # the photo (clean) or the input (native)
+    kind: Literal["clean", "native"] = "clean"
+    target: str | None = None  # native pairs: the ground truth
+    split: str | None = None  # official split when the source has one
+    ev: float | None = None  # native pairs: the input's relative exposure, when known
+
+
+@dataclass(frozen=True)
+class FilterRow:
+    """The filter's verdict on one item; native pairs pass through unscored."""
+
+    source: str
+    scene: str
+    path: str
+    keep: bool
+    reason: str
+    kind: Literal["clean", "native"] = "clean"
+    target: str | None = None
+    split: str | None = None
+    ev: float | None = None
+    width: int | None = None
+    height: int | None = None
+    stats: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """One training pair (DESIGN.md): input and target paths relative to the manifest."""
+
+    id: str
+    scene: str
+    source: str
+    split: str | None
+    input: str
+    target: str
+    kind: Literal["overexpose", "ev", "native"]
+    tau: float | None
+    ev: float | None
+    gamma: float | None
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An item left out of a stage's output, with the reason."""
+
+    path: str
+    reason: str
+    stage: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_T = TypeVar("_T")
+
+
+def to_json(row: Any) -> str:
+    """One compact JSON line for a row dataclass (keys in field order)."""
+    return json.dumps(dataclasses.asdict(row), separators=(",", ":"), ensure_ascii=False)
+
+
+def from_mapping(cls: type[_T], data: dict[str, Any], where: str) -> _T:
+    """Build a row dataclass from a decoded JSON object, naming the file and line on error."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    required = {
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    missing = sorted(required - set(data))
+    if missing:
+        raise ManifestError(f"{where}: missing field(s) {', '.join(missing)}")
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:
+    """Stream rows of ``cls`` from a JSON Lines file; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest")
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(data, dict):
+                raise ManifestError(f"{path}:{number}: expected a JSON object")
+            yield from_mapping(cls, data, f"{path}:{number}")
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
+    """Write rows atomically as JSON Lines; returns the number of rows."""
+    count = 0
+    with atomic_open(path, "w") as handle:
+        for row in rows:
+            handle.write(to_json(row) + "\n")
+            count += 1
+    return count
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def slug(text: str) -> str:
+    """A file- and WebDataset-key-safe name: letters, digits, ``_`` and ``-`` only (no dots)."""
+    cleaned = _UNSAFE.sub("_", text).strip("_")
+    return cleaned or "_"
+
+
+def ev_tag(ev: float) -> str:
+    """``-1.5 -> "N1_5"``, ``1 -> "P1"``, ``0 -> "0"`` (MSEC's style, dot-free for keys)."""
+    if ev == 0:
+        return "0"
+    text = f"{abs(ev):g}".replace(".", "_")
+    return ("N" if ev < 0 else "P") + text
+
+
+def normalise_split(name: str | None) -> str | None:
+    """Map official split names (training, validation, testing, our485, eval15...) to ours."""
+    if name is None:
+        return None
+    aliases = {
+        "train": "train",
+        "training": "train",
+        "our485": "train",
+        "val": "val",
+        "valid": "val",
+        "validation": "val",
+        "test": "test",
+        "testing": "test",
+        "eval15": "test",
+    }
+    key = name.strip().lower()
+    if key not in aliases:
+        raise ManifestError(f"unknown split name {name!r}; expected one of {sorted(aliases)}")
+    return aliases[key]

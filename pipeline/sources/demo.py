@@ -1,0 +1,49 @@
+"""The offline demo source: colour photos bundled with scikit-image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import imageio
+from pipeline.manifest import SourceItem
+from pipeline.sources.base import FetchContext
+
+# Official split of the demo: whole scenes, so that val and test are never empty.
+# The two motorcycle frames are a stereo pair of one scene and stay together.
+DEMO_SCENES = {
+    "astronaut": ("astronaut", "test"),
+    "coffee": ("coffee", "train"),
+    "chelsea": ("chelsea", "train"),
+    "rocket": ("rocket", "val"),
+    "motorcycle_left": ("motorcycle", "train"),
+    "motorcycle_right": ("motorcycle", "train"),
+}
+
+
+def _load(name: str) -> np.ndarray:
+    """One bundled photo as uint8 RGB (scikit-image ships these files; no network)."""
+    import skimage.data
+
+    if name in ("motorcycle_left", "motorcycle_right"):
+        left, right, _ = skimage.data.stereo_motorcycle()
+        return left if name == "motorcycle_left" else right
+    return getattr(skimage.data, name)()
+
+
+def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
+    """Write the demo photos to ``dest`` as PNG and list them (clean photos, official split)."""
+    items = []
+    for name in ctx.params.data.demo.images:
+        if name not in DEMO_SCENES:
+            raise ValueError(
+                f"data.demo.images: unknown demo photo {name!r}; choose from {sorted(DEMO_SCENES)}"
+            )
+        scene, split = DEMO_SCENES[name]
+        path = dest / f"{name}.png"
+        image = _load(name).astype(np.float32) / np.float32(255)
+        imageio.write_image(path, image, png_level=ctx.params.io.png_level)
+        items.append(SourceItem("demo", f"demo-{scene}", path.name, split=split))
+        ctx.summary.add("photos")
+    return items

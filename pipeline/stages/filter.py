@@ -1,0 +1,190 @@
+"""``prep filter``: score every clean photo's exposure and keep the well-exposed ones.
+
+Seed 002 removes over- and under-exposed photos before synthesizing overexposure, so the
+ground truth is clean and the simulated amount is controlled. Native pairs (MSEC, LOL) pass
+through unscored: their inputs are badly exposed on purpose. Output: ``manifest.jsonl``
+(one ``FilterRow`` per item, kept or not, with the reason and the stats) and
+``rejects.jsonl`` (files that could not be used at all).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import imageio
+from pipeline.exposure import ExposureStats, exposure_stats
+from pipeline.fsutil import relpath
+from pipeline.manifest import (
+    INDEX_NAME,
+    MANIFEST_NAME,
+    REJECTS_NAME,
+    FilterRow,
+    Reject,
+    SourceItem,
+    read_jsonl,
+    slug,
+    write_jsonl,
+)
+from pipeline.parallel import map_ordered
+from pipeline.params import FilterParams, IoParams, Params
+from pipeline.report import Summary, track
+
+
+class StrictError(RuntimeError):
+    """Raised under ``--strict`` at the first unusable input."""
+
+
+def judge(stats: ExposureStats, p: FilterParams) -> tuple[bool, str]:
+    """Decide from the stats whether a photo is well exposed; the reason names the test."""
+    if stats.saturated > p.max_saturated:
+        return (
+            False,
+            f"overexposed: {stats.saturated:.1%} of pixels saturated > {p.max_saturated:.1%}",
+        )
+    if stats.saturated >= p.spike_min_saturated and stats.clipping_spike > p.max_clipping_spike:
+        return False, (
+            f"overexposed: clipped highlights (spike {stats.clipping_spike:.0f} > "
+            f"{p.max_clipping_spike:g})"
+        )
+    if stats.mean > p.max_mean:
+        return False, f"overexposed: mean luma {stats.mean:.2f} > {p.max_mean:.2f}"
+    if stats.p01 > p.max_p01:
+        return False, f"washed out: 1st percentile luma {stats.p01:.2f} > {p.max_p01:.2f}"
+    if stats.p99 < p.min_p99:
+        return False, f"underexposed: 99th percentile luma {stats.p99:.2f} < {p.min_p99:.2f}"
+    if stats.mean < p.min_mean:
+        return False, f"underexposed: mean luma {stats.mean:.2f} < {p.min_mean:.2f}"
+    if stats.crushed > p.max_crushed:
+        return False, f"underexposed: {stats.crushed:.1%} crushed shadows > {p.max_crushed:.1%}"
+    if stats.spread < p.min_spread:
+        return False, f"flat: luma spread {stats.spread:.2f} < {p.min_spread:.2f}"
+    return True, "well exposed"
+
+
+def analyse(path: Path, io: IoParams, analysis_side: int) -> tuple[ExposureStats, int, int]:
+    """Exposure stats of one photo on a strided subsample (exact code values are kept)."""
+    info = imageio.probe(path, io.max_pixels)
+    if min(info.width, info.height) < io.min_side:
+        raise imageio.ImageError(
+            path, f"too small: {info.width}x{info.height} (min side {io.min_side})"
+        )
+    image = imageio.read_image(path, io.max_pixels)
+    step = max(1, int(np.ceil(max(image.shape[:2]) / analysis_side)))
+    return exposure_stats(np.ascontiguousarray(image[::step, ::step])), info.width, info.height
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    item: SourceItem
+    root: Path  # the folder the item's paths are relative to
+    output: Path
+    io: IoParams
+    filter: FilterParams
+
+
+def _score(job: _Job) -> FilterRow | Reject:
+    item = job.item
+    path = job.root / item.path
+    shown = relpath(path, job.output)
+    try:
+        if item.kind == "native":
+            return _native_row(job, path, shown)
+        stats, width, height = analyse(path, job.io, job.filter.analysis_side)
+    except (imageio.ImageError, OSError) as exc:
+        return Reject(str(path), getattr(exc, "reason", str(exc)), "filter")
+    keep, reason = judge(stats, job.filter)
+    return FilterRow(
+        source=item.source,
+        scene=item.scene,
+        path=shown,
+        keep=keep,
+        reason=reason,
+        split=item.split,
+        width=width,
+        height=height,
+        stats={k: round(v, 5) for k, v in dataclasses.asdict(stats).items()},
+    )
+
+
+def _native_row(job: _Job, path: Path, shown: str) -> FilterRow | Reject:
+    item = job.item
+    if item.target is None:
+        return Reject(str(path), "native pair without a ground truth", "filter")
+    target = job.root / item.target
+    a = imageio.probe(path, job.io.max_pixels)
+    b = imageio.probe(target, job.io.max_pixels)
+    if (a.width, a.height) != (b.width, b.height):
+        return Reject(
+            str(path),
+            f"input {a.width}x{a.height} and ground truth {target} {b.width}x{b.height} "
+            "differ in size",
+            "filter",
+        )
+    return FilterRow(
+        source=item.source,
+        scene=item.scene,
+        path=shown,
+        keep=True,
+        reason="native pair (not filtered)",
+        kind="native",
+        target=relpath(target, job.output),
+        split=item.split,
+        ev=item.ev,
+        width=a.width,
+        height=a.height,
+    )
+
+
+def discover(input_dir: Path) -> list[tuple[SourceItem, Path]]:
+    """Items under ``input_dir``: from source indexes when present, else a plain photo folder.
+
+    Returns (item, root) pairs, root being the folder the item's paths are relative to.
+    """
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"{input_dir}: no such folder")
+    indexes = sorted(input_dir.glob(INDEX_NAME)) + sorted(input_dir.glob(f"*/{INDEX_NAME}"))
+    if indexes:
+        return [(item, index.parent) for index in indexes for item in read_jsonl(index, SourceItem)]
+    photos = sorted(p for p in input_dir.rglob("*") if p.is_file() and imageio.is_image(p))
+    return [
+        (
+            SourceItem(
+                "folder",
+                "folder-" + slug(p.relative_to(input_dir).with_suffix("").as_posix()),
+                p.relative_to(input_dir).as_posix(),
+            ),
+            input_dir,
+        )
+        for p in photos
+    ]
+
+
+def run(params: Params, input_dir: Path, output: Path, strict: bool = False) -> Summary:
+    """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects."""
+    summary = Summary("filter", unit="photos", rate_key="scored")
+    found = discover(input_dir)
+    jobs = [_Job(item, root, output.resolve(), params.io, params.filter) for item, root in found]
+    rows: list[FilterRow] = []
+    rejects: list[Reject] = []
+    results = map_ordered(_score, jobs, params.filter.workers)
+    for result in track(results, "filter", total=len(jobs)):
+        if isinstance(result, Reject):
+            if strict:
+                raise StrictError(f"{result.path}: {result.reason}")
+            rejects.append(result)
+            summary.add("unusable")
+            continue
+        rows.append(result)
+        if result.kind == "native":
+            summary.add("native pairs")
+        else:
+            summary.add("scored")
+            summary.add("kept" if result.keep else "dropped")
+    write_jsonl(output / REJECTS_NAME, rejects)
+    write_jsonl(output / MANIFEST_NAME, rows)
+    if not found:
+        summary.notes.append(f"[yellow]no photos found under {input_dir}[/yellow]")
+    return summary

@@ -1,0 +1,306 @@
+"""``prep synthesize``: turn clean photos into training pairs, and index native pairs.
+
+For each kept clean photo: ``tau_samples`` overexposed variants (seed 002: clip linear light at
+tau, rescale; tau uniform in the range or fixed) and one variant per EV (Afifi-style
+``light * 2**ev``; rendered from the sensor data for RAW files). The clean photo is the target,
+stored losslessly. 8- and 16-bit images are mapped with lookup tables built from the pure float
+functions of ``pipeline.exposure``. Native pairs (MSEC, LOL) join the same manifest as
+``kind="native"`` rows pointing at the downloaded files.
+
+Every random choice derives from (seed, photo key), and results are written in input order,
+so any worker count gives byte-identical output. Work happens in ``<output>.partial/``: a
+killed run resumes there and ``<output>`` is replaced only when everything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import exposure, imageio
+from pipeline.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
+from pipeline.manifest import (
+    MANIFEST_NAME,
+    REJECTS_NAME,
+    FilterRow,
+    PairRow,
+    Reject,
+    ev_tag,
+    read_jsonl,
+    slug,
+    to_json,
+)
+from pipeline.parallel import map_ordered
+from pipeline.params import IoParams, Params, SynthesizeParams, parse_tau, to_dict
+from pipeline.report import Summary, track
+from pipeline.stages.filter import StrictError, discover
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One input item with absolute paths."""
+
+    source: str
+    scene: str
+    split: str | None
+    path: Path
+    kind: str  # "clean" | "native"
+    target: Path | None = None
+    ev: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    entry: _Entry
+    key: str  # photo key: the folder name under <output> and the prefix of every id
+    taus: tuple[float, ...]
+    staging: Path
+    synth: SynthesizeParams
+    io: IoParams
+
+
+def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
+    """Entries from a filter manifest (kept rows), a folder holding one, or a photo folder.
+
+    Returns the entries and a digest of the input description for the resume fingerprint.
+    """
+    manifest = input_path / MANIFEST_NAME if input_path.is_dir() else input_path
+    if manifest.is_file():
+        root = manifest.parent
+        entries = [
+            _Entry(
+                r.source,
+                r.scene,
+                r.split,
+                (root / r.path).resolve(),
+                r.kind,
+                (root / r.target).resolve() if r.target else None,
+                r.ev,
+                r.width,
+                r.height,
+            )
+            for r in read_jsonl(manifest, FilterRow)
+            if r.keep
+        ]
+        return entries, sha256_file(manifest)
+    if not input_path.is_dir():
+        raise FileNotFoundError(f"{input_path}: neither a filter manifest nor a folder")
+    entries = [
+        _Entry(
+            item.source,
+            item.scene,
+            item.split,
+            (root / item.path).resolve(),
+            item.kind,
+            (root / item.target).resolve() if item.target else None,
+            item.ev,
+        )
+        for item, root in discover(input_path)
+    ]
+    listing = [(str(e.path), e.path.stat().st_mtime_ns if e.path.exists() else 0) for e in entries]
+    return entries, fingerprint(listing)
+
+
+def stable_int(text: str) -> int:
+    """A platform-independent 64-bit integer hash of a string."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def draw_taus(seed: int, key: str, tau: tuple[float, float], count: int) -> tuple[float, ...]:
+    """``count`` thresholds uniform in ``[lo, hi]``, from (seed, photo key) only."""
+    lo, hi = tau
+    rng = np.random.default_rng([seed, stable_int(key)])
+    return tuple(float(lo + (hi - lo) * u) for u in rng.random(count))
+
+
+def photo_keys(entries: list[_Entry]) -> list[str]:
+    """Folder names for clean photos: the scene, plus the file stem when a scene has several."""
+    per_scene = Counter(e.scene for e in entries)
+    return [
+        slug(e.scene if per_scene[e.scene] == 1 else f"{e.scene}-{e.path.stem}") for e in entries
+    ]
+
+
+def _variants(job: _Job) -> list[tuple[str, str, float | None, float | None]]:
+    """(file name, kind, tau, ev) of every input variant; EV 0 reuses the target file."""
+    fmt = job.synth.format
+    names = [(f"tau{k}.{fmt}", "overexpose", tau, None) for k, tau in enumerate(job.taus)]
+    names += [
+        (f"target.{fmt}" if ev == 0 else f"ev{ev_tag(ev)}.{fmt}", "ev", None, float(ev))
+        for ev in job.synth.evs
+    ]
+    return names
+
+
+def _render(
+    s: SynthesizeParams,
+    kind: str,
+    tau: float | None,
+    ev: float | None,
+    clean: imageio.Codes,
+    raw_renders: dict[float, imageio.Codes],
+) -> imageio.Codes:
+    """One variant's codes: a RAW render when there is one, else a lookup-table mapping."""
+    if kind == "ev" and ev in raw_renders:
+        return raw_renders[ev]
+    levels = exposure.code_levels(clean.bits)
+    if kind == "overexpose" and tau is not None:
+        curve = exposure.overexpose(levels, tau, s.gamma, s.curve)
+    elif kind == "ev" and ev is not None:
+        curve = exposure.shift_ev(levels, ev, s.gamma, s.curve)
+    else:
+        raise ValueError(f"cannot render a {kind!r} variant with tau={tau}, ev={ev}")
+    return imageio.apply_curve(clean, curve)
+
+
+def _load_clean(
+    path: Path, evs: list[float], max_pixels: int
+) -> tuple[imageio.Codes, dict[float, imageio.Codes]]:
+    """The clean photo's codes, plus one render per EV for RAW files (decoded once)."""
+    if not imageio.is_raw(path):
+        return imageio.read_codes(path, max_pixels), {}
+    wanted = sorted({0.0, *evs})
+    renders = dict(zip(wanted, imageio.render_raw(path, wanted, max_pixels), strict=True))
+    return renders[0.0], renders
+
+
+def synthesize_photo(job: _Job) -> tuple[list[PairRow], Reject | None]:
+    """Write one photo's target and variants (skipping files a killed run completed)."""
+    entry, s = job.entry, job.synth
+    folder = job.staging / job.key
+    target_name = f"target.{s.format}"
+    variants = _variants(job)
+    try:
+        info = imageio.probe(entry.path, job.io.max_pixels)
+        if min(info.width, info.height) < job.io.min_side:
+            raise imageio.ImageError(
+                entry.path, f"too small: {info.width}x{info.height} (min side {job.io.min_side})"
+            )
+        files = [(target_name, "target", None, None)]
+        files += [v for v in variants if v[0] != target_name]
+        todo = [f for f in files if not (folder / f[0]).exists()]
+        if todo:
+            clean, raw_renders = _load_clean(
+                entry.path, [float(e) for e in s.evs], job.io.max_pixels
+            )
+            for name, kind, tau, ev in todo:
+                out = clean if kind == "target" else _render(s, kind, tau, ev, clean, raw_renders)
+                imageio.write_image(folder / name, out, png_level=job.io.png_level)
+            width, height = clean.width, clean.height
+        else:
+            done = imageio.probe(folder / target_name)
+            width, height = done.width, done.height
+    except (imageio.ImageError, OSError) as exc:
+        return [], Reject(str(entry.path), getattr(exc, "reason", str(exc)), "synthesize")
+    rows = [
+        PairRow(
+            id=f"{job.key}--{Path(name).stem}",
+            scene=entry.scene,
+            source=entry.source,
+            split=entry.split,
+            input=f"{job.key}/{name}",
+            target=f"{job.key}/{target_name}",
+            kind=kind,
+            tau=tau,
+            ev=ev,
+            gamma=s.gamma if s.curve == "gamma" else None,
+            width=width,
+            height=height,
+        )
+        for name, kind, tau, ev in variants
+    ]
+    return rows, None
+
+
+def native_row(entry: _Entry, output: Path) -> PairRow:
+    """A native pair's manifest row, pointing at the downloaded files."""
+    assert entry.target is not None
+    return PairRow(
+        id=slug(f"{entry.source}-{entry.path.stem}"),
+        scene=entry.scene,
+        source=entry.source,
+        split=entry.split,
+        input=relpath(entry.path, output),
+        target=relpath(entry.target, output),
+        kind="native",
+        tau=None,
+        ev=entry.ev,
+        gamma=None,
+        width=entry.width or 0,
+        height=entry.height or 0,
+    )
+
+
+def _jobs(clean: list[_Entry], keys: list[str], params: Params, staging: Path) -> Iterator[_Job]:
+    tau = parse_tau(params.synthesize.tau)
+    for entry, key in zip(clean, keys, strict=True):
+        taus = draw_taus(params.synthesize.seed, key, tau, params.synthesize.tau_samples)
+        yield _Job(entry, key, taus, staging, params.synthesize, params.io)
+
+
+def run(params: Params, input_path: Path, output: Path, strict: bool = False) -> Summary:
+    """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl)."""
+    parse_tau(params.synthesize.tau)
+    for ev in params.synthesize.evs:
+        if not -8.0 <= ev <= 8.0:
+            raise ValueError(f"synthesize.evs: {ev} is outside -8..+8 EV")
+    if params.synthesize.tau_samples < 0:
+        raise ValueError("synthesize.tau_samples must be >= 0")
+    summary = Summary("synthesize", unit="photos", rate_key="photos")
+    entries, input_digest = read_entries(input_path)
+    clean = [e for e in entries if e.kind == "clean"]
+    native = [e for e in entries if e.kind == "native"]
+    keys = photo_keys(clean)
+    duplicates = [k for k, n in Counter(keys).items() if n > 1]
+    if duplicates:
+        raise ValueError(f"duplicate photo ids {duplicates[:3]}: rename the files or scenes")
+    key = fingerprint(
+        {
+            "synthesize": to_dict(params.synthesize),
+            "io": to_dict(params.io),
+            "input": input_digest,
+            "output": str(output.resolve()),
+        }
+    )
+    staged = StagedDir(output, key)
+    output_abs = output.resolve()
+    seen_ids: set[str] = set()
+    with (
+        atomic_open(staged.path / MANIFEST_NAME, "w") as manifest,
+        atomic_open(staged.path / REJECTS_NAME, "w") as rejects,
+    ):
+        results = map_ordered(
+            synthesize_photo, _jobs(clean, keys, params, staged.path), params.synthesize.workers
+        )
+        for rows, reject in track(results, "synthesize", total=len(clean)):
+            if reject is not None:
+                if strict:
+                    raise StrictError(f"{reject.path}: {reject.reason}")
+                rejects.write(to_json(reject) + "\n")
+                summary.add("rejected")
+                continue
+            summary.add("photos")
+            for row in rows:
+                manifest.write(to_json(row) + "\n")
+            summary.add("pairs", len(rows))
+        for entry in native:
+            row = native_row(entry, output_abs)
+            if row.id in seen_ids:
+                reject = Reject(str(entry.path), f"duplicate id {row.id}", "synthesize")
+                if strict:
+                    raise StrictError(f"{reject.path}: {reject.reason}")
+                rejects.write(to_json(reject) + "\n")
+                summary.add("rejected")
+                continue
+            seen_ids.add(row.id)
+            manifest.write(to_json(row) + "\n")
+            summary.add("native pairs")
+    staged.commit()
+    return summary
