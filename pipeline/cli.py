@@ -145,5 +145,37 @@ def synthesize(
         raise _fail(exc) from exc
 
 
+@app.command()
+def enhance(
+    photos: Annotated[list[Path], typer.Argument(help="photos or folders (JPEG/PNG/TIFF/RAW)")],
+    model: Annotated[Path, typer.Option(help="trained generator")] = Path("models/generator.pt"),
+    output: Annotated[Path | None, typer.Option(help="folder for the corrected photos")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="overwrite the input files")] = False,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="same | jpg | png | tif (16-bit)")
+    ] = None,
+    long_side: Annotated[int | None, typer.Option(help="working resolution (long side)")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:1 | mps")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Correct the exposure of your own photos, at full resolution.
+
+    Example: [cyan]prep enhance holiday/*.jpg scan.tif --model models/generator.pt
+    --output fixed/[/cyan]
+    """
+    overrides = {"enhance.format": fmt, "enhance.long_side": long_side, "enhance.device": device}
+    params = _params(params_file, overrides)
+    from exposure_models.checkpoint import CheckpointError
+    from pipeline.stages import enhance as stage
+
+    try:
+        summary = stage.run(params, photos, model, output, in_place=in_place)
+    except (CheckpointError, OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+    _finish(summary)
+    if summary.counts.get("failed"):
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

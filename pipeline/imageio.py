@@ -222,6 +222,34 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     return codes_to_float(decode_codes(data, name))
 
 
+def downscale(codes: Codes, size: tuple[int, int]) -> np.ndarray:
+    """Area-downscale integer codes to ``size`` = (height, width); float32 RGB in [0, 1].
+
+    Works on the integer image, so a large photo never needs a full-size float copy.
+    """
+    height, width = size
+    if height > codes.height or width > codes.width:
+        raise ValueError(f"cannot downscale {codes.height}x{codes.width} to {height}x{width}")
+    if (height, width) == (codes.height, codes.width):
+        return codes_to_float(codes)
+    small = cv2.resize(codes.array, (width, height), interpolation=cv2.INTER_AREA)
+    return codes_to_float(Codes(small))
+
+
+def rows_to_float(codes: Codes, top: int, bottom: int) -> np.ndarray:
+    """Rows ``top:bottom`` of an integer image as float32 RGB in [0, 1]."""
+    return codes_to_float(Codes(codes.array[top:bottom]))
+
+
+def assemble(strips, height: int, width: int, bits: int) -> Codes:  # type: ignore[no-untyped-def]
+    """Quantise float strips ``(top, bottom, float32 rows)`` into one ``bits``-bit image."""
+    dtype = np.uint8 if bits == 8 else np.uint16
+    out = np.empty((height, width, 3), dtype)
+    for top, bottom, rows in strips:
+        out[top:bottom] = float_to_codes(rows, bits).array
+    return Codes(out)
+
+
 def curve_table(curve: np.ndarray, bits: int) -> np.ndarray:
     """Quantise a float tone curve (one value in [0, 1] per code level) to an integer table."""
     levels = 1 << bits
@@ -338,7 +366,7 @@ def render_raw(
                     use_camera_wb=True,
                     no_auto_bright=True,
                     exp_shift=float(2.0**ev),
-                    exp_preser=0.0,
+                    exp_preserve_highlights=0.0,
                     output_bps=16,
                     gamma=(2.4, 12.92),
                     output_color=rawpy.ColorSpace.sRGB,

@@ -83,6 +83,7 @@ class Places365Source:
     archive: str = "val_256"  # val_256, train_256_places365standard, val_large, ...
     max_images: int = 0  # 0 keeps all; otherwise a deterministic subset of this size
     seed: int = 0
+    md5: str = ""  # overrides the built-in MD5 of the archive (a mirror or an unlisted archive)
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,12 @@ class DataParams:
 
 @dataclass(frozen=True)
 class DownloadParams:
-    retries: int = 5
+    retries: int = 5  # consecutive failed attempts (without new bytes) before giving up
     backoff_s: float = 1.0  # first retry delay; doubles each retry
     timeout_s: float = 60.0
     chunk_bytes: int = 1 << 20
+    keep_archives: bool = True  # False deletes an archive once extracted (the lock keeps sha256)
+    max_extract_bytes: int = 1 << 40  # refuse archives that unpack to more (zip bombs)
 
 
 @dataclass(frozen=True)
@@ -230,15 +233,20 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class EnhanceParams:
-    long_side: int = 512  # working resolution of the network
-    radius: int = 8  # guided-filter radius at working resolution
-    eps: float = 1e-3
-    highlight_lo: float = 0.90
-    highlight_hi: float = 0.98
-    batch_size: int = 4
+    """``prep enhance`` (and full-resolution evaluation): network at a working resolution,
+    correction carried to full size with a guided filter (README: "prep enhance")."""
+
+    long_side: int = 512  # working resolution: the long side the network sees (at most)
+    radius: int = 2  # guided-filter radius, in working-resolution pixels
+    eps: float = 1e-3  # guided-filter regularisation
+    gain_eps: float = 1e-4  # linear-light offset that caps the gain in black areas
+    highlight_lo: float = 0.90  # clipped input highlights take the network output itself ...
+    highlight_hi: float = 0.98  # ... blending in between these levels of the brightest channel
+    strip_rows: int = 512  # full-resolution rows processed at once (bounds memory)
+    batch_size: int = 4  # photos of the same working size per forward pass
     device: str = "auto"
-    format: Literal["same", "jpg", "png", "tif"] = "same"
-    quality: int = 95
+    format: Literal["same", "jpg", "png", "tif"] = "same"  # RAW inputs give 16-bit TIFF
+    quality: int = 95  # JPEG quality
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,120 @@
+"""Generator checkpoints: self-describing (arch + config + weights), atomic, ``weights_only``.
+
+File layout: ``{"format": FORMAT, "version": VERSION, "arch": "unet", "config": {...},
+"state_dict": {...}, "extra": {...}}``, holding only tensors and plain Python values.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from exposure_models.generator import GENERATORS
+
+FORMAT = "exposure-prep/generator"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a loadable generator checkpoint; the message names file and reason."""
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: readers never see a
+    half-written file, and a crash leaves the previous version in place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with tuples as lists; ValueError for anything ``weights_only`` cannot load."""
+    if value is None or isinstance(value, (str, bool, int, float, torch.Tensor)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise ValueError(f"{where}: dict keys must be str, got {bad[0]!r}")
+        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+    raise ValueError(f"{where}: {type(value).__name__} is not storable in a checkpoint")
+
+
+def save_generator(path: str | Path, model: nn.Module, extra: dict[str, Any] | None = None) -> None:
+    """Write ``model`` (a class of ``GENERATORS``) with its config and ``extra`` (plain values
+    and tensors only: step, metrics, params...) atomically to ``path``."""
+    arch = next((name for name, cls in GENERATORS.items() if type(model) is cls), None)
+    if arch is None:
+        raise ValueError(f"{type(model).__name__} is not one of the generators {list(GENERATORS)}")
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "arch": arch,
+        "config": _plain(model.config.to_dict(), "config"),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": _plain(dict(extra or {}), "extra"),
+    }
+    atomic_torch_save(payload, path)
+
+
+def load_generator(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the generator saved by :func:`save_generator`; returns ``(model, extra)`` with
+    the model in eval mode on ``map_location``.
+
+    Raises:
+        CheckpointError: missing file, not a torch file, not a generator checkpoint, unknown
+            arch or version, or weights that do not fit the stored config.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for a foreign or corrupt file
+        raise CheckpointError(
+            f"{path}: not one of our model files (not loadable with "
+            f"torch.load(weights_only=True): {type(err).__name__})"
+        ) from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        found = sorted(map(str, ckpt))[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(
+            f"{path}: not a generator checkpoint (format {FORMAT!r} expected; found {found}); "
+            "a training checkpoint or a bare state dict is not loadable here"
+        )
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{path}: unsupported version {ckpt.get('version')!r}")
+    arch = ckpt.get("arch")
+    if arch not in GENERATORS:
+        raise CheckpointError(f"{path}: unknown arch {arch!r}; known: {sorted(GENERATORS)}")
+    cls = GENERATORS[arch]
+    config, state = ckpt.get("config"), ckpt.get("state_dict")
+    if not isinstance(config, dict) or not isinstance(state, dict):
+        raise CheckpointError(f"{path}: config and state_dict must both be dicts")
+    try:
+        model = cls(cls.config_type.from_dict(config))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: invalid {arch} config {config}: {err}") from err
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit the stored config: {err}") from err
+    model.to(map_location)
+    model.eval()
+    return model, dict(ckpt.get("extra") or {})
