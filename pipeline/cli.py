@@ -146,6 +146,99 @@ def synthesize(
 
 
 @app.command()
+def shard(
+    input: Annotated[Path, typer.Option("--input", help="pairs manifest or its folder")],
+    output: Annotated[Path, typer.Option(help="folder for the tars and index.json")],
+    params_file: ParamsOpt = Path("params.yaml"),
+    strict: StrictOpt = False,
+) -> None:
+    """Split pairs by scene into train/val/test and write WebDataset tars plus index.json.
+
+    Example: [cyan]prep shard --input data/pairs --output data/shards[/cyan]
+    """
+    params = _params(params_file, {})
+    from pipeline.stages import shard as stage
+
+    try:
+        _finish(stage.run(params, input, output, strict=strict))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def train(
+    shards: Annotated[Path, typer.Option(help="shard folder (prep shard output)")] = Path(
+        "data/shards"
+    ),
+    model: Annotated[Path, typer.Option(help="where the generator goes")] = Path(
+        "models/generator.pt"
+    ),
+    checkpoints: Annotated[Path, typer.Option(help="training checkpoints")] = Path("checkpoints"),
+    logs: Annotated[Path, typer.Option(help="DVCLive folder")] = Path("dvclive"),
+    preset: Annotated[
+        str | None, typer.Option(help="seed000 | seed002 | seed003 | demo (train.presets)")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="total optimisation steps")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:1 | mps")] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="ignore the last checkpoint and start over")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="insist on resuming (error if the checkpoint differs)")
+    ] = False,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Train the GAN. The last checkpoint is resumed when made with the same architecture,
+    params and shards (else training starts over). Multi-GPU: run it under torchrun.
+
+    Example: [cyan]prep train --shards data/shards --preset demo[/cyan]
+    (or [cyan]torchrun --nproc_per_node 8 $(which prep) train[/cyan])
+    """
+    overrides = {"train.preset": preset, "train.steps": steps, "train.device": device}
+    params = _params(params_file, overrides)
+    from exposure_models.checkpoint import CheckpointError
+    from pipeline.stages import train as stage
+
+    try:
+        _finish(stage.run(params, shards, model, checkpoints, logs, fresh=fresh, resume=resume))
+    except (CheckpointError, stage.TrainingError, OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def evaluate(
+    shards: Annotated[Path, typer.Option(help="shard folder (its test split is scored)")] = Path(
+        "data/shards"
+    ),
+    model: Annotated[Path, typer.Option(help="trained generator")] = Path("models/generator.pt"),
+    output: Annotated[Path, typer.Option(help="report folder")] = Path("reports"),
+    paired: Annotated[
+        list[Path] | None,
+        typer.Option(help="also score a paired folder (low/high, input/target, MSEC, LOL)"),
+    ] = None,
+    resolution: Annotated[
+        int | None, typer.Option(help="long side to evaluate at; 0 = full resolution")
+    ] = None,
+    max_images: Annotated[int | None, typer.Option(help="score at most this many pairs")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Score the model and non-learned baselines on the test split; write reports/.
+
+    Example: [cyan]prep evaluate --shards data/shards --model models/generator.pt
+    --output reports[/cyan]
+    """
+    overrides = {"evaluate.resolution": resolution, "evaluate.max_images": max_images}
+    params = _params(params_file, overrides)
+    from exposure_models.checkpoint import CheckpointError
+    from pipeline.stages import evaluate as stage
+
+    try:
+        _finish(stage.run(params, shards, model, output, paired=list(paired or [])))
+    except (CheckpointError, OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
 def enhance(
     photos: Annotated[list[Path], typer.Argument(help="photos or folders (JPEG/PNG/TIFF/RAW)")],
     model: Annotated[Path, typer.Option(help="trained generator")] = Path("models/generator.pt"),

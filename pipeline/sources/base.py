@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from pipeline.imageio import is_image
+from pipeline.integrity import LOCK_NAME, SourceLock
 from pipeline.manifest import Reject, SourceItem
 from pipeline.params import Params
 from pipeline.report import Summary
@@ -13,22 +17,63 @@ from pipeline.report import Summary
 
 @dataclass
 class FetchContext:
-    """Shared state of one ``prep download`` run."""
+    """Shared state of one ``prep download`` run.
+
+    ``lock`` is ``<raw_root>/sources.lock.json``: what every archive was when first fetched.
+    """
 
     params: Params
     raw_root: Path  # data/raw: each source writes under raw_root/<name>/
     strict: bool = False
     summary: Summary = field(default_factory=lambda: Summary("download"))
     rejects: list[Reject] = field(default_factory=list)
+    lock: SourceLock = field(init=False)
 
-    def reject(self, path: str | Path, reason: str) -> None:
+    def __post_init__(self) -> None:
+        self.lock = SourceLock(self.raw_root / LOCK_NAME)
+
+    def reject(self, path: str | Path, reason: str, **extra: Any) -> None:
         """Record an item left out; with ``--strict`` fail instead."""
         if self.strict:
             raise ValueError(f"{path}: {reason}")
-        self.rejects.append(Reject(str(path), reason, "download"))
+        self.rejects.append(Reject(str(path), reason, "download", dict(extra)))
         self.summary.add("rejected")
+
+    def note(self, text: str) -> None:
+        """A line printed above the summary (counts that differ from the expected ones...)."""
+        self.summary.notes.append(text)
 
 
 # A source adapter fetches (or finds) its files under ``dest`` and lists them.
 # Paths in the returned items are relative to ``dest`` (where index.jsonl is written).
 SourceFetcher = Callable[[FetchContext, Path], list[SourceItem]]
+
+
+def _hidden(name: str) -> bool:
+    # Hidden files and macOS resource forks (``__MACOSX/``, ``._x.jpg``) are never photos.
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _walk(root: Path, recursive: bool) -> Iterator[tuple[Path, list[str], list[str]]]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not _hidden(d)) if recursive else []
+        yield Path(folder), dirs, [f for f in files if not _hidden(f)]
+
+
+def find_images(root: Path, recursive: bool = True) -> list[Path]:
+    """Photos under ``root`` (``imageio.is_image`` suffixes), sorted, hidden files skipped."""
+    found = (
+        folder / name
+        for folder, _, files in _walk(root, recursive)
+        for name in files
+        if is_image(name)
+    )
+    return sorted(p for p in found if p.is_file())
+
+
+def find_dirs(root: Path, name: str) -> list[Path]:
+    """Folders under ``root`` (itself included) named ``name``, case-insensitively, sorted."""
+    found = [root] if root.name.lower() == name.lower() else []
+    for folder, dirs, _ in _walk(root, recursive=True):
+        found.extend(folder / d for d in dirs if d.lower() == name.lower())
+    return sorted(found)

@@ -1,0 +1,35 @@
+"""A local folder of clean photos (``data.folder.path``), indexed in place without copying."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.fsutil import relpath
+from pipeline.manifest import SourceItem, slug
+from pipeline.sources.base import FetchContext, find_images
+
+
+def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
+    """List the photos (JPEG/PNG/TIFF/WebP/RAW) under ``data.folder.path``.
+
+    Items point at the original files by a path relative to ``dest`` (``../../photos/x.jpg``);
+    nothing is copied. The scene is the photo's path relative to the folder without its
+    suffix, so a RAW file and the JPEG rendered from it (``IMG_1.CR2``, ``IMG_1.JPG``) are one
+    scene. Hidden files are skipped. No official split: later stages assign one by scene.
+    """
+    spec = ctx.params.data.folder
+    if not spec.path:
+        raise ValueError("data.folder.path is empty: set it to a folder of photos")
+    root = Path(spec.path).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.folder.path: {root}: no such folder")
+    photos = find_images(root, spec.recursive)
+    if not photos:
+        where = "under" if spec.recursive else "directly in"
+        raise ValueError(f"data.folder.path: no photos (JPEG/PNG/TIFF/WebP/RAW) {where} {root}")
+    items = []
+    for photo in photos:
+        scene = "folder-" + slug(photo.relative_to(root).with_suffix("").as_posix())
+        items.append(SourceItem("folder", scene, relpath(photo, dest)))
+    ctx.summary.add("photos", len(items))
+    return items
