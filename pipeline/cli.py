@@ -174,7 +174,7 @@ def train(
         "models/generator.pt"
     ),
     checkpoints: Annotated[Path, typer.Option(help="training checkpoints")] = Path("checkpoints"),
-    logs: Annotated[Path, typer.Option(help="DVCLive folder")] = Path("dvclive"),
+    dvclive: Annotated[Path, typer.Option(help="DVCLive log folder")] = Path("dvclive"),
     preset: Annotated[
         str | None, typer.Option(help="seed000 | seed002 | seed003 | demo (train.presets)")
     ] = None,
@@ -200,7 +200,7 @@ def train(
     from pipeline.stages import train as stage
 
     try:
-        _finish(stage.run(params, shards, model, checkpoints, logs, fresh=fresh, resume=resume))
+        _finish(stage.run(params, shards, model, checkpoints, dvclive, fresh=fresh, resume=resume))
     except (CheckpointError, stage.TrainingError, OSError, ValueError) as exc:
         raise _fail(exc) from exc
 
