@@ -178,7 +178,7 @@ def test_ddp_two_cpu_processes(tmp_path: Path, shards: Path) -> None:
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    model, extra = load_generator(tmp_path / "g.pt")
+    _, extra = load_generator(tmp_path / "g.pt")
     assert extra["step"] == 6
     # both ranks stepped: the logged throughput counts images of the whole job (2 x 2 per step)
     assert "train: 24 images" in done.stderr + done.stdout
