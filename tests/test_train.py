@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from exposure_models import gan_step
 from exposure_models.checkpoint import CheckpointError, load_generator
 from pipeline.params import (
     DiscriminatorParams,
@@ -82,7 +83,7 @@ def test_loss_falls_and_generator_is_written(tmp_path: Path, shards: Path) -> No
 
 
 def test_resume_continues_from_the_saved_step(tmp_path: Path, shards: Path, monkeypatch) -> None:
-    real = stage.content_l1
+    real = gan_step.content_l1
     calls = {"n": 0}
 
     def dies_at_step_13(*args):
@@ -91,10 +92,10 @@ def test_resume_continues_from_the_saved_step(tmp_path: Path, shards: Path, monk
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(stage, "content_l1", dies_at_step_13)
+    monkeypatch.setattr(gan_step, "content_l1", dies_at_step_13)
     with pytest.raises(KeyboardInterrupt):
         run(tiny(steps=20), tmp_path, shards)
-    monkeypatch.setattr(stage, "content_l1", real)
+    monkeypatch.setattr(gan_step, "content_l1", real)
     saved = torch.load(tmp_path / "ckpt/last.pt", weights_only=True)
     assert saved["step"] == 12  # saved on interrupt: nothing since the last step was lost
     summary = run(tiny(steps=20), tmp_path, shards, resume=True)
@@ -131,7 +132,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
 ) -> None:
     run(tiny(steps=10), tmp_path, shards)
     before = (tmp_path / "ckpt/last.pt").read_bytes()
-    monkeypatch.setattr(stage, "content_l1", lambda *a: torch.tensor(float("nan")))
+    monkeypatch.setattr(gan_step, "content_l1", lambda *a: torch.tensor(float("nan")))
     with pytest.raises(stage.TrainingError, match="not finite.*last good checkpoint"):
         run(tiny(steps=20), tmp_path, shards)
     assert (tmp_path / "ckpt/last.pt").read_bytes() == before

@@ -1,0 +1,68 @@
+"""Validation during training: PSNR/SSIM of the generator on validation pairs, and a grid."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from exposure_models.generator import predict_padded
+from pipeline import metrics
+from pipeline.loader import make_loader, shard_urls
+
+
+@dataclass
+class Validation:
+    """Validation pairs held in memory (full images, long side capped at ``max_side``)."""
+
+    pairs: list[tuple[torch.Tensor, torch.Tensor]]  # (1, 3, H, W) RGB [0, 1] each
+    max_side: int = 512
+
+    @classmethod
+    def load(cls, shards: Path, count: int, max_side: int = 512) -> Validation:
+        """The first ``count`` pairs of the val split (none when ``count`` is 0)."""
+        if count <= 0:
+            return cls([], max_side)
+        loader = make_loader(shard_urls(shards, "val"), batch_size=1, crop=None, train=False)
+        pairs = []
+        for batch in loader:
+            x, y = batch.input, batch.target
+            scale = max_side / max(x.shape[-2:])
+            if scale < 1:
+                size = (round(x.shape[-2] * scale), round(x.shape[-1] * scale))
+                x = nn.functional.interpolate(x, size=size, mode="area")
+                y = nn.functional.interpolate(y, size=size, mode="area")
+            pairs.append((x, y))
+            if len(pairs) >= count:
+                break
+        return cls(pairs, max_side)
+
+    @torch.no_grad()
+    def score(
+        self, generator: nn.Module, device: torch.device
+    ) -> tuple[dict[str, float], np.ndarray]:
+        """Mean PSNR/SSIM (RGB, [0, 1]) and a uint8 grid: one ``input | output | target`` row
+        per pair (at most four)."""
+        was_training = generator.training
+        generator.eval()
+        psnrs, ssims, rows = [], [], []
+        for x, y in self.pairs:
+            out = predict_padded(generator, x.to(device)).float().clamp(0, 1).cpu()
+            pred, target, source = (t[0].permute(1, 2, 0).numpy() for t in (out, y, x))
+            psnrs.append(metrics.psnr(pred, target))
+            ssims.append(metrics.ssim(pred, target))
+            if len(rows) < 4:
+                rows.append(np.concatenate([source, pred, target], axis=1))
+        generator.train(was_training)
+        width = max(r.shape[1] for r in rows)
+        grid = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
+        finite = [v for v in psnrs if math.isfinite(v)]
+        scores = {
+            "psnr": float(np.mean(finite)) if finite else float("inf"),
+            "ssim": float(np.mean(ssims)),
+        }
+        return scores, (np.clip(grid, 0, 1) * 255 + 0.5).astype(np.uint8)
