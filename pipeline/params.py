@@ -438,13 +438,13 @@ def load_params(
         elif path.name != "params.yaml":
             raise ParamsError(f"{path}: no such params file")
     raw = copy.deepcopy(raw)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:  # before presets: a --preset flag picks the preset
+            _set_dotted(raw, dotted, value)
     if "train" in raw:
         if not isinstance(raw["train"], dict):
             raise ParamsError("train: expected mapping")
         raw["train"] = _resolve_train(raw["train"])
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            _set_dotted(raw, dotted, value)
     try:
         return build(Params, raw)
     except TypeError as exc:  # e.g. a section given as a list

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.params import Params, ParamsError, load_params, parse_tau
+from pipeline.params import Params, ParamsError, TrainParams, load_params, parse_tau
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,6 +89,11 @@ train:
     assert params.train.batch_size == 2 and params.train.loss.gan == "lsgan"
     assert params.train.loss.l1_weight == 100.0  # untouched default
     assert load_params(write(tmp_path, text), {"train.preset": "big"}).train.steps == 7
+    # a CLI flag selects the preset, and a CLI flag beats the preset's value
+    big = load_params(write(tmp_path, text.replace("  steps: 7\n", "")), {"train.preset": "big"})
+    assert big.train.steps == 9 and big.train.batch_size == TrainParams().batch_size
+    small = load_params(write(tmp_path, text), {"train.batch_size": 5})
+    assert small.train.batch_size == 5 and small.train.loss.gan == "lsgan"
 
 
 def test_bad_preset_named(tmp_path: Path) -> None:
