@@ -113,7 +113,7 @@ class FilterParams:
     """Thresholds that decide whether a clean photo is well exposed (README: "prep filter")."""
 
     analysis_side: int = 1024  # stats use every k-th pixel so the long side is about this
-    max_saturated: float = 0.05  # fraction of pixels at the top code
+    max_saturated: float = 0.03  # fraction of pixels at the top code
     max_clipping_spike: float = 15.0  # top-code count / mean count of the 20 codes below
     spike_min_saturated: float = 0.005  # the spike test applies from this saturated fraction
     max_crushed: float = 0.30  # fraction of pixels at most 2/255 in every channel
