@@ -25,6 +25,8 @@ from exposure_models.blocks import (
 NOISE_PLACES = ("none", "encoder", "decoder", "both")
 OUTPUTS = ("tanh", "sigmoid")
 COLOR_SPACES = ("rgb", "ycrcb")
+SKIPS = ("none", "residual", "gain")
+GAMMA = 2.2  # the power law of the pipeline's synthesis (seed 002)
 DROPOUT_BLOCKS = 3  # pix2pix: dropout in the three innermost decoder blocks only
 
 
@@ -41,6 +43,12 @@ class UNetConfig:
     output: str = "tanh"
     color_space: str = "rgb"  # "ycrcb": the network sees and emits YCrCb (seed 003)
     dropout: float = 0.5
+    # What the output means. "none": the image itself (the seeds). "residual": added to the
+    # input. "gain": a per-pixel, per-channel exposure change of the input in linear light,
+    # within +-max_stops: the form of an EV shift or an unclipped overexposure, so a small
+    # network learns it quickly (the identity is the starting point).
+    skip: str = "none"
+    max_stops: float = 4.0
 
     def __post_init__(self) -> None:
         for name in ("depth", "width", "max_mult"):
@@ -56,6 +64,7 @@ class UNetConfig:
             ("noise", NOISE_PLACES),
             ("output", OUTPUTS),
             ("color_space", COLOR_SPACES),
+            ("skip", SKIPS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -65,6 +74,12 @@ class UNetConfig:
             raise ValueError(f"dropout must be a number, got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.skip != "none" and self.output != "tanh":
+            raise ValueError(f"skip={self.skip!r} needs output='tanh' (a signed correction)")
+        if isinstance(self.max_stops, bool) or not isinstance(self.max_stops, (int, float)) or (
+            self.max_stops <= 0
+        ):
+            raise ValueError(f"max_stops must be a positive number, got {self.max_stops!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -154,6 +169,7 @@ class UNetGenerator(nn.Module):
                 "use predict_padded() for other sizes"
             )
         cfg = self.config
+        source = x
         if cfg.color_space == "ycrcb":
             x = rgb_to_ycrcb(x)
         if cfg.output == "tanh":
@@ -166,6 +182,12 @@ class UNetGenerator(nn.Module):
         for block in self.decoder:
             x = torch.cat([block(x), skips.pop()], dim=1)
         x = self.head(x)
+        if cfg.skip == "residual":
+            return (source + torch.tanh(x)).clamp(0.0, 1.0)
+        if cfg.skip == "gain":
+            # (light * 2**stops) ** (1/gamma) == pixel * 2**(stops/gamma): no decoding needed
+            stops = cfg.max_stops * torch.tanh(x)
+            return (source * torch.exp2(stops / GAMMA)).clamp(0.0, 1.0)
         out = (torch.tanh(x) + 1) / 2 if cfg.output == "tanh" else torch.sigmoid(x)
         if cfg.color_space == "ycrcb":
             # Some YCrCb triples lie outside the RGB gamut; clipping stops the gradient only in

@@ -162,6 +162,8 @@ class GeneratorParams:
     output: Literal["tanh", "sigmoid"] = "tanh"
     color_space: Literal["rgb", "ycrcb"] = "rgb"
     dropout: float = 0.5
+    skip: Literal["none", "residual", "gain"] = "none"  # none = the seeds (output is the image)
+    max_stops: float = 4.0  # skip = gain: largest exposure change, in stops
 
 
 @dataclass(frozen=True)

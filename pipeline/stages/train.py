@@ -78,22 +78,9 @@ def run_identity(p: TrainParams, shards: Path) -> dict[str, Any]:
 
 
 def build_models(p: TrainParams) -> tuple[UNetGenerator, PatchDiscriminator]:
-    g, d = p.generator, p.discriminator
-    generator = UNetGenerator(
-        UNetConfig(
-            depth=g.depth,
-            width=g.width,
-            norm=g.norm,
-            spectral_norm=g.spectral_norm,
-            noise=g.noise,
-            output=g.output,
-            color_space=g.color_space,
-            dropout=g.dropout,
-        )
-    )
-    discriminator = PatchDiscriminator(
-        n_layers=d.n_layers, width=d.width, norm=d.norm, spectral_norm=d.spectral_norm
-    )
+    """The two networks; the params sections carry exactly their constructor arguments."""
+    generator = UNetGenerator(UNetConfig(**to_dict(p.generator)))
+    discriminator = PatchDiscriminator(**to_dict(p.discriminator))
     return generator, discriminator
 
 

@@ -1,0 +1,163 @@
+"""Per-image scores of ``prep evaluate`` and their averages by set, method and group.
+
+Images: float32 (H, W, 3) RGB in [0, 1], gamma-encoded, at the evaluation resolution.
+PSNR of identical images is infinite; it is capped at ``PSNR_CAP`` so averages stay finite
+(EV 0 variants are their own target, so identity scores the cap there).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipeline.metrics import HU_LUMA_WEIGHTS, HistogramSimilarity, evaluate_pair, psnr
+
+PSNR_CAP = 100.0  # dB
+# Groups left out of the overall ("all") averages: an EV 0 variant is its own target, so it
+# measures whether a method leaves a good photo alone, not how it corrects exposure; it is
+# reported in its own table.
+UNRANKED = frozenset({"ev_zero"})
+METRICS = ("psnr", "ssim", "mae", "delta_e2000", "psnr_gt_mean", "lpips")
+# Exposure groups, in report order: (key, label).
+GROUPS = (
+    ("overexpose", "overexposed (tau clipping)"),
+    ("ev_under", "underexposed (EV < 0)"),
+    ("ev_over", "overexposed (EV > 0)"),
+    ("native", "native pairs (MSEC / LOL / folders)"),
+    ("ev_zero", "EV 0 (input is the target)"),
+)
+GROUP_LABELS = dict(GROUPS)
+LUMA_BINS = 64
+Row = dict[str, Any]
+
+
+def exposure_group(kind: str, ev: float | None) -> str:
+    """The report group of a manifest row: one of the keys of ``GROUPS``."""
+    if kind == "overexpose":
+        return "overexpose"
+    if kind == "native":
+        return "native"
+    if kind != "ev" or ev is None:
+        raise ValueError(f"cannot group kind={kind!r} with ev={ev!r}")
+    return "ev_under" if ev < 0 else "ev_over" if ev > 0 else "ev_zero"
+
+
+def tau_bucket(tau: float | None, edges: list[float]) -> float | None:
+    """The smallest bucket upper edge >= ``tau``; None without tau or above the last edge."""
+    if tau is None:
+        return None
+    return next((edge for edge in edges if tau <= edge + 1e-9), None)
+
+
+def gt_mean_rescale(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``pred`` scaled so its mean grey level matches the target's, clipped to [0, 1].
+
+    The "GT-mean" protocol of some LOL papers: grey = OpenCV ``RGB2GRAY`` (BT.601 luma)
+    of each image, one gain ``mean(grey_target) / mean(grey_pred)`` on all channels.
+    A black ``pred`` has no gain and is returned unchanged.
+    """
+    mean_pred = float(cv2.cvtColor(pred, cv2.COLOR_RGB2GRAY).mean(dtype=np.float64))
+    mean_target = float(cv2.cvtColor(target, cv2.COLOR_RGB2GRAY).mean(dtype=np.float64))
+    if mean_pred <= 1e-8:
+        return pred.copy()
+    return np.clip(pred * np.float32(mean_target / mean_pred), 0.0, 1.0).astype(np.float32)
+
+
+def score_pair(pred: np.ndarray, target: np.ndarray, native: bool) -> dict[str, float]:
+    """PSNR (capped), SSIM, MAE, CIEDE2000, plus the GT-mean PSNR for native pairs."""
+    scores = evaluate_pair(pred, target)
+    scores["psnr"] = min(scores["psnr"], PSNR_CAP)
+    if native:
+        scores["psnr_gt_mean"] = min(psnr(gt_mean_rescale(pred, target), target), PSNR_CAP)
+    return scores
+
+
+def luma_histogram(image: np.ndarray) -> np.ndarray:
+    """Pixel counts of ``L = 0.27 R + 0.67 G + 0.06 B`` in ``LUMA_BINS`` bins on [0, 1]."""
+    luma = np.clip(image, 0.0, 1.0) @ HU_LUMA_WEIGHTS
+    return np.histogram(luma, bins=LUMA_BINS, range=(0.0, 1.0))[0].astype(np.int64)
+
+
+class Tally:
+    """Everything scored so far: per-image rows, histogram similarity, luminance histograms.
+
+    Histogram similarity draws one seed per image from a single RNG seeded by ``seed``;
+    every method of that image uses it, so methods are compared on the same patches.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.rows: list[Row] = []
+        self.rng = np.random.default_rng(seed)
+        self.similarity: dict[tuple[str, str, str], HistogramSimilarity] = defaultdict(
+            HistogramSimilarity
+        )
+        self.luma = {role: np.zeros(LUMA_BINS, np.int64) for role in ("output", "target", "input")}
+
+    def add(
+        self,
+        base: Row,
+        target: np.ndarray,
+        outputs: dict[str, np.ndarray | None],
+        extra: dict[str, dict[str, float]] | None = None,
+    ) -> None:
+        """Score one image: ``base`` holds set, id, group...; ``outputs`` maps method -> image
+        (None: the method does not apply, its row gets no scores)."""
+        seed = int(self.rng.integers(2**63))
+        scored = [(m, pred) for m, pred in outputs.items() if pred is not None]
+        native = base["group"] == "native"
+        # SSIM and CIEDE2000 dominate the run time, in numpy/scipy calls that release the GIL.
+        with ThreadPoolExecutor(max(1, min(len(scored), os.cpu_count() or 1))) as pool:
+            scores: dict[str, dict[str, float]] = {m: {} for m in outputs}
+            jobs = [pool.submit(score_pair, pred, target, native) for _, pred in scored]
+            scores |= {m: job.result() for (m, _), job in zip(scored, jobs, strict=True)}
+        for method, pred in outputs.items():
+            row = base | {"method": method} | scores[method]
+            if pred is not None:
+                row |= (extra or {}).get(method, {})
+                groups = (base["group"],) if base["group"] in UNRANKED else ("all", base["group"])
+                for group in groups:
+                    key = (base["set"], method, group)
+                    self.similarity[key].add(pred, target, np.random.default_rng(seed))
+            self.rows.append(row)
+
+    def add_luma(self, inp: np.ndarray, output: np.ndarray, target: np.ndarray) -> None:
+        for role, image in (("input", inp), ("output", output), ("target", target)):
+            self.luma[role] += luma_histogram(image)
+
+    def hist_similarity(self, set_name: str, method: str, group: str = "all") -> dict[str, float]:
+        key = (set_name, method, group)
+        return self.similarity[key].result() if key in self.similarity else {}
+
+
+def averages(rows: Iterable[Row], key: Callable[[Row], Any]) -> dict[Any, dict[str, dict]]:
+    """``{key(row): {method: {"n": images scored, metric: mean}}}`` over rows with scores.
+
+    Rows of a method that did not apply (no ``psnr``) are left out; a metric is averaged
+    over the rows that have it (``psnr_gt_mean`` only exists for native pairs).
+    """
+    sums: dict[Any, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        if row.get("psnr") is None:
+            continue
+        group = key(row)
+        if group is None:
+            continue
+        cell = sums[group][row["method"]]
+        for metric in METRICS:
+            value = row.get(metric)
+            if value is not None and not math.isnan(value):
+                cell.setdefault(metric, []).append(float(value))
+    return {
+        group: {
+            method: {"n": len(cell["psnr"])} | {m: float(np.mean(v)) for m, v in cell.items()}
+            for method, cell in by_method.items()
+        }
+        for group, by_method in sums.items()
+    }

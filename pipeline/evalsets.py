@@ -1,0 +1,218 @@
+"""The pairs ``prep evaluate`` scores: the shards' test split and paired folders.
+
+Each set yields ``EvalItem``s one at a time (images are decoded as they are needed) and
+collects, while it is consumed, the names of the samples it had to skip and why.
+
+A paired folder is one of:
+
+* ``low/`` + ``high/`` or ``input/`` + ``target/``: a pair is the same file name (extension
+  aside) in both folders;
+* an MSEC ``testing`` folder (``INPUT_IMAGES/`` + ``expert_<x>_testing_set/``), paired by
+  name as ``prep download`` does, with expert ``data.msec.expert``;
+* a LOL ``eval15`` folder (or a folder holding one), paired as ``prep download`` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import imageio
+from pipeline.loader import make_loader, shard_urls
+from pipeline.manifest import SourceItem, slug
+from pipeline.params import Params
+from pipeline.sources import lol, msec
+from pipeline.sources.base import FetchContext, find_dirs, find_images
+
+# The loader reports a skipped sample with a RuntimeWarning starting with this text.
+_SKIP_WARNING = "skipping a corrupt sample: "
+FOLDER_PAIRS = (("low", "high"), ("input", "target"))
+
+
+@dataclass
+class EvalItem:
+    """One pair. ``input``/``target``: float32 (H, W, 3) RGB in [0, 1], gamma-encoded."""
+
+    id: str
+    meta: dict[str, Any]  # the manifest fields: scene, source, kind, tau, ev, gamma, ...
+    input: np.ndarray
+    target: np.ndarray
+
+
+@dataclass
+class EvalSet:
+    """A named stream of pairs; ``skipped`` and ``notes`` fill up while ``items`` is consumed."""
+
+    name: str
+    items: Iterator[EvalItem]
+    skipped: list[str] = field(default_factory=list)  # "<sample>: <reason>"
+    notes: list[str] = field(default_factory=list)
+
+
+def _limit(items: Iterator[EvalItem], max_images: int) -> Iterator[EvalItem]:
+    for count, item in enumerate(items, start=1):
+        yield item
+        if max_images and count >= max_images:
+            return
+
+
+def test_set(shards: Path, max_images: int = 0) -> EvalSet:
+    """The test split of ``shards`` (written by ``prep shard``), in shard order.
+
+    Raises FileNotFoundError / ValueError naming the folder when it has no test split.
+    """
+    try:
+        urls = shard_urls(shards, "test")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{shards}: no shard index (index.json), so no test split to evaluate; "
+            "run `prep shard` first"
+        ) from exc
+    except ValueError as exc:
+        raise ValueError(
+            f"{shards}: the shards hold no test split ({exc}); run `prep shard` with "
+            "shard.split.test > 0, or add data with an official test split"
+        ) from exc
+    result = EvalSet("test", iter(()))
+    result.items = _limit(_read_shards(urls, shards, result), max_images)
+    return result
+
+
+def _read_shards(urls: list[str], shards: Path, into: EvalSet) -> Iterator[EvalItem]:
+    batches = iter(make_loader(urls, batch_size=1, crop=None, train=False))
+    scored = 0
+    while True:
+        # Workers are off (workers=0), so the loader's skip warnings fire inside next().
+        failure: RuntimeError | None = None
+        batch = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                batch = next(batches)
+            except StopIteration:
+                pass
+            except RuntimeError as exc:  # the loader found no batch: every sample unreadable
+                failure = exc
+        for w in caught:
+            text = str(w.message)
+            if text.startswith(_SKIP_WARNING):
+                into.skipped.append(text[len(_SKIP_WARNING) :])
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if failure is not None:
+            if scored:
+                raise failure
+            listed = "; ".join(into.skipped) or "none named"
+            raise ValueError(f"{shards}: no readable test sample ({listed})") from failure
+        if batch is None:
+            return
+        meta = dict(batch.meta[0])
+        scored += 1
+        yield EvalItem(
+            id=str(meta.get("id") or meta.get("__key__")),
+            meta=meta,
+            input=np.ascontiguousarray(batch.input[0].permute(1, 2, 0).numpy()),
+            target=np.ascontiguousarray(batch.target[0].permute(1, 2, 0).numpy()),
+        )
+
+
+def _by_stem(folder: Path, into: EvalSet) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in find_images(folder, recursive=False):
+        if path.stem in found:
+            into.skipped.append(f"{path}: same name as {found[path.stem].name}; ambiguous pair")
+        else:
+            found[path.stem] = path
+    return found
+
+
+def _folder_pairs(folder: Path, low: str, high: str, into: EvalSet) -> list[SourceItem]:
+    inputs, targets = _by_stem(folder / low, into), _by_stem(folder / high, into)
+    for stem in sorted(inputs.keys() ^ targets.keys()):
+        lone, other = (inputs, high) if stem in inputs else (targets, low)
+        into.skipped.append(f"{lone[stem]}: no file named {stem}.* in {folder / other}")
+    return [
+        SourceItem(
+            "pairs", f"{folder.name}-{slug(stem)}", str(inputs[stem]), "native", str(targets[stem])
+        )
+        for stem in sorted(inputs.keys() & targets.keys())
+    ]
+
+
+def _source_pairs(folder: Path, params: Params, into: EvalSet) -> list[SourceItem]:
+    """Pairs of the folder's layout (see the module docstring); paths absolute."""
+    for low, high in FOLDER_PAIRS:
+        if (folder / low).is_dir() and (folder / high).is_dir() and folder.name != "eval15":
+            return _folder_pairs(folder, low, high, into)
+    ctx = FetchContext(params, folder)
+    if find_dirs(folder, "INPUT_IMAGES"):
+        items = msec.pair_split(ctx, folder, folder, "testing")
+    elif find_dirs(folder, "eval15"):
+        items = lol.pair_split(ctx, folder, folder, "eval15")
+    else:
+        pairs = " or ".join(f"{a}/ + {b}/" for a, b in FOLDER_PAIRS)
+        raise ValueError(
+            f"{folder}: not a paired folder (expected {pairs}, an MSEC testing folder with "
+            "INPUT_IMAGES/ and expert_<x>_testing_set/, or a LOL eval15/ folder)"
+        )
+    into.skipped += [f"{r.path}: {r.reason}" for r in ctx.rejects]
+    into.notes += ctx.summary.notes
+    return [
+        SourceItem(
+            i.source,
+            i.scene,
+            str(folder / i.path),
+            i.kind,
+            str(folder / str(i.target)),
+            i.split,
+            i.ev,
+        )
+        for i in items
+    ]
+
+
+def paired_set(folder: Path, params: Params, name: str, max_images: int = 0) -> EvalSet:
+    """Pairs found in ``folder`` (see the module docstring) as a set called ``name``."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such paired folder")
+    result = EvalSet(name, iter(()))
+    pairs = _source_pairs(folder, params, result)
+    if not pairs:
+        raise ValueError(f"{folder}: no input/target pairs found")
+    result.items = _limit(_read_pairs(pairs, params.io.max_pixels, result), max_images)
+    return result
+
+
+def _read_pairs(pairs: list[SourceItem], max_pixels: int, into: EvalSet) -> Iterator[EvalItem]:
+    for pair in pairs:
+        assert pair.target is not None
+        try:
+            low = imageio.read_image(pair.path, max_pixels)
+            high = imageio.read_image(pair.target, max_pixels)
+        except (imageio.ImageError, OSError) as exc:
+            into.skipped.append(f"{getattr(exc, 'path', pair.path)}: {getattr(exc, 'reason', exc)}")
+            continue
+        if low.shape != high.shape:
+            into.skipped.append(
+                f"{pair.path}: input {low.shape[1]}x{low.shape[0]} and target "
+                f"{high.shape[1]}x{high.shape[0]} differ in size"
+            )
+            continue
+        meta = {
+            "id": slug(f"{pair.source}-{Path(pair.path).stem}"),
+            "scene": pair.scene,
+            "source": pair.source,
+            "kind": "native",
+            "tau": None,
+            "ev": pair.ev,
+            "gamma": None,
+            "width": low.shape[1],
+            "height": low.shape[0],
+            "input": pair.path,
+        }
+        yield EvalItem(meta["id"], meta, low, high)

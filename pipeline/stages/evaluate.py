@@ -1,0 +1,205 @@
+"""``prep evaluate``: score the model and non-learned baselines; write the report folder.
+
+Every pair of the shards' test split (and of each ``--paired`` folder) is scored at
+``evaluate.resolution``: 0 keeps full resolution; N first downscales input and target to a
+long side of N (``cv2.INTER_AREA``, never up). The model always runs through
+``Enhancer.correct``, the path of ``prep enhance``. Blind baselines (``evaluate.baselines``)
+see the input only; with ``evaluate.oracle`` seed 002's inverse transform gets the pair's
+true tau or EV (synthetic rows only; a row with ``gamma`` None was made with the sRGB curve).
+
+Outputs (in ``output``): ``metrics.json``, ``per_image.csv``, ``plots/`` (dvc.yaml plots),
+``samples/<id>.png`` and ``README.md``. They are built in a staging folder inside ``output``
+and each swapped into place at the end, so a stale file of an earlier run never lingers
+and other files in ``output`` are left alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from exposure_models.baselines import BLIND_BASELINES, oracle
+from pipeline import evalfiles, grids, upsample
+from pipeline.evalfiles import ORACLE, Results
+from pipeline.evalscore import GROUPS, Tally, exposure_group, tau_bucket
+from pipeline.evalsets import EvalItem, EvalSet, paired_set, test_set
+from pipeline.fsutil import atomic_write_json, atomic_write_text
+from pipeline.params import EvaluateParams, Params
+from pipeline.perceptual import LearnedMetrics
+from pipeline.report import Summary, track
+from pipeline.report_md import readme
+from pipeline.stages.enhance import Enhancer
+
+MANAGED = ("metrics.json", "per_image.csv", "README.md", "plots", "samples")
+
+
+def check_params(p: EvaluateParams) -> list[str]:
+    """The methods to score, in report order; ValueError for unusable settings."""
+    unknown = [b for b in p.baselines if b not in BLIND_BASELINES]
+    if unknown:
+        raise ValueError(f"evaluate.baselines: unknown {unknown}; known: {list(BLIND_BASELINES)}")
+    if p.resolution < 0 or p.max_images < 0 or p.samples < 0:
+        raise ValueError(f"evaluate.resolution, max_images and samples must be >= 0, got {p}")
+    edges = p.tau_buckets
+    if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ValueError(f"evaluate.tau_buckets must be increasing upper edges, got {edges}")
+    return ["model", *dict.fromkeys(p.baselines), *([ORACLE] if p.oracle else [])]
+
+
+def at_resolution(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Area-downscale float32 (H, W, 3) so its long side is at most ``long_side`` (0: as is)."""
+    if long_side == 0:
+        return image
+    size = upsample.working_size(image.shape[0], image.shape[1], long_side, 1)
+    return upsample.resize_area(image, size)
+
+
+def _oracle_output(item: EvalItem, image: np.ndarray) -> np.ndarray | None:
+    m = item.meta
+    if m.get("kind") not in ("overexpose", "ev"):
+        return None
+    curve = "gamma" if m.get("gamma") is not None else "srgb"
+    return oracle(image, m["kind"], m.get("tau"), m.get("ev"), m.get("gamma"), curve)
+
+
+def _caption(meta: dict) -> str:
+    if meta.get("tau") is not None:
+        return f"tau {meta['tau']:.2f}"
+    return f"EV {meta['ev']:+g}" if meta.get("ev") is not None else str(meta.get("source"))
+
+
+def _score_set(
+    eval_set: EvalSet,
+    methods: list[str],
+    params: Params,
+    enhancer: Enhancer,
+    learned: LearnedMetrics,
+    tally: Tally,
+    chooser: grids.SampleChooser | None,
+) -> int:
+    p = params.evaluate
+    count = 0
+    for item in track(eval_set.items, f"evaluate {eval_set.name}"):
+        inp = at_resolution(item.input, p.resolution)
+        target = at_resolution(item.target, p.resolution)
+        outputs: dict[str, np.ndarray | None] = {"model": enhancer.correct(inp)}
+        for name in methods[1:]:
+            outputs[name] = (
+                _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
+            )
+        m = item.meta
+        group = exposure_group(m["kind"], m.get("ev"))
+        base = {
+            "set": eval_set.name,
+            "id": item.id,
+            "scene": m.get("scene"),
+            "source": m.get("source"),
+            "kind": m["kind"],
+            "group": group,
+            "tau": m.get("tau"),
+            "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
+            "ev": m.get("ev"),
+            "width": inp.shape[1],
+            "height": inp.shape[0],
+        }
+        tally.add(base, target, outputs, learned.per_image(eval_set.name, target, outputs))
+        if chooser is not None:
+            tally.add_luma(inp, outputs["model"], target)  # type: ignore[arg-type]
+            if chooser.wants(group):
+                shown = {k: v for k, v in outputs.items() if k not in (ORACLE, "identity")}
+                images = {"input": inp, "target": target, **shown}
+                chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
+        count += 1
+    return count
+
+
+def _publish(staging: Path, output: Path) -> None:
+    """Swap each managed entry of ``staging`` into ``output`` (old ones removed)."""
+    trash = Path(tempfile.mkdtemp(prefix=".evaluate-old-", dir=output))
+    try:
+        for name in MANAGED:
+            old, new = output / name, staging / name
+            if old.exists():
+                os.replace(old, trash / name)
+            if new.exists():
+                os.replace(new, old)
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _write(results: Results, chooser: grids.SampleChooser, staging: Path, png_level: int) -> None:
+    atomic_write_json(staging / "metrics.json", evalfiles.metrics_json(results))
+    atomic_write_text(staging / "per_image.csv", evalfiles.per_image_csv(results))
+    plots = staging / "plots"
+    atomic_write_text(plots / "psnr_by_tau.csv", evalfiles.psnr_plot_csv(results, "tau"))
+    atomic_write_text(plots / "psnr_by_ev.csv", evalfiles.psnr_plot_csv(results, "ev"))
+    atomic_write_text(plots / "luminance_histogram.csv", evalfiles.luminance_csv(results.tally))
+    (staging / "samples").mkdir()
+    for candidate in chooser.chosen():
+        path = staging / "samples" / f"{candidate.id}.png"
+        grids.write_grid(path, candidate, results.best_blind, png_level)
+        results.samples.append(candidate.id)
+    atomic_write_text(staging / "README.md", readme(results))
+
+
+def _best_blind(results: Results) -> str | None:
+    """The blind baseline (identity aside: it is the input panel) with the best test PSNR."""
+    stats = evalfiles.method_stats(results, "test").get("all", {})
+    shown = [m for m in results.methods if m not in ("model", ORACLE, "identity") and m in stats]
+    return max(shown, key=lambda m: stats[m]["psnr"], default=None)
+
+
+def run(
+    params: Params, shards: Path, model: Path, output: Path, paired: list[Path] | None = None
+) -> Summary:
+    """Evaluate ``model`` on the test split of ``shards`` (and ``paired`` folders)."""
+    p = params.evaluate
+    methods = check_params(p)
+    summary = Summary("evaluate", unit="images", rate_key="images scored")
+    enhancer = Enhancer.load(model, params.enhance)  # CheckpointError for a foreign file
+    learned = LearnedMetrics(p.lpips_weights, p.inception_weights, enhancer.device)
+    sets = [test_set(shards, p.max_images)]
+    names = ["test"]
+    for folder in paired or []:
+        name = f"paired:{folder.name or folder.resolve().name}"
+        name = name if name not in names else f"{name}-{len(names)}"
+        names.append(name)
+        sets.append(paired_set(folder, params, name, p.max_images))
+    tally = Tally(p.seed)
+    chooser = grids.SampleChooser(p.samples, tuple(g for g, _ in GROUPS))
+    results = Results(methods, p.resolution, str(model), tally)
+    for eval_set in sets:
+        scored = _score_set(
+            eval_set,
+            methods,
+            params,
+            enhancer,
+            learned,
+            tally,
+            chooser if eval_set.name == "test" else None,
+        )
+        results.n_images[eval_set.name] = scored
+        results.skipped += eval_set.skipped
+        results.notes += eval_set.notes
+        summary.add("images scored", scored)
+    results.learned = learned.results()
+    results.best_blind = _best_blind(results)
+    output.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".evaluate-new-", dir=output))
+    try:
+        _write(results, chooser, staging, params.io.png_level)
+        _publish(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    summary.add("methods", len(methods))
+    if results.skipped:
+        summary.add("skipped", len(results.skipped))
+    summary.notes += [f"[yellow]skipped:[/yellow] {line}" for line in results.skipped]
+    summary.notes += results.notes
+    summary.notes.append(f"  report: {output / 'README.md'}")
+    return summary
