@@ -20,10 +20,10 @@ import numpy as np
 from pipeline.metrics import HU_LUMA_WEIGHTS, HistogramSimilarity, evaluate_pair, psnr
 
 PSNR_CAP = 100.0  # dB
-# Groups left out of the overall ("all") averages: an EV 0 variant is its own target, so it
-# measures whether a method leaves a good photo alone, not how it corrects exposure; it is
-# reported in its own table.
-UNRANKED = frozenset({"ev_zero"})
+# Groups left out of the overall ("all") averages: a pair whose input already is its target
+# (an EV 0 variant, or tau so close to 1 that nothing changed) measures whether a method leaves
+# a good photo alone, not how it corrects exposure; it is reported in its own table.
+UNRANKED = frozenset({"unchanged"})
 METRICS = ("psnr", "ssim", "mae", "delta_e2000", "psnr_gt_mean", "lpips")
 # Exposure groups, in report order: (key, label).
 GROUPS = (
@@ -31,22 +31,27 @@ GROUPS = (
     ("ev_under", "underexposed (EV < 0)"),
     ("ev_over", "overexposed (EV > 0)"),
     ("native", "native pairs (MSEC / LOL / folders)"),
-    ("ev_zero", "EV 0 (input is the target)"),
+    ("unchanged", "input is the target (EV 0, or tau ~ 1)"),
 )
 GROUP_LABELS = dict(GROUPS)
 LUMA_BINS = 64
 Row = dict[str, Any]
 
 
-def exposure_group(kind: str, ev: float | None) -> str:
-    """The report group of a manifest row: one of the keys of ``GROUPS``."""
+def exposure_group(kind: str, ev: float | None, unchanged: bool = False) -> str:
+    """The report group of a manifest row: one of the keys of ``GROUPS``.
+
+    ``unchanged``: the input equals the target pixel for pixel (whatever the kind).
+    """
+    if unchanged:
+        return "unchanged"
     if kind == "overexpose":
         return "overexpose"
     if kind == "native":
         return "native"
     if kind != "ev" or ev is None:
         raise ValueError(f"cannot group kind={kind!r} with ev={ev!r}")
-    return "ev_under" if ev < 0 else "ev_over" if ev > 0 else "ev_zero"
+    return "ev_under" if ev < 0 else "ev_over" if ev > 0 else "unchanged"
 
 
 def tau_bucket(tau: float | None, edges: list[float]) -> float | None:

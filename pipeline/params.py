@@ -197,6 +197,8 @@ class TrainParams:
     steps: int = 2000
     batch_size: int = 4
     crop: int = 256
+    resize: int = 0  # short side images are downscaled to before cropping (0: stored size)
+    crops_per_sample: int = 1  # training crops from each decoded pair (decoding is the cost)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -238,7 +240,8 @@ class EnhanceParams:
     """``prep enhance`` (and full-resolution evaluation): network at a working resolution,
     correction carried to full size with a guided filter (README: "prep enhance")."""
 
-    long_side: int = 512  # working resolution: the long side the network sees (at most)
+    long_side: int = 0  # working resolution (long side); 0: the model's training scale
+    # (short side = its train.resize), or a 512 long side when it was trained unresized
     radius: int = 2  # guided-filter radius, in working-resolution pixels
     eps: float = 1e-3  # guided-filter regularisation
     gain_eps: float = 1e-4  # linear-light offset that caps the gain in black areas

@@ -34,11 +34,12 @@ def _set_section(results: Results, set_name: str, level: str) -> list[str]:
             f"over the images it applies to; {results.oracle_excluded(set_name)} image(s) "
             "without a known tau/EV (native pairs) are excluded.",
         ]
-    same = sum(1 for r in rows if r["group"] == "ev_zero" and r["method"] == methods[0])
+    same = sum(1 for r in rows if r["group"] == "unchanged" and r["method"] == methods[0])
     if same:
         out += [
             "",
-            f"{same} EV 0 image(s) (the input is the target) are left out of this ranking: "
+            f"{same} image(s) whose input is the target (EV 0, or tau ~ 1) are left out of "
+            "this ranking: "
             "they measure whether a method leaves a well-exposed photo alone, and have their "
             f"own table below (identity scores the {PSNR_CAP:g} dB cap there).",
         ]
@@ -115,8 +116,10 @@ def conventions(results: Results) -> list[str]:
         "The plain PSNR column is without this rescaling.",
         f"- {ORACLE_LABEL}: seed 002's inverse transform with the pair's true tau (light · tau) "
         "or the inverse EV shift; not a blind method.",
-        f"- PSNR of identical images is infinite and counted as {PSNR_CAP:g} dB: EV 0 variants "
-        "are their own target, which lifts identity's overall mean; compare per kind.",
+        f"- PSNR of identical images is infinite and counted as {PSNR_CAP:g} dB. Pairs whose "
+        "input is the target (EV 0, or tau ~ 1) are left out of the ranking and the verdicts "
+        "and reported in their own table.",
         "- LPIPS / Inception Score: only with `evaluate.lpips_weights` / "
-        "`evaluate.inception_weights` (TorchScript); IS uses 10 splits from 100 images up.",
+        "`evaluate.inception_weights` (torch.export `.pt2` or TorchScript); IS uses 10 splits "
+        "from 100 images up.",
     ]

@@ -67,7 +67,10 @@ def metric_table(stats: Stats, methods: list[str], ranked: bool) -> list[str]:
 
 
 def _side(row: Row) -> str | None:
-    """Which exposure problem a row shows: "over" (tau clipping, EV > 0), "under" (EV < 0)."""
+    """Which exposure problem a row shows: "over" (tau clipping, EV > 0), "under" (EV < 0);
+    None for pairs whose input already is the target."""
+    if row["group"] == "unchanged":
+        return None
     if row["kind"] == "overexpose":
         return "over"
     ev = row.get("ev")

@@ -17,29 +17,30 @@ from pipeline.loader import make_loader, shard_urls
 
 @dataclass
 class Validation:
-    """Validation pairs held in memory (full images, long side capped at ``max_side``)."""
+    """Validation pairs held in memory, at the scale the network works at: short side
+    ``resize`` when the model trains on resized images, else a long side of at most 512."""
 
     pairs: list[tuple[torch.Tensor, torch.Tensor]]  # (1, 3, H, W) RGB [0, 1] each
-    max_side: int = 512
 
     @classmethod
-    def load(cls, shards: Path, count: int, max_side: int = 512) -> Validation:
+    def load(cls, shards: Path, count: int, resize: int = 0) -> Validation:
         """The first ``count`` pairs of the val split (none when ``count`` is 0)."""
         if count <= 0:
-            return cls([], max_side)
+            return cls([])
         loader = make_loader(shard_urls(shards, "val"), batch_size=1, crop=None, train=False)
         pairs = []
         for batch in loader:
             x, y = batch.input, batch.target
-            scale = max_side / max(x.shape[-2:])
+            h, w = x.shape[-2:]
+            scale = resize / min(h, w) if resize > 0 else 512 / max(h, w)
             if scale < 1:
-                size = (round(x.shape[-2] * scale), round(x.shape[-1] * scale))
+                size = (max(1, round(h * scale)), max(1, round(w * scale)))
                 x = nn.functional.interpolate(x, size=size, mode="area")
                 y = nn.functional.interpolate(y, size=size, mode="area")
             pairs.append((x, y))
             if len(pairs) >= count:
                 break
-        return cls(pairs, max_side)
+        return cls(pairs)
 
     @torch.no_grad()
     def score(

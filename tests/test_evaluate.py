@@ -118,7 +118,7 @@ def test_every_declared_output_exists_and_parses(report) -> None:
         entry = metrics[method]
         assert {"psnr", "ssim", "mae", "delta_e2000", "n", "hist_mean", "by_kind"} <= set(entry)
     assert set(metrics["model"]["by_kind"]) == {
-        "overexpose", "ev_under", "ev_over", "ev_zero", "native"
+        "overexpose", "ev_under", "ev_over", "unchanged", "native"
     }  # fmt: skip
     rows = _csv(out / "per_image.csv")
     assert len(rows) == len(ROWS) * len(METHODS)
@@ -171,7 +171,7 @@ def test_oracle_applies_only_to_synthetic_rows(report) -> None:
     # the EV 0 row (input == target) is reported in its own group, not in the ranking
     assert metrics["oracle"]["n"] == 4 and metrics["oracle_excluded"] == 1
     assert metrics["model"]["n"] == 5 and "native" not in metrics["oracle"]["by_kind"]
-    assert metrics["identity"]["by_kind"]["ev_zero"]["psnr"] == 100.0
+    assert metrics["identity"]["by_kind"]["unchanged"]["psnr"] == 100.0
     assert metrics["identity"]["psnr"] < 100.0
     rows = {(r["id"], r["method"]): r for r in _csv(out / "per_image.csv")}
     assert rows[("coffee-native", "oracle")]["psnr"] == ""
@@ -414,7 +414,7 @@ def test_corrupt_sample_is_skipped_and_named(data, tmp_path) -> None:
 def test_group_bucket_and_gt_mean_helpers() -> None:
     assert [exposure_group(k, e) for k, e in [("overexpose", None), ("ev", -1), ("ev", 0.5),
             ("ev", 0.0), ("native", -1.5)]] == [
-        "overexpose", "ev_under", "ev_over", "ev_zero", "native"]  # fmt: skip
+        "overexpose", "ev_under", "ev_over", "unchanged", "native"]  # fmt: skip
     with pytest.raises(ValueError, match="cannot group"):
         exposure_group("ev", None)
     edges = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]

@@ -303,3 +303,30 @@ def test_generator_gradients_reach_every_parameter():
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
     assert not missing
     assert math.isfinite(sum(p.grad.sum().item() for p in model.parameters()))
+
+
+@pytest.mark.parametrize("skip", ["residual", "gain"])
+def test_skip_modes_start_near_the_identity(skip):
+    torch.manual_seed(0)
+    gen = UNetGenerator(UNetConfig(depth=3, width=4, skip=skip)).eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert (gen(x) - x).abs().mean() < 0.02  # small initial weights: output ~ input
+
+
+def test_gain_mode_is_an_exposure_change_in_linear_light():
+    gen = UNetGenerator(UNetConfig(depth=2, width=4, skip="gain", max_stops=2.0)).eval()
+    with torch.no_grad():
+        for p in gen.head.parameters():
+            p.zero_()
+        gen.head.bias.fill_(float(torch.atanh(torch.tensor(0.5))))  # tanh -> 0.5: +1 stop
+        x = torch.full((1, 3, 8, 8), 0.3)
+        expected = min(1.0, ((0.3**2.2) * 2.0) ** (1 / 2.2))
+        assert torch.allclose(gen(x), torch.full_like(x, expected), atol=1e-5)
+
+
+def test_skip_needs_a_signed_output():
+    with pytest.raises(ValueError, match="skip='gain' needs output='tanh'"):
+        UNetConfig(skip="gain", output="sigmoid")
+    with pytest.raises(ValueError, match="skip must be one of"):
+        UNetConfig(skip="add")

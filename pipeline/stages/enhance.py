@@ -36,18 +36,28 @@ class Enhancer:
     device: torch.device
     params: EnhanceParams
     gamma: float = 2.2
+    train_resize: int = 0  # the short side the model was trained at (0: stored size)
 
     @classmethod
     def load(cls, path: Path, params: EnhanceParams) -> Enhancer:
         """Load ``models/generator.pt``; raises ``CheckpointError`` for anything else."""
         device = pick_device(params.device)
         model, extra = load_generator(path, map_location="cpu")
-        gamma = float(extra.get("gamma", 2.2)) if isinstance(extra, dict) else 2.2
-        return cls(model.to(device).eval(), device, params, gamma)
+        gamma = float(extra.get("gamma", 2.2))
+        resize = int(extra.get("resize", 0) or 0)
+        return cls(model.to(device).eval(), device, params, gamma, resize)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
-        long_side = max(self.params.long_side, self.model.multiple)
-        return upsample.working_size(height, width, long_side, self.model.multiple)
+        """Size the network runs at (before padding to its multiple), never above the photo.
+
+        ``enhance.long_side`` when set; else the model's training scale (short side =
+        ``train.resize``); else a long side of 512, as MSEC.
+        """
+        if self.params.long_side > 0 or self.train_resize <= 0:
+            long_side = max(self.params.long_side or 512, self.model.multiple)
+            return upsample.working_size(height, width, long_side, self.model.multiple)
+        scale = min(1.0, self.train_resize / min(height, width))
+        return max(1, round(height * scale)), max(1, round(width * scale))
 
     @torch.inference_mode()
     def forward(self, lows: list[np.ndarray]) -> list[np.ndarray]:

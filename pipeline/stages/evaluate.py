@@ -93,7 +93,7 @@ def _score_set(
                 _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
             )
         m = item.meta
-        group = exposure_group(m["kind"], m.get("ev"))
+        group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
         base = {
             "set": eval_set.name,
             "id": item.id,

@@ -47,6 +47,7 @@ RUNTIME_KEYS = frozenset(
         "val_every",
         "val_images",
         "checkpoint_every",
+        "crops_per_sample",
     }
 )
 
@@ -191,7 +192,7 @@ def run(
         summary.notes.append(f"already trained to step {step} (train.steps = {p.steps})")
 
     live = _live(logs, params, resume=step > 0) if ctx.main else None
-    validation = Validation.load(shards, p.val_images) if ctx.main else Validation([])
+    validation = Validation.load(shards, p.val_images, p.resize) if ctx.main else Validation([])
     loader = make_loader(
         shard_urls(shards, "train"),
         batch_size=p.batch_size,
@@ -202,6 +203,8 @@ def run(
         seed=p.seed + step,
         augment=p.augment,
         epoch_len=max(1, p.steps - step),
+        resize=p.resize,
+        crops_per_sample=p.crops_per_sample,
     )
 
     def checkpoint() -> None:
@@ -265,7 +268,13 @@ def run(
         save_generator(
             model_out,
             gan.generator,
-            {"step": step, "preset": p.preset, "crop": p.crop, "train": to_dict(p)},
+            {
+                "step": step,
+                "preset": p.preset,
+                "crop": p.crop,
+                "resize": p.resize,
+                "train": to_dict(p),
+            },
         )
         summary.add("steps", step)
         summary.notes.append(f"generator written to {model_out} ({_count(gan.generator)})")

@@ -1,0 +1,264 @@
+"""``prep shard``: pack the pairs manifest into WebDataset tars, split per scene.
+
+Output: ``{split}-NNNNNN.tar`` (numbered from 0 within each split), ``index.json`` and
+``rejects.jsonl``. A sample holds ``<id>.input.<ext>`` and ``<id>.target.<ext>`` (the files'
+bytes as they are, no re-encoding) and ``<id>.json`` (the manifest row, ``split`` set to the
+assigned split, ``split_from`` telling whether it is official or hashed).
+
+Splits are assigned per scene (``pipeline.splits``). Inside a split, samples are ordered by
+``sha256(f"{shard.seed}:{id}")``: a shuffle that mixes scenes across shards, depends only on
+the seed and the ids (not on manifest order), and keeps the relative order of the other
+samples when one is added or removed. Tar members carry fixed metadata (mtime 0, uid/gid 0,
+no owner names, mode 0444) in a fixed order, so a re-run writes byte-identical tars.
+Everything is built in ``<output>.partial/`` and swapped in at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import tarfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline import imageio
+from pipeline.fsutil import StagedDir, atomic_open, atomic_write_json, fingerprint, sha256_file
+from pipeline.manifest import MANIFEST_NAME, REJECTS_NAME, SPLITS, PairRow, Reject, read_jsonl
+from pipeline.manifest import to_json as row_json
+from pipeline.params import Params, to_dict
+from pipeline.report import Summary, track
+from pipeline.splits import SplitError, assign_splits, check_fractions
+from pipeline.stages.filter import StrictError
+
+INDEX_NAME = "index.json"
+KINDS = frozenset({"overexpose", "ev", "native"})
+_BLOCK = tarfile.BLOCKSIZE
+_RECORD = tarfile.RECORDSIZE
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A validated pair: its row, assigned split and absolute file paths."""
+
+    row: PairRow
+    split: str
+    split_from: str  # "official" | "hash"
+    input: Path
+    target: Path
+
+    def members(self) -> list[tuple[str, Path | bytes]]:
+        """Tar member names and contents (a file to copy, or bytes) in their fixed order."""
+        meta = dataclasses.asdict(self.row) | {"split": self.split, "split_from": self.split_from}
+        blob = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+        return [
+            (f"{self.row.id}.input.{_ext(self.input)}", self.input),
+            (f"{self.row.id}.target.{_ext(self.target)}", self.target),
+            (f"{self.row.id}.json", blob),
+        ]
+
+
+def _ext(path: Path) -> str:
+    return path.suffix.lower().lstrip(".")
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, 0, 0o444
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _member_bytes(name: str, size: int) -> int:
+    header = _tarinfo(name, size).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    return len(header) + -(-size // _BLOCK) * _BLOCK
+
+
+def sample_bytes(sample: Sample) -> int:
+    """Bytes the sample adds to a tar (headers and padding included)."""
+    total = 0
+    for name, content in sample.members():
+        size = content.stat().st_size if isinstance(content, Path) else len(content)
+        total += _member_bytes(name, size)
+    return total
+
+
+def tar_bytes(payload: int) -> int:
+    """Final size of a tar whose members take ``payload`` bytes (end blocks, record padding)."""
+    return -(-(payload + 2 * _BLOCK) // _RECORD) * _RECORD
+
+
+def plan_shards(samples: list[Sample], max_samples: int, max_bytes: int) -> list[list[Sample]]:
+    """Cut an ordered split into shards of at most ``max_samples`` and ``max_bytes`` each.
+
+    A single sample larger than ``max_bytes`` gets a shard of its own.
+    """
+    shards: list[list[Sample]] = []
+    current: list[Sample] = []
+    payload = 0
+    for sample in samples:
+        size = sample_bytes(sample)
+        full = len(current) >= max_samples or tar_bytes(payload + size) > max_bytes
+        if current and full:
+            shards.append(current)
+            current, payload = [], 0
+        current.append(sample)
+        payload += size
+    if current:
+        shards.append(current)
+    return shards
+
+
+def write_tar(path: Path, samples: list[Sample]) -> None:
+    """Write one shard atomically; identical inputs give identical bytes."""
+    with (
+        atomic_open(path, "wb") as handle,
+        tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
+    ):
+        for sample in samples:
+            for name, content in sample.members():
+                data = content.read_bytes() if isinstance(content, Path) else content
+                tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+
+
+def order_key(seed: int, sample_id: str) -> str:
+    """The within-split sort key: a seeded hash of the id (see the module docstring)."""
+    return hashlib.sha256(f"{seed}:{sample_id}".encode()).hexdigest()
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _check_row(row: PairRow, root: Path, probes: dict[Path, Any], max_pixels: int) -> str | None:
+    """The reason a row cannot become a sample, or None when it is fine."""
+    if row.kind not in KINDS:
+        return f"unknown kind {row.kind!r} (expected one of {sorted(KINDS)})"
+    if not row.id or any(c in row.id for c in "./\\ \t\n"):
+        return f"id {row.id!r} is not a valid sample key (no dots, slashes or spaces)"
+    sizes = []
+    for role in ("input", "target"):
+        path = root / getattr(row, role)
+        if imageio.is_raw(path):
+            return f"{role} {path.name} is a RAW file; shards hold decodable images only"
+        if path not in probes:
+            try:
+                probes[path] = imageio.probe(path, max_pixels)
+            except imageio.ImageError as exc:
+                probes[path] = exc
+        info = probes[path]
+        if isinstance(info, imageio.ImageError):
+            return f"{role} file unusable: {info.reason}"
+        sizes.append((info.width, info.height))
+    if sizes[0] != sizes[1]:
+        (wi, hi), (wt, ht) = sizes
+        return f"input {wi}x{hi} and target {wt}x{ht} differ in size"
+    return None
+
+
+def validate(
+    rows: list[PairRow], root: Path, scene_split: dict[str, str], max_pixels: int
+) -> tuple[list[Sample], list[Reject]]:
+    """Split rows into usable samples and rejects (bad files, sizes, kinds, duplicate ids)."""
+    samples: list[Sample] = []
+    rejects: list[Reject] = []
+    probes: dict[Path, Any] = {}
+    seen: set[str] = set()
+    for row in track(rows, "shard: check pairs", total=len(rows)):
+        reason = f"duplicate id {row.id!r}" if row.id in seen else None
+        reason = reason or _check_row(row, root, probes, max_pixels)
+        if reason is not None:
+            files = [str(root / row.input), str(root / row.target)]
+            rejects.append(Reject(files[0], reason, "shard", {"id": row.id, "files": files}))
+            continue
+        seen.add(row.id)
+        source = "hash" if row.split is None else "official"
+        split = scene_split[row.scene]
+        samples.append(Sample(row, split, source, root / row.input, root / row.target))
+    return samples, rejects
+
+
+def check_not_empty(samples: list[Sample], fractions: dict[str, float], n_scenes: int) -> None:
+    """Fail when a split with a positive fraction received no sample."""
+    counts = Counter(s.split for s in samples)
+    for split in SPLITS:
+        if fractions[split] > 0 and counts[split] == 0:
+            shown = ", ".join(f"{k} {counts[k]}" for k in SPLITS)
+            raise SplitError(
+                f"split {split!r} is empty (shard.split.{split} = {fractions[split]}) with "
+                f"{n_scenes} scene(s) in all (samples: {shown}); add data with more scenes or "
+                f"set shard.split.{split} to 0 and rebalance the other fractions"
+            )
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+
+def _index(samples: list[Sample], shards: list[dict[str, Any]], digest: str, p: Params) -> dict:
+    by_split: dict[str, list[Sample]] = {s: [x for x in samples if x.split == s] for s in SPLITS}
+    return {
+        "manifest_sha256": digest,
+        "fractions": to_dict(p.shard.split),
+        "seed": p.shard.seed,
+        "max_samples": p.shard.max_samples,
+        "max_bytes": p.shard.max_bytes,
+        "samples": len(samples),
+        "shards": shards,
+        "counts": {s: len(v) for s, v in by_split.items()},
+        "kinds": {s: dict(Counter(x.row.kind for x in v)) for s, v in by_split.items()},
+        "sources": {s: dict(Counter(x.row.source for x in v)) for s, v in by_split.items()},
+        "scenes": {s: sorted({x.row.scene for x in v}) for s, v in by_split.items()},
+    }
+
+
+def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> Summary:
+    """Shard the pairs manifest (the file or its folder) into ``output``."""
+    p = params.shard
+    fractions = check_fractions(to_dict(p.split))
+    if p.max_samples < 1 or p.max_bytes < 1:
+        raise ValueError(f"shard.max_samples and shard.max_bytes must be >= 1, got {p}")
+    manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
+    summary = Summary("shard", unit="samples", rate_key="samples")
+    rows = list(read_jsonl(manifest, PairRow))
+    scene_split = assign_splits([(r.scene, r.split) for r in rows], fractions)
+    samples, rejects = validate(rows, manifest.parent, scene_split, params.io.max_pixels)
+    if strict and rejects:
+        raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
+    check_not_empty(samples, fractions, len(scene_split))
+    samples.sort(key=lambda s: (SPLITS.index(s.split), order_key(p.seed, s.row.id)))
+
+    digest = sha256_file(manifest)
+    key = fingerprint({"shard": to_dict(p), "manifest": digest, "output": str(output.resolve())})
+    staged = StagedDir(output, key)
+    plan = []
+    for split in SPLITS:
+        chunks = plan_shards([s for s in samples if s.split == split], p.max_samples, p.max_bytes)
+        plan += [(f"{split}-{n:06d}.tar", split, chunk) for n, chunk in enumerate(chunks)]
+    shards = []
+    for name, split, chunk in track(plan, "shard: write tars", total=len(plan)):
+        write_tar(staged.path / name, chunk)
+        size = (staged.path / name).stat().st_size
+        tar_sha = sha256_file(staged.path / name)
+        shards.append(
+            {"name": name, "split": split, "samples": len(chunk), "bytes": size, "sha256": tar_sha}
+        )
+    with atomic_open(staged.path / REJECTS_NAME, "w") as handle:
+        handle.writelines(row_json(r) + "\n" for r in rejects)
+    index = _index(samples, shards, digest, params)
+    atomic_write_json(staged.path / INDEX_NAME, index)
+    staged.commit()
+
+    for split in SPLITS:
+        mine = [s for s in shards if s["split"] == split]
+        megabytes = sum(s["bytes"] for s in mine) / 1e6
+        summary.notes.append(
+            f"  {split}: {index['counts'][split]} samples, {len(index['scenes'][split])} scenes, "
+            f"{len(mine)} shard(s), {megabytes:.1f} MB"
+        )
+    summary.add("samples", len(samples))
+    summary.add("shards", len(shards))
+    summary.add("rejected", len(rejects))
+    return summary

@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import imageio
+from pipeline.manifest import PairRow, write_jsonl
+from pipeline.params import Params, SplitFractions, load_params
+from pipeline.splits import SplitError
+from pipeline.stages import shard
+from pipeline.stages.filter import StrictError
+
+
+def _params(split=(0.6, 0.2, 0.2), **kw) -> Params:
+    base = load_params(None)
+    return dataclasses.replace(
+        base, shard=dataclasses.replace(base.shard, split=SplitFractions(*split), **kw)
+    )
+
+
+def _image(path: Path, seed: int, size=(12, 16)) -> None:
+    rng = np.random.default_rng(seed)
+    imageio.write_image(path, rng.random((*size, 3), dtype=np.float32))
+
+
+def _rows(pairs: Path, scenes: list[tuple[str, str | None]], variants: int = 3) -> list[PairRow]:
+    """Each scene: one target and ``variants`` inputs (tiny PNGs) in pairs/<scene>/."""
+    rows = []
+    for k, (scene, split) in enumerate(scenes):
+        (pairs / scene).mkdir(parents=True, exist_ok=True)
+        _image(pairs / scene / "target.png", 1000 + k)
+        for v in range(variants):
+            _image(pairs / scene / f"v{v}.png", 10 * k + v)
+            rows.append(
+                PairRow(
+                    id=f"{scene}--v{v}",
+                    scene=scene,
+                    source="msec" if split else "folder",
+                    split=split,
+                    input=f"{scene}/v{v}.png",
+                    target=f"{scene}/target.png",
+                    kind="overexpose" if v % 2 else "ev",
+                    tau=0.7 if v % 2 else None,
+                    ev=None if v % 2 else float(v),
+                    gamma=2.2,
+                    width=16,
+                    height=12,
+                )
+            )
+    return rows
+
+
+def _manifest(pairs: Path, rows: list[PairRow]) -> Path:
+    write_jsonl(pairs / "manifest.jsonl", rows)
+    return pairs / "manifest.jsonl"
+
+
+MIXED = [(f"h{k:02d}", None) for k in range(24)] + [
+    ("o-train", "training"),
+    ("o-val", "validation"),
+    ("o-test", "testing"),
+    ("o-train2", "our485"),
+]
+
+
+def _samples(out: Path) -> dict[str, dict]:
+    """id -> the sample's json, plus its tar name and member names, read back from the tars."""
+    found: dict[str, dict] = {}
+    for tar_path in sorted(out.glob("*.tar")):
+        with tarfile.open(tar_path) as tar:
+            for member in tar.getmembers():
+                key, suffix = member.name.split(".", 1)
+                entry = found.setdefault(key, {"members": [], "tar": tar_path.name})
+                entry["members"].append(suffix)
+                if suffix == "json":
+                    entry |= json.loads(tar.extractfile(member).read())
+    return found
+
+
+def test_shards_are_byte_identical_on_rerun(tmp_path):
+    manifest = _manifest(tmp_path / "pairs", _rows(tmp_path / "pairs", MIXED))
+    params = _params(max_samples=10)
+    shard.run(params, manifest, tmp_path / "a")
+    shard.run(params, manifest.parent, tmp_path / "b")  # the folder works too
+    names = sorted(p.name for p in (tmp_path / "a").glob("*.tar"))
+    assert len(names) > 3
+    assert names == sorted(p.name for p in (tmp_path / "b").glob("*.tar"))
+    for name in [*names, "index.json"]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    with tarfile.open(tmp_path / "a" / names[0]) as tar:
+        member = tar.getmembers()[0]
+    assert (member.mtime, member.uid, member.uname, member.mode) == (0, 0, "", 0o444)
+
+
+def test_scenes_never_cross_splits_and_official_splits_win(tmp_path):
+    rows = _rows(tmp_path / "pairs", MIXED)
+    shard.run(_params(), _manifest(tmp_path / "pairs", rows), tmp_path / "out")
+    samples = _samples(tmp_path / "out")
+    assert len(samples) == len(rows)
+    by_scene: dict[str, set[str]] = {}
+    for sample in samples.values():
+        by_scene.setdefault(sample["scene"], set()).add(sample["split"])
+        assert sample["tar"].startswith(sample["split"] + "-")
+        assert sorted(sample["members"]) == ["input.png", "json", "target.png"]
+    assert all(len(splits) == 1 for splits in by_scene.values())
+    assert by_scene["o-train"] == by_scene["o-train2"] == {"train"}
+    assert by_scene["o-val"] == {"val"} and by_scene["o-test"] == {"test"}
+    hashed = Counter(next(iter(by_scene[s])) for s, split in MIXED if split is None)
+    assert set(hashed) == {"train", "val", "test"}  # 24 scenes at 0.6/0.2/0.2
+
+
+def test_sample_bytes_and_json_are_the_manifest_row(tmp_path):
+    rows = _rows(tmp_path / "pairs", MIXED[:6])
+    shard.run(_params(split=(1, 0, 0)), _manifest(tmp_path / "pairs", rows), tmp_path / "out")
+    row = rows[4]
+    with tarfile.open(tmp_path / "out" / "train-000000.tar") as tar:
+        data = tar.extractfile(f"{row.id}.input.png").read()
+        meta = json.loads(tar.extractfile(f"{row.id}.json").read())
+    assert data == (tmp_path / "pairs" / row.input).read_bytes()
+    expected = dataclasses.asdict(row) | {"split": "train", "split_from": "hash"}
+    assert meta == expected
+
+
+def test_index_counts_match_the_tars(tmp_path):
+    rows = _rows(tmp_path / "pairs", MIXED)
+    manifest = _manifest(tmp_path / "pairs", rows)
+    shard.run(_params(max_samples=7), manifest, tmp_path / "out")
+    index = json.loads((tmp_path / "out" / "index.json").read_text())
+    samples = _samples(tmp_path / "out")
+    assert index["samples"] == len(samples) == len(rows)
+    for split in ("train", "val", "test"):
+        mine = [s for s in samples.values() if s["split"] == split]
+        assert index["counts"][split] == len(mine)
+        assert index["kinds"][split] == dict(Counter(s["kind"] for s in mine))
+        assert index["sources"][split] == dict(Counter(s["source"] for s in mine))
+        assert index["scenes"][split] == sorted({s["scene"] for s in mine})
+    for entry in index["shards"]:
+        path = tmp_path / "out" / entry["name"]
+        assert entry["bytes"] == path.stat().st_size
+        assert entry["sha256"] == shard.sha256_file(path)
+        assert 0 < entry["samples"] <= 7
+        assert entry["samples"] == sum(1 for s in samples.values() if s["tar"] == entry["name"])
+    assert index["manifest_sha256"] == shard.sha256_file(manifest)
+    assert index["fractions"] == {"train": 0.6, "val": 0.2, "test": 0.2}
+    assert list(json.loads((tmp_path / "out" / "index.json").read_text())) == sorted(index)
+
+
+def test_max_bytes_bounds_every_shard(tmp_path):
+    rows = _rows(tmp_path / "pairs", MIXED[:10])
+    manifest = _manifest(tmp_path / "pairs", rows)
+    limit = 40 * 1024
+    shard.run(_params(split=(1, 0, 0), max_bytes=limit), manifest, tmp_path / "out")
+    tars = sorted((tmp_path / "out").glob("*.tar"))
+    assert len(tars) > 1
+    assert all(t.stat().st_size <= limit for t in tars)
+    assert sum(1 for _ in _samples(tmp_path / "out")) == len(rows)
+
+
+def test_order_inside_a_split_is_a_seeded_shuffle(tmp_path):
+    rows = _rows(tmp_path / "pairs", MIXED[:12])
+    manifest = _manifest(tmp_path / "pairs", rows)
+
+    def order(seed: int) -> list[str]:
+        out = tmp_path / f"s{seed}"
+        shard.run(_params(split=(1, 0, 0), seed=seed), manifest, out)
+        with tarfile.open(out / "train-000000.tar") as tar:
+            return [n.split(".")[0] for n in tar.getnames() if n.endswith(".json")]
+
+    first, again, other = order(0), order(0), order(1)
+    assert first == again != other
+    assert sorted(first) == sorted(other) == sorted(r.id for r in rows)
+    assert first != sorted(first)  # scenes are mixed, not in manifest order
+
+
+def test_bad_pairs_are_rejected_and_left_out(tmp_path):
+    pairs = tmp_path / "pairs"
+    rows = _rows(pairs, MIXED[:8])
+    _image(pairs / "big.png", 5, size=(14, 16))
+    bad = [
+        dataclasses.replace(rows[0], id="mismatch", input="big.png"),
+        dataclasses.replace(rows[1], id="noinput", input="h00/missing.png"),
+        dataclasses.replace(rows[2], id="notarget", target="h00/gone.png"),
+        dataclasses.replace(rows[3], id="oddkind", kind="blur"),
+        dataclasses.replace(rows[4], input=rows[5].input),  # duplicate id
+    ]
+    manifest = _manifest(pairs, rows + bad)
+    shard.run(_params(split=(1, 0, 0)), manifest, tmp_path / "out")
+    rejects = [
+        json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text().split("\n") if x
+    ]
+    reasons = {r["extra"]["id"]: r["reason"] for r in rejects}
+    assert set(reasons) == {"mismatch", "noinput", "notarget", "oddkind", rows[4].id}
+    assert "differ in size" in reasons["mismatch"]
+    assert "no such file" in reasons["noinput"] and "target" in reasons["notarget"]
+    assert "unknown kind" in reasons["oddkind"] and "duplicate id" in reasons[rows[4].id]
+    assert all(len(r["extra"]["files"]) == 2 for r in rejects)
+    samples = _samples(tmp_path / "out")
+    assert set(samples) == {r.id for r in rows}  # the first row of a duplicated id is kept
+    assert samples[rows[4].id]["input"] == rows[4].input
+    with pytest.raises(StrictError, match="differ in size"):
+        shard.run(_params(split=(1, 0, 0)), manifest, tmp_path / "strict", strict=True)
+    assert not (tmp_path / "strict").exists()
+
+
+def test_empty_split_fails_naming_it_unless_its_fraction_is_zero(tmp_path):
+    rows = _rows(tmp_path / "pairs", [("only-a", "train"), ("only-b", "test")])
+    manifest = _manifest(tmp_path / "pairs", rows)
+    with pytest.raises(SplitError, match=r"split 'val' is empty.*2 scene\(s\).*shard\.split\.val"):
+        shard.run(_params(split=(0.8, 0.1, 0.1)), manifest, tmp_path / "out")
+    summary = shard.run(_params(split=(0.9, 0.0, 0.1)), manifest, tmp_path / "out")
+    assert summary.counts["samples"] == len(rows)
+    assert [p.name for p in sorted((tmp_path / "out").glob("*.tar"))] == [
+        "test-000000.tar",
+        "train-000000.tar",
+    ]
+
+
+def test_failed_run_keeps_previous_output(tmp_path):
+    rows = _rows(tmp_path / "pairs", MIXED[:4])
+    manifest = _manifest(tmp_path / "pairs", rows)
+    shard.run(_params(split=(1, 0, 0)), manifest, tmp_path / "out")
+    before = (tmp_path / "out" / "index.json").read_bytes()
+    with pytest.raises(SplitError, match="sum to 1"):
+        shard.run(_params(split=(0.5, 0.1, 0.1)), manifest, tmp_path / "out")
+    _manifest(tmp_path / "pairs", [*rows, dataclasses.replace(rows[0], split="test")])
+    with pytest.raises(SplitError, match="disagree"):
+        shard.run(_params(split=(1, 0, 0)), manifest, tmp_path / "out")
+    assert (tmp_path / "out" / "index.json").read_bytes() == before
+
+
+def test_plan_size_prediction_is_exact(tmp_path):
+    rows = _rows(tmp_path / "pairs", MIXED[:3])
+    params = _params(split=(1, 0, 0))
+    shard.run(params, _manifest(tmp_path / "pairs", rows), tmp_path / "out")
+    samples = [
+        shard.Sample(
+            r, "train", "hash", tmp_path / "pairs" / r.input, tmp_path / "pairs" / r.target
+        )
+        for r in rows
+    ]
+    shard.write_tar(tmp_path / "one.tar", samples)
+    predicted = shard.tar_bytes(sum(shard.sample_bytes(s) for s in samples))
+    assert (tmp_path / "one.tar").stat().st_size == predicted
+    assert shard.tar_bytes(0) == tarfile.RECORDSIZE  # an empty tar is one record
