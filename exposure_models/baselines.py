@@ -16,6 +16,7 @@ import numpy as np
 from pipeline.exposure import (
     DEFAULT_GAMMA,
     Curve,
+    check_rgb,
     gamma_decode,
     gamma_encode,
     inverse_overexpose,
@@ -27,16 +28,6 @@ from pipeline.exposure import (
 _BLACK_MEAN_LIN = 1e-6
 
 
-def _check_rgb(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.float32 or image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
-        raise ValueError(
-            f"image must be a non-empty float32 (H, W, 3) array, "
-            f"got {image.dtype} with shape {image.shape}"
-        )
-
-
 def _to_levels(channel: np.ndarray, top: float) -> np.ndarray:
     """Float channel on [0, top] -> uint8 levels 0..255 (rounded)."""
     return np.clip(np.rint(channel * (255.0 / top)), 0, 255).astype(np.uint8)
@@ -44,7 +35,7 @@ def _to_levels(channel: np.ndarray, top: float) -> np.ndarray:
 
 def identity(image: np.ndarray) -> np.ndarray:
     """The uncorrected input (a copy), the floor every method must beat."""
-    _check_rgb(image)
+    check_rgb(image)
     return image.copy()
 
 
@@ -56,7 +47,7 @@ def histogram_equalization(image: np.ndarray) -> np.ndarray:
     set of levels (a float histogram would have one pixel per value); Cr and Cb keep
     full float precision. The result is clipped to [0, 1].
     """
-    _check_rgb(image)
+    check_rgb(image)
     ycrcb = cv2.cvtColor(np.clip(image, 0.0, 1.0), cv2.COLOR_RGB2YCrCb)
     equalised = cv2.equalizeHist(_to_levels(ycrcb[..., 0], 1.0))
     ycrcb[..., 0] = equalised.astype(np.float32) / np.float32(255.0)
@@ -81,7 +72,7 @@ def clahe(image: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> np.ndar
     Returns:
         float32 ``(H, W, 3)`` RGB in [0, 1].
     """
-    _check_rgb(image)
+    check_rgb(image)
     if not clip_limit > 0:
         raise ValueError(f"clip_limit must be > 0, got {clip_limit}")
     if int(tiles) != tiles or tiles < 1:
@@ -111,7 +102,7 @@ def auto_exposure(
     Returns:
         float32 ``(H, W, 3)`` RGB in [0, 1].
     """
-    _check_rgb(image)
+    check_rgb(image)
     if not 0.0 < target_mean_lin <= 1.0:
         raise ValueError(f"target_mean_lin must be in (0, 1], got {target_mean_lin}")
     light = gamma_decode(image, gamma)
@@ -129,7 +120,7 @@ def inverse_overexpose_oracle(
 
     Exact wherever the original light was below tau; clipped areas stay flat.
     """
-    _check_rgb(image)
+    check_rgb(image)
     return inverse_overexpose(image, tau, gamma, curve)
 
 
@@ -140,7 +131,7 @@ def inverse_ev_oracle(
 
     Exact wherever the shift did not clip (and, for ``ev < 0``, did not round to 0).
     """
-    _check_rgb(image)
+    check_rgb(image)
     return shift_ev(image, -ev, gamma, curve)
 
 

@@ -30,10 +30,13 @@ def _check_float(image: np.ndarray, name: str = "image") -> None:
         raise ValueError(f"{name} must be float32, got {image.dtype}")
 
 
-def _check_rgb(image: np.ndarray, name: str = "image") -> None:
+def check_rgb(image: np.ndarray, name: str = "image") -> None:
+    """Raise ValueError unless ``image`` is a non-empty float32 ``(H, W, 3)`` numpy array."""
     _check_float(image, name)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name} must have shape (H, W, 3), got {image.shape}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty float32 (H, W, 3) array, got shape {image.shape}"
+        )
 
 
 def _check_gamma(gamma: float) -> None:
@@ -192,7 +195,7 @@ def luminance(image_lin: np.ndarray) -> np.ndarray:
     Returns:
         float32 ``(H, W)`` linear luminance.
     """
-    _check_rgb(image_lin, "image_lin")
+    check_rgb(image_lin, "image_lin")
     return image_lin @ LUMA_WEIGHTS
 
 
@@ -230,9 +233,7 @@ def exposure_stats(image: np.ndarray, gamma: float = DEFAULT_GAMMA) -> ExposureS
     Returns:
         An ``ExposureStats``.
     """
-    _check_rgb(image)
-    if image.size == 0:
-        raise ValueError("image is empty")
+    check_rgb(image)
     brightest = np.clip(image.max(axis=2), 0.0, 1.0)
     codes = (brightest * np.float32(255) + np.float32(0.5)).astype(np.int32)
     hist = np.bincount(codes.ravel(), minlength=256).astype(np.float64) / codes.size

@@ -17,6 +17,8 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
+from pipeline.exposure import check_rgb
+
 HU_LUMA_WEIGHTS = np.array([0.27, 0.67, 0.06], dtype=np.float32)
 HU_CROPS = 4  # square crops along the short side, per image
 HU_RESIZE = 80  # each square crop is resized (area) to this side
@@ -32,19 +34,9 @@ CropPosition = tuple[int, int, int, list[tuple[int, int]]]
 _SSIM_MIN_SIDE = 11
 
 
-def _check_image(image: np.ndarray, name: str = "image") -> None:
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.float32 or image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
-        raise ValueError(
-            f"{name} must be a non-empty float32 (H, W, 3) array, "
-            f"got {image.dtype} with shape {image.shape}"
-        )
-
-
 def _check_pair(pred: np.ndarray, target: np.ndarray) -> None:
-    _check_image(pred, "pred")
-    _check_image(target, "target")
+    check_rgb(pred, "pred")
+    check_rgb(target, "target")
     if pred.shape != target.shape:
         raise ValueError(
             f"pred and target must have the same shape, got {pred.shape} and {target.shape}"
@@ -162,7 +154,7 @@ def hu_patches(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     Returns:
         float32 ``(16, 64, 64, 3)`` RGB patches.
     """
-    _check_image(image)
+    check_rgb(image)
     return _cut_patches(image, hu_crop_positions(image.shape[0], image.shape[1], rng))
 
 
