@@ -242,11 +242,11 @@ class EnhanceParams:
 
     long_side: int = 0  # working resolution (long side); 0: the model's training scale
     # (short side = its train.resize), or a 512 long side when it was trained unresized
-    radius: int = 2  # guided-filter radius, in working-resolution pixels
+    radius: int = 64  # guided-filter radius, in working-resolution pixels (chosen on val)
     eps: float = 1e-3  # guided-filter regularisation
     gain_eps: float = 1e-4  # linear-light offset that caps the gain in black areas
-    highlight_lo: float = 0.90  # clipped input highlights take the network output itself ...
-    highlight_hi: float = 0.98  # ... blending in between these levels of the brightest channel
+    highlight_lo: float = 0.95  # clipped input highlights take the network output itself ...
+    highlight_hi: float = 0.99  # ... blending in between these levels of the brightest channel
     strip_rows: int = 512  # full-resolution rows processed at once (bounds memory)
     batch_size: int = 4  # photos of the same working size per forward pass
     device: str = "auto"

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from pipeline.exposure import DEFAULT_GAMMA, gamma_decode
+from pipeline.exposure import DEFAULT_GAMMA, LUMA_WEIGHTS, gamma_decode
 
 
 def _check_image(image: np.ndarray, name: str, rgb: bool = True) -> None:
@@ -254,15 +254,21 @@ def transfer_strips(
         yield 0, size[0], low_output.copy()
         return
     coef = _log_gain_coefficients(low_input, low_output, radius, eps, gamma, gain_eps)
+    low_luma = np.ascontiguousarray(low_input @ LUMA_WEIGHTS)
     for top in range(0, size[0], strip_rows):
         bottom = min(top + strip_rows, size[0])
         strip = read_strip(top, bottom)
         planes = cv2.split(strip)
         brightest = np.maximum(np.maximum(planes[0], planes[1]), planes[2])
-        mask = None
+        mask = detail = None
         if brightest.max() > highlight_lo:
             t = np.clip((brightest - highlight_lo) / (highlight_hi - highlight_lo), 0.0, 1.0)
             mask = t * t * (3.0 - 2.0 * t)
+            # The photo's own fine detail (luma above what the working resolution holds):
+            # zero where every channel is clipped, texture where only some are, so a pixel
+            # with one clipped channel keeps its texture on top of the network's output.
+            luma = strip @ LUMA_WEIGHTS
+            detail = luma - _bilinear_rows(low_luma, size, top, bottom)
         result = np.empty_like(strip)
         for c in range(3):
             *a_planes, s = (_bilinear_rows(p, size, top, bottom) for p in coef[c])
@@ -271,7 +277,8 @@ def transfer_strips(
             np.exp(s, out=s)
             np.minimum(np.multiply(s, planes[c], out=s), 1.0, out=s)
             if mask is not None:
-                s += mask * (_bilinear_rows(low_output[..., c], size, top, bottom) - s)
+                smooth = _bilinear_rows(low_output[..., c], size, top, bottom) + detail
+                s += mask * (np.clip(smooth, 0.0, 1.0) - s)
             result[..., c] = s
         yield top, bottom, result
 

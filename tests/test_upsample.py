@@ -264,3 +264,17 @@ def test_transfer_memory_is_bounded_by_the_strip():
     assert out.shape == photo.shape
     # the output itself is 1x; full-size upsampled coefficients alone would be 4x more
     assert peak < 3 * photo.nbytes, f"peak {peak / photo.nbytes:.2f} x one full image"
+
+
+def test_partly_clipped_pixels_keep_their_texture() -> None:
+    """Red clipped everywhere, fine texture in green: the blend must not blur it away."""
+    yy, xx = np.mgrid[0:256, 0:256]
+    texture = ((yy // 2 + xx // 2) % 2).astype(np.float32)  # 2-px checker: gone at 1/4 size
+    full = np.stack([np.ones_like(texture), 0.4 + 0.3 * texture, np.full_like(texture, 0.3)],
+                    axis=-1).astype(np.float32)  # fmt: skip
+    low_in = resize_area(full, (64, 64))
+    low_out = np.clip(low_in * np.float32(0.8), 0, 1).astype(np.float32)
+    out = transfer_correction(full, low_in, low_out, radius=2, eps=1e-3)
+    green = out[..., 1]
+    assert green.std() > 0.5 * full[..., 1].std()  # the checker survives
+    assert abs(float(out[..., 0].mean()) - float(low_out[..., 0].mean())) < 0.05
