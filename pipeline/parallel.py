@@ -24,7 +24,7 @@ def map_ordered(
         yield from map(fn, items)
         return
     limit = max(1, workers * ahead)
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    with _context(fn.__module__).Pool(workers) as pool:
         pending: deque = deque()
         for item in items:
             pending.append(pool.apply_async(fn, (item,)))
@@ -32,3 +32,13 @@ def map_ordered(
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+
+
+def _context(module: str) -> multiprocessing.context.BaseContext:
+    """A forkserver that has imported ``module`` once (workers then start in milliseconds and
+    never inherit the parent's threads); spawn where forkserver does not exist (Windows)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([module])
+    return ctx
