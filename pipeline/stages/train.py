@@ -283,7 +283,10 @@ def run(
             },
         )
         summary.add("steps", step)
-        summary.notes.append(f"generator written to {model_out} ({_count(gan.generator)})")
+        summary.notes.append(
+            f"generator written to {model_out} ({_count(gan.generator)}); discriminator "
+            f"receptive field {gan.discriminator.receptive_field} px"
+        )
         if loader.stats.skipped:
             summary.notes.append(f"[yellow]{loader.stats.skipped} corrupt samples skipped[/yellow]")
     ddp.barrier(ctx)
