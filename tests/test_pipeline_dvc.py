@@ -68,7 +68,11 @@ def test_dvc_repro_runs_every_stage(tmp_path: Path) -> None:
     assert "reports/metrics.json" in shown and "auto_exposure" in shown
     plots = dvc(project, "plots", "show", "--json")
     assert plots.returncode == 0, plots.stderr
-    assert "PSNR against tau" in plots.stdout and "Training losses" in plots.stdout
+    shown_plots = json.loads(plots.stdout)
+    assert not shown_plots.get("errors"), shown_plots.get("errors")
+    names = set(shown_plots["data"])
+    assert {"PSNR against tau (overexposed test pairs)", "Training losses"} <= names
+    assert any(name.startswith("reports/samples/") for name in names)
 
     again = dvc(project, "repro")  # nothing changed: every stage is cached
     assert again.returncode == 0 and "Running stage" not in again.stdout
