@@ -32,9 +32,9 @@ WORKER = r"""
 import json, resource, sys, time
 from pathlib import Path
 import torch
-from pipeline import imageio
+from pipeline.core import imageio
 from pipeline.params import load_params
-from pipeline.stages.enhance import Enhancer
+from exposure_models.inference.enhancer import Enhancer
 from exposure_models.generator import predict_padded
 mode, model, photo, out, repeat = sys.argv[1:6]
 params = load_params(Path(sys.argv[6]) / "params.yaml")
@@ -61,7 +61,7 @@ print(json.dumps({"seconds": times, "peak_mb": peak}))
 def make_photo(path: Path, height: int = 3000, width: int = 4000) -> None:
     import skimage.data
 
-    from pipeline import imageio
+    from pipeline.core import imageio
 
     tile = skimage.data.coffee().astype(np.float32) / 255
     reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]), 1)

@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import exposure, imageio  # noqa: E402
+from pipeline.core import exposure, imageio  # noqa: E402
 from pipeline.params import FilterParams  # noqa: E402
 from pipeline.sources.demo import DEMO_SCENES, _load  # noqa: E402
 from pipeline.stages.filter import judge  # noqa: E402

@@ -4,7 +4,7 @@
         --workers 2 --batch 8 --crop 256 --repeat 5
 
 All three read the same pairs (the ids found in the shards) and report pairs per second:
-  (a) ours: ``pipeline.loader.make_loader`` over every shard (train mode, random crop,
+  (a) ours: ``training.loader.make_loader`` over every shard (train mode, random crop,
       hflip and input colour jitter on every pair, endless stream, ``--workers`` workers);
   (b) seed-000 style: a map-style torch Dataset reading the PNG files with PIL
       (``Image.open`` + ``np.array``), both images resized to crop x crop (cv2.resize,
@@ -48,8 +48,8 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pipeline.imageio  # noqa: F401  (sets cv2 to one thread, for every method alike)
-from pipeline.loader import make_loader
+import pipeline.core.imageio  # noqa: F401  (sets cv2 to one thread, for every method alike)
+from exposure_models.training.loader import make_loader
 from pipeline.params import AugmentParams
 
 _DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH  # what imageio.decode_codes uses

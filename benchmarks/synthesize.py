@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import imageio  # noqa: E402
+from pipeline.core import imageio  # noqa: E402
 from pipeline.params import Params, SynthesizeParams  # noqa: E402
 from pipeline.stages import synthesize  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Training throughput: our GAN step against seed 000's step, same model size, one run.
 
 Both train the seed000 architecture (U-Net depth 8 / width 64 + 70 px PatchGAN, BCE + 100 L1)
-at 256x256 with the same batch on the same device. Ours is ``exposure_models.gan_step`` as
+at 256x256 with the same batch on the same device. Ours is ``exposure_models.training.gan_step`` as
 ``prep train`` runs it (channels_last; bf16 autocast on GPUs that support it; optional
 torch.compile); the seed's is its own code (NCHW, fp16 autocast + GradScaler on CUDA, fp32 on
 CPU). Prints the median images/s of --repeat timed windows and the ratio ours / seed. With

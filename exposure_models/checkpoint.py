@@ -15,12 +15,13 @@ import torch
 from torch import nn
 
 from exposure_models.generator import GENERATORS
+from pipeline.errors import UserError
 
 FORMAT = "exposure-prep/generator"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A file that is not a loadable generator checkpoint; the message names file and reason."""
 
 

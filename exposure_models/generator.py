@@ -76,8 +76,10 @@ class UNetConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.skip != "none" and self.output != "tanh":
             raise ValueError(f"skip={self.skip!r} needs output='tanh' (a signed correction)")
-        if isinstance(self.max_stops, bool) or not isinstance(self.max_stops, (int, float)) or (
-            self.max_stops <= 0
+        if (
+            isinstance(self.max_stops, bool)
+            or not isinstance(self.max_stops, (int, float))
+            or (self.max_stops <= 0)
         ):
             raise ValueError(f"max_stops must be a positive number, got {self.max_stops!r}")
 

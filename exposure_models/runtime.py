@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import torch
 
+from pipeline.errors import UserError
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """``"auto"`` picks cuda > mps > cpu; any other name is used as given (``"cuda:1"``)."""
     if name != "auto":
         device = torch.device(name)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available")
+            raise UserError(f"device {name!r} requested but CUDA is not available")
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"device {name!r} requested but MPS is not available")
+            raise UserError(f"device {name!r} requested but MPS is not available")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

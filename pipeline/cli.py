@@ -6,13 +6,16 @@ Stage modules are imported inside the commands so that the data stages never imp
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from pipeline.params import ParamsError, load_params
-from pipeline.report import console
+from pipeline.core.console import console
+from pipeline.errors import UserError
+from pipeline.params import load_params
 
 app = typer.Typer(
     add_completion=False,
@@ -34,20 +37,30 @@ StrictOpt = Annotated[
 
 
 def _params(path: Path, overrides: dict[str, Any]) -> Any:
-    try:
+    with user_errors():
         return load_params(path, overrides)
-    except ParamsError as exc:
-        console.print(f"[red]params error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
 
 
 def _finish(summary: Any) -> None:
     summary.print()
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {exc}", highlight=False)
-    return typer.Exit(1)
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """The one place a command turns a user's mistake into a message and an exit code.
+
+    ``UserError`` (params, images, checkpoints, paths; ``--strict`` rejects) exits with its
+    ``exit_code``; an OS error (missing file, full disk, permissions) names the file, exit 1.
+    """
+    try:
+        yield
+    except UserError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code) from exc
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc) else ""
+        console.print(f"[red]error:[/red] {where}{exc}", highlight=False)
+        raise typer.Exit(1) from exc
 
 
 def _csv_floats(text: str | None) -> list[float] | None:
@@ -79,10 +92,8 @@ def download(
     params = _params(params_file, overrides)
     from pipeline.stages import download as stage
 
-    try:
+    with user_errors():
         _finish(stage.run(params, output, strict=strict))
-    except (OSError, ValueError) as exc:
-        raise _fail(exc) from exc
 
 
 @app.command(name="filter")
@@ -100,10 +111,8 @@ def filter_(
     params = _params(params_file, {"filter.workers": workers})
     from pipeline.stages import filter as stage
 
-    try:
+    with user_errors():
         _finish(stage.run(params, input, output, strict=strict))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise _fail(exc) from exc
 
 
 @app.command()
@@ -139,10 +148,8 @@ def synthesize(
     params = _params(params_file, overrides)
     from pipeline.stages import synthesize as stage
 
-    try:
+    with user_errors():
         _finish(stage.run(params, input, output, strict=strict))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise _fail(exc) from exc
 
 
 @app.command()
@@ -159,10 +166,8 @@ def shard(
     params = _params(params_file, {})
     from pipeline.stages import shard as stage
 
-    try:
+    with user_errors():
         _finish(stage.run(params, input, output, strict=strict))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise _fail(exc) from exc
 
 
 @app.command()
@@ -196,13 +201,10 @@ def train(
     """
     overrides = {"train.preset": preset, "train.steps": steps, "train.device": device}
     params = _params(params_file, overrides)
-    from exposure_models.checkpoint import CheckpointError
     from pipeline.stages import train as stage
 
-    try:
+    with user_errors():
         _finish(stage.run(params, shards, model, checkpoints, dvclive, fresh=fresh, resume=resume))
-    except (CheckpointError, stage.TrainingError, OSError, ValueError) as exc:
-        raise _fail(exc) from exc
 
 
 @app.command()
@@ -229,13 +231,10 @@ def evaluate(
     """
     overrides = {"evaluate.resolution": resolution, "evaluate.max_images": max_images}
     params = _params(params_file, overrides)
-    from exposure_models.checkpoint import CheckpointError
     from pipeline.stages import evaluate as stage
 
-    try:
+    with user_errors():
         _finish(stage.run(params, shards, model, output, paired=list(paired or [])))
-    except (CheckpointError, OSError, ValueError) as exc:
-        raise _fail(exc) from exc
 
 
 @app.command()
@@ -258,13 +257,10 @@ def enhance(
     """
     overrides = {"enhance.format": fmt, "enhance.long_side": long_side, "enhance.device": device}
     params = _params(params_file, overrides)
-    from exposure_models.checkpoint import CheckpointError
     from pipeline.stages import enhance as stage
 
-    try:
+    with user_errors():
         summary = stage.run(params, photos, model, output, in_place=in_place)
-    except (CheckpointError, OSError, ValueError) as exc:
-        raise _fail(exc) from exc
     _finish(summary)
     if summary.counts.get("failed"):
         raise typer.Exit(1)

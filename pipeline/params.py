@@ -18,8 +18,10 @@ from typing import Any, Literal
 
 import yaml
 
+from pipeline.errors import UserError
 
-class ParamsError(ValueError):
+
+class ParamsError(UserError):
     """A params.yaml value that does not fit the schema, named by its dotted key."""
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.archive import STAMP_NAME, ArchiveError, extract, read_stamp, safe_member_path
+from pipeline.sources.archive import STAMP_NAME, ArchiveError, extract, read_stamp, safe_member_path
 from tests._datasets import tar_bytes, zip_bytes
 
 FILES = {"top/a.txt": b"alpha", "top/sub/b.bin": bytes(range(256)) * 4, "c.txt": b""}

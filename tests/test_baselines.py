@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from exposure_models.baselines import (
+from pipeline.core.exposure import gamma_decode, luminance, overexpose, shift_ev
+from pipeline.evaluation.baselines import (
     BLIND_BASELINES,
     auto_exposure,
     clahe,
@@ -17,7 +18,6 @@ from exposure_models.baselines import (
     inverse_overexpose_oracle,
     oracle,
 )
-from pipeline.exposure import gamma_decode, luminance, overexpose, shift_ev
 
 
 @cache

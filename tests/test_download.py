@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.archive import ArchiveError
-from pipeline.fetch import DownloadError
-from pipeline.integrity import LOCK_NAME, ChecksumError, RemoteChangedError
-from pipeline.manifest import INDEX_NAME, FilterRow, SourceItem, read_jsonl
+from pipeline.core.manifest import INDEX_NAME, FilterRow, SourceItem, read_jsonl
 from pipeline.params import load_params
+from pipeline.sources.archive import ArchiveError
+from pipeline.sources.fetch import DownloadError
+from pipeline.sources.integrity import LOCK_NAME, ChecksumError, RemoteChangedError
 from pipeline.stages import download
 from pipeline.stages import filter as filter_stage
 from tests._datasets import lol_files, msec_split, photo, places_files, tar_bytes, zip_bytes

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from exposure_models.checkpoint import save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
-from pipeline import exposure, imageio
+from exposure_models.inference.enhancer import Enhancer
 from pipeline.cli import app
+from pipeline.core import exposure, imageio
 from pipeline.params import EnhanceParams, Params
 from pipeline.stages import enhance as stage
 
@@ -95,7 +96,7 @@ def test_not_our_model(tmp_path: Path, demo_photos) -> None:
     torch.save({"state_dict": {}}, fake)
     result = runner.invoke(app, ["enhance", str(tmp_path / "x.png"), "--model", str(fake),
                                  "--output", str(tmp_path / "o")])  # fmt: skip
-    assert result.exit_code == 1 and "not a generator checkpoint" in result.output
+    assert result.exit_code == 2 and "not a generator checkpoint" in result.output
 
 
 def test_never_overwrites_inputs_unless_in_place(tmp_path: Path, demo_photos, model: Path) -> None:
@@ -117,13 +118,13 @@ def test_same_size_photos_share_a_batch(
     for i in range(3):
         imageio.write_image(tmp_path / "in" / f"{i}.png", dark(demo_photos))
     sizes = []
-    real = stage.Enhancer.forward
+    real = Enhancer.forward
 
     def spy(self, lows):
         sizes.append(len(lows))
         return real(self, lows)
 
-    monkeypatch.setattr(stage.Enhancer, "forward", spy)
+    monkeypatch.setattr(Enhancer, "forward", spy)
     stage.run(Params(enhance=EnhanceParams(batch_size=4)), [tmp_path / "in"], model,
               tmp_path / "out")  # fmt: skip
     assert sizes == [3]

@@ -18,19 +18,20 @@ from torch import nn
 
 from exposure_models.checkpoint import CheckpointError, save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
-from pipeline import exposure, imageio
-from pipeline.evalscore import (
+from exposure_models.learned_metrics import inception_score
+from pipeline.core import exposure, imageio
+from pipeline.core.manifest import PairRow, write_jsonl
+from pipeline.errors import UserError
+from pipeline.evaluation.grids import PANEL_SIDE, SampleChooser, panel
+from pipeline.evaluation.metrics import psnr
+from pipeline.evaluation.scoring import (
     exposure_group,
     gt_mean_rescale,
     luma_histogram,
     score_pair,
     tau_bucket,
 )
-from pipeline.grids import PANEL_SIDE, SampleChooser, panel
-from pipeline.manifest import PairRow, write_jsonl
-from pipeline.metrics import psnr
 from pipeline.params import EvaluateParams, MsecSource, Params, ShardParams, SplitFractions
-from pipeline.perceptual import inception_score
 from pipeline.stages import evaluate as stage
 from pipeline.stages import shard
 from tests._datasets import lol_files, msec_split
@@ -261,7 +262,7 @@ def test_paired_folder_errors(data, tmp_path) -> None:
     (tmp_path / "odd").mkdir()
     with pytest.raises(ValueError, match="not a paired folder"):
         stage.run(_params(), data / "shards", data / "generator.pt", tmp_path, [tmp_path / "odd"])
-    with pytest.raises(FileNotFoundError, match="no such paired folder"):
+    with pytest.raises(UserError, match="no such paired folder"):
         stage.run(_params(), data / "shards", data / "generator.pt", tmp_path, [tmp_path / "x"])
 
 
@@ -355,9 +356,7 @@ def test_rerun_replaces_report_files_and_keeps_others(data, tmp_path) -> None:
 
 
 def test_missing_test_split_and_foreign_model(data, tmp_path, demo_photos) -> None:
-    with pytest.raises(
-        FileNotFoundError, match=r"noshards: no shard index.*run `prep shard` first"
-    ):
+    with pytest.raises(UserError, match=r"noshards: no shard index.*run `prep shard` first"):
         stage.run(_params(), tmp_path / "noshards", data / "generator.pt", tmp_path / "out")
     pairs = data / "pairs"
     only_train = replace(_params(), shard=ShardParams(split=SplitFractions(1.0, 0.0, 0.0)))
@@ -386,7 +385,7 @@ def test_check_params() -> None:
 
 
 def _manifest_rows(pairs: Path) -> list[PairRow]:
-    from pipeline.manifest import read_jsonl
+    from pipeline.core.manifest import read_jsonl
 
     return list(read_jsonl(pairs / "manifest.jsonl", PairRow))
 

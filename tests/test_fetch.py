@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.fetch import DownloadError, RemoteInfo, download, head, is_remote, local_path
-from pipeline.integrity import ChecksumError, check_digest, file_digests
 from pipeline.params import DownloadParams
+from pipeline.sources.fetch import DownloadError, RemoteInfo, download, head, is_remote, local_path
+from pipeline.sources.integrity import ChecksumError, check_digest, file_digests
 from tests._server import FileServer
 
 FAST = DownloadParams(retries=3, backoff_s=0.001, timeout_s=5.0, chunk_bytes=4096)

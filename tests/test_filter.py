@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import exposure, imageio
+from pipeline.core import exposure, imageio
+from pipeline.errors import StrictError, UserError
 from pipeline.params import FilterParams, Params
 from pipeline.stages import filter as stage
 
@@ -87,7 +88,7 @@ def test_run_on_a_folder_records_everything(tmp_path: Path, demo_photos) -> None
 
 def test_strict_fails_on_first_bad_file(tmp_path: Path, demo_photos) -> None:
     photos = _folder(tmp_path, demo_photos)
-    with pytest.raises(stage.StrictError, match="cut.png|empty.png|text.jpg|tiny.png"):
+    with pytest.raises(StrictError, match="cut.png|empty.png|text.jpg|tiny.png"):
         stage.run(Params(), photos, tmp_path / "out", strict=True)
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
 
@@ -104,5 +105,5 @@ def test_workers_give_the_same_manifest(tmp_path: Path, demo_photos) -> None:
 
 
 def test_missing_input_folder(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no such folder"):
+    with pytest.raises(UserError, match="no such folder"):
         stage.run(Params(), tmp_path / "nope", tmp_path / "out")

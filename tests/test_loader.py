@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import imageio
-from pipeline.loader import color_jitter, make_loader, shard_urls
-from pipeline.manifest import PairRow, write_jsonl
+from exposure_models.training.loader import color_jitter, make_loader, shard_urls
+from pipeline.core import imageio
+from pipeline.core.manifest import PairRow, write_jsonl
+from pipeline.errors import UserError
 from pipeline.params import AugmentParams, SplitFractions, load_params
 from pipeline.stages import shard
 
@@ -241,7 +242,7 @@ def test_loader_argument_errors(shards, tmp_path):
         make_loader(urls, batch_size=2, crop=None, train=False)
     with pytest.raises(ValueError, match="no shards for split 'val'"):
         shard_urls(shards, "val")
-    with pytest.raises(FileNotFoundError, match="prep shard"):
+    with pytest.raises(UserError, match="prep shard"):
         shard_urls(tmp_path, "train")
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from pipeline.exposure import overexpose
-from pipeline.metrics import (
+from pipeline.core.exposure import overexpose
+from pipeline.evaluation.metrics import (
     HistogramSimilarity,
     delta_e2000,
     evaluate_pair,

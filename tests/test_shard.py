@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import imageio
-from pipeline.manifest import PairRow, write_jsonl
+from pipeline.core import imageio
+from pipeline.core.manifest import PairRow, write_jsonl
+from pipeline.core.splits import SplitError
+from pipeline.errors import StrictError
 from pipeline.params import Params, SplitFractions, load_params
-from pipeline.splits import SplitError
 from pipeline.stages import shard
-from pipeline.stages.filter import StrictError
 
 
 def _params(split=(0.6, 0.2, 0.2), **kw) -> Params:

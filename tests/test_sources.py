@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.integrity import ChecksumError
-from pipeline.manifest import SourceItem
+from pipeline.core.manifest import SourceItem
+from pipeline.errors import UserError
 from pipeline.params import load_params
 from pipeline.sources import SOURCES, FetchContext
+from pipeline.sources.integrity import ChecksumError
 from pipeline.sources.msec import parse_ev, split_input_name
 from pipeline.sources.places365 import subset
 from tests._datasets import lol_files, msec_split, photo, places_files, tar_bytes, zip_bytes
@@ -110,7 +111,7 @@ def test_msec_layout_and_param_errors(tmp_path):
         _run(tmp_path, "msec", msec__splits=["training"], msec__training__url=url)
     with pytest.raises(ValueError, match=r"data\.msec\.validation\.url is empty"):
         _run(tmp_path / "e", "msec", msec__splits=["validation"])
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with pytest.raises(UserError, match="no such file"):
         _run(tmp_path / "f", "msec", msec__splits=["training"], msec__training__url="nope.zip")
 
 
@@ -195,7 +196,7 @@ def test_folder_indexes_photos_in_place(tmp_path):
 def test_folder_errors(tmp_path):
     with pytest.raises(ValueError, match=r"data\.folder\.path is empty"):
         _run(tmp_path, "folder")
-    with pytest.raises(FileNotFoundError, match="no such folder"):
+    with pytest.raises(UserError, match="no such folder"):
         _run(tmp_path, "folder", folder__path=str(tmp_path / "missing"))
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "sub" / "readme.txt").write_text("x")

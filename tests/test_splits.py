@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.manifest import ManifestError
-from pipeline.splits import (
+from pipeline.core.manifest import ManifestError
+from pipeline.core.splits import (
     SplitError,
     assign_splits,
     check_fractions,

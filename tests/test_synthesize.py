@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import exposure, imageio
-from pipeline.manifest import SourceItem, write_jsonl
+from pipeline.core import exposure, imageio
+from pipeline.core.manifest import SourceItem, write_jsonl
+from pipeline.errors import StrictError
 from pipeline.params import Params, SynthesizeParams
 from pipeline.stages import filter as filter_stage
 from pipeline.stages import synthesize as stage
@@ -122,7 +123,7 @@ def test_bad_files_recorded_and_strict(tmp_path: Path, photos: Path) -> None:
     rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
     assert [Path(r["path"]).name for r in rejects] == ["broken.jpg"]
     assert summary.counts["rejected"] == 1 and summary.counts["photos"] == 3
-    with pytest.raises(filter_stage.StrictError, match="broken.jpg"):
+    with pytest.raises(StrictError, match="broken.jpg"):
         stage.run(params(), photos, tmp_path / "strict", strict=True)
     assert not (tmp_path / "strict").exists()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from exposure_models import gan_step
 from exposure_models.checkpoint import CheckpointError, load_generator
+from exposure_models.training import gan_step
 from pipeline.params import (
     DiscriminatorParams,
     GeneratorParams,

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.imageio import is_image
-from pipeline.integrity import LOCK_NAME, SourceLock
-from pipeline.manifest import Reject, SourceItem
+from pipeline.core.console import Summary
+from pipeline.core.imageio import is_image
+from pipeline.core.manifest import Reject, SourceItem
 from pipeline.params import Params
-from pipeline.report import Summary
+from pipeline.sources.integrity import LOCK_NAME, SourceLock
 
 
 @dataclass

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import imageio
-from pipeline.manifest import SourceItem
+from pipeline.core import imageio
+from pipeline.core.manifest import SourceItem
+from pipeline.errors import UserError
 from pipeline.sources.base import FetchContext
 
 # Official split of the demo, by whole scenes so that val and test are never empty. Chosen by
@@ -39,7 +40,7 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     items = []
     for name in ctx.params.data.demo.images:
         if name not in DEMO_SCENES:
-            raise ValueError(
+            raise UserError(
                 f"data.demo.images: unknown demo photo {name!r}; choose from {sorted(DEMO_SCENES)}"
             )
         scene, split = DEMO_SCENES[name]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.fsutil import relpath
-from pipeline.manifest import SourceItem, slug
+from pipeline.core.fsutil import relpath
+from pipeline.core.manifest import SourceItem, slug
+from pipeline.errors import UserError
 from pipeline.sources.base import FetchContext, find_images
 
 
@@ -19,14 +20,14 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     """
     spec = ctx.params.data.folder
     if not spec.path:
-        raise ValueError("data.folder.path is empty: set it to a folder of photos")
+        raise UserError("data.folder.path is empty: set it to a folder of photos")
     root = Path(spec.path).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"data.folder.path: {root}: no such folder")
+        raise UserError(f"data.folder.path: {root}: no such folder")
     photos = find_images(root, spec.recursive)
     if not photos:
         where = "under" if spec.recursive else "directly in"
-        raise ValueError(f"data.folder.path: no photos (JPEG/PNG/TIFF/WebP/RAW) {where} {root}")
+        raise UserError(f"data.folder.path: no photos (JPEG/PNG/TIFF/WebP/RAW) {where} {root}")
     items = []
     for photo in photos:
         scene = "folder-" + slug(photo.relative_to(root).with_suffix("").as_posix())

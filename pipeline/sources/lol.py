@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.manifest import SourceItem, normalise_split, slug
+from pipeline.core.manifest import SourceItem, normalise_split, slug
+from pipeline.errors import UserError
 from pipeline.sources.base import FetchContext, find_dirs, find_images
 from pipeline.sources.remote import Archive, obtain
 
@@ -22,7 +23,7 @@ def _split_dir(root: Path, name: str) -> Path:
     if len(found) != 1:
         what = "no" if not found else "several"
         listed = ", ".join(str(d) for d in found) or "-"
-        raise ValueError(f"LOL: {what} {name}/ folder with low/ and high/ under {root} ({listed})")
+        raise UserError(f"LOL: {what} {name}/ folder with low/ and high/ under {root} ({listed})")
     return found[0]
 
 

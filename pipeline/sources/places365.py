@@ -14,7 +14,8 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipeline.manifest import SourceItem, slug
+from pipeline.core.manifest import SourceItem, slug
+from pipeline.errors import UserError
 from pipeline.sources.base import FetchContext, find_images
 from pipeline.sources.remote import Archive, obtain
 
@@ -52,7 +53,7 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     name = spec.archive + ".tar"
     md5 = spec.md5 or MD5S.get(name, "")
     if not md5:
-        raise ValueError(
+        raise UserError(
             f"data.places365.archive: no published MD5 for {name!r}; set data.places365.md5 "
             f"or choose one of {', '.join(sorted(m.removesuffix('.tar') for m in MD5S))}"
         )
@@ -62,7 +63,7 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     root = obtain(ctx, dest, item)
     photos = {p.relative_to(root).as_posix(): p for p in find_images(root)}
     if not photos:
-        raise ValueError(f"data.places365: no photos in {url} (extracted to {root})")
+        raise UserError(f"data.places365: no photos in {url} (extracted to {root})")
     chosen = subset(photos, spec.max_images, spec.seed)
     if len(chosen) < len(photos):
         ctx.note(f"places365: kept {len(chosen)} of {len(photos)} photos (max_images, seed)")

@@ -14,10 +14,12 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipeline import archive as archives
-from pipeline import fetch
-from pipeline.fsutil import relpath
-from pipeline.integrity import (
+from pipeline.core.fsutil import relpath
+from pipeline.errors import UserError
+from pipeline.sources import archive as archives
+from pipeline.sources import fetch
+from pipeline.sources.base import FetchContext
+from pipeline.sources.integrity import (
     LOCK_NAME,
     ChecksumError,
     LockEntry,
@@ -26,7 +28,6 @@ from pipeline.integrity import (
     file_digests,
     utc_now,
 )
-from pipeline.sources.base import FetchContext
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar", ".zip")
 
@@ -112,7 +113,7 @@ def _record(
 def obtain(ctx: FetchContext, dest: Path, item: Archive) -> Path:
     """Make ``dest/<item.name>/`` hold the verified archive's files; return that folder."""
     if not item.url:
-        raise ValueError(f"{item.param}.url is empty: set the archive's http(s) URL or path")
+        raise UserError(f"{item.param}.url is empty: set the archive's http(s) URL or path")
     key = f"{dest.name}/{item.name}"
     target = dest / item.name
     entry = ctx.lock.get(key)
@@ -128,7 +129,7 @@ def obtain(ctx: FetchContext, dest: Path, item: Archive) -> Path:
     info, downloaded = fetch.RemoteInfo(), False
     if local is not None:
         if not local.is_file():
-            raise FileNotFoundError(f"{item.param}.url: {local}: no such file")
+            raise UserError(f"{item.param}.url: {local}: no such file")
         path = local
     else:
         path = dest / "archives" / stored_name(item)

@@ -2,7 +2,7 @@
 
 Each source folder gets an ``index.jsonl`` (``manifest.SourceItem`` rows) that the filter
 stage reads, so later stages never need to know a dataset's folder layout. Archives are
-recorded in ``<output>/sources.lock.json`` (``pipeline.integrity``): URL, size, SHA-256, the
+recorded in ``<output>/sources.lock.json`` (``pipeline.sources.integrity``): URL, size, SHA-256, the
 server's ETag/Last-Modified and the time. A later run whose archives are all extracted and
 verified does no network I/O; a remote file that changed is refused until its lock entry is
 deleted. Items left out (unpaired files...) go to ``<output>/rejects.jsonl``. The index of a
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
+from pipeline.core.console import Summary
+from pipeline.core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
+from pipeline.errors import UserError
 from pipeline.params import Params
-from pipeline.report import Summary
 from pipeline.sources import SOURCES, FetchContext
 
 
@@ -23,7 +24,7 @@ def run(params: Params, output: Path, strict: bool = False) -> Summary:
     """Fetch the configured sources under ``output`` and write their indexes."""
     unknown = [name for name in params.data.sources if name not in SOURCES]
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"data.sources: unknown source {unknown[0]!r}; available: {', '.join(SOURCES)}"
         )
     output.mkdir(parents=True, exist_ok=True)

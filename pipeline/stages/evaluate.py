@@ -23,17 +23,20 @@ from pathlib import Path
 
 import numpy as np
 
-from exposure_models.baselines import BLIND_BASELINES, oracle
-from pipeline import evalfiles, grids, upsample
-from pipeline.evalfiles import ORACLE, Results
-from pipeline.evalscore import GROUPS, Tally, exposure_group, tau_bucket
-from pipeline.evalsets import EvalItem, EvalSet, paired_set, test_set
-from pipeline.fsutil import atomic_write_json, atomic_write_text
+from exposure_models.inference.enhancer import Enhancer
+from exposure_models.learned_metrics import LearnedMetrics
+from pipeline.core import upsample
+from pipeline.core.console import Summary, track
+from pipeline.core.fsutil import atomic_write_json, atomic_write_text
+from pipeline.errors import UserError
+from pipeline.evaluation import grids
+from pipeline.evaluation import results as evalfiles
+from pipeline.evaluation.baselines import BLIND_BASELINES, oracle
+from pipeline.evaluation.report import readme
+from pipeline.evaluation.results import ORACLE, Results
+from pipeline.evaluation.scoring import GROUPS, Tally, exposure_group, tau_bucket
+from pipeline.evaluation.testsets import EvalItem, EvalSet, paired_set, test_set
 from pipeline.params import EvaluateParams, Params
-from pipeline.perceptual import LearnedMetrics
-from pipeline.report import Summary, track
-from pipeline.report_md import readme
-from pipeline.stages.enhance import Enhancer
 
 MANAGED = ("metrics.json", "per_image.csv", "README.md", "plots", "samples")
 
@@ -42,12 +45,12 @@ def check_params(p: EvaluateParams) -> list[str]:
     """The methods to score, in report order; ValueError for unusable settings."""
     unknown = [b for b in p.baselines if b not in BLIND_BASELINES]
     if unknown:
-        raise ValueError(f"evaluate.baselines: unknown {unknown}; known: {list(BLIND_BASELINES)}")
+        raise UserError(f"evaluate.baselines: unknown {unknown}; known: {list(BLIND_BASELINES)}")
     if p.resolution < 0 or p.max_images < 0 or p.samples < 0:
-        raise ValueError(f"evaluate.resolution, max_images and samples must be >= 0, got {p}")
+        raise UserError(f"evaluate.resolution, max_images and samples must be >= 0, got {p}")
     edges = p.tau_buckets
     if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
-        raise ValueError(f"evaluate.tau_buckets must be increasing upper edges, got {edges}")
+        raise UserError(f"evaluate.tau_buckets must be increasing upper edges, got {edges}")
     return ["model", *dict.fromkeys(p.baselines), *([ORACLE] if p.oracle else [])]
 
 

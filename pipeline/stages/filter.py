@@ -14,27 +14,22 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import imageio
-from pipeline.exposure import ExposureStats, exposure_stats
-from pipeline.fsutil import relpath
-from pipeline.manifest import (
-    INDEX_NAME,
+from pipeline.core import imageio
+from pipeline.core.console import Summary, track
+from pipeline.core.discover import discover
+from pipeline.core.exposure import ExposureStats, exposure_stats
+from pipeline.core.fsutil import relpath
+from pipeline.core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
     FilterRow,
     Reject,
     SourceItem,
-    read_jsonl,
-    slug,
     write_jsonl,
 )
-from pipeline.parallel import map_ordered
+from pipeline.core.parallel import map_ordered
+from pipeline.errors import StrictError
 from pipeline.params import FilterParams, IoParams, Params
-from pipeline.report import Summary, track
-
-
-class StrictError(RuntimeError):
-    """Raised under ``--strict`` at the first unusable input."""
 
 
 def judge(stats: ExposureStats, p: FilterParams) -> tuple[bool, str]:
@@ -136,30 +131,6 @@ def _native_row(job: _Job, path: Path, shown: str) -> FilterRow | Reject:
         width=a.width,
         height=a.height,
     )
-
-
-def discover(input_dir: Path) -> list[tuple[SourceItem, Path]]:
-    """Items under ``input_dir``: from source indexes when present, else a plain photo folder.
-
-    Returns (item, root) pairs, root being the folder the item's paths are relative to.
-    """
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"{input_dir}: no such folder")
-    indexes = sorted(input_dir.glob(INDEX_NAME)) + sorted(input_dir.glob(f"*/{INDEX_NAME}"))
-    if indexes:
-        return [(item, index.parent) for index in indexes for item in read_jsonl(index, SourceItem)]
-    photos = sorted(p for p in input_dir.rglob("*") if p.is_file() and imageio.is_image(p))
-    return [
-        (
-            SourceItem(
-                "folder",
-                "folder-" + slug(p.relative_to(input_dir).with_suffix("").as_posix()),
-                p.relative_to(input_dir).as_posix(),
-            ),
-            input_dir,
-        )
-        for p in photos
-    ]
 
 
 def run(params: Params, input_dir: Path, output: Path, strict: bool = False) -> Summary:

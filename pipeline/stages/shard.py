@@ -5,7 +5,7 @@ Output: ``{split}-NNNNNN.tar`` (numbered from 0 within each split), ``index.json
 bytes as they are, no re-encoding) and ``<id>.json`` (the manifest row, ``split`` set to the
 assigned split, ``split_from`` telling whether it is official or hashed).
 
-Splits are assigned per scene (``pipeline.splits``). Inside a split, samples are ordered by
+Splits are assigned per scene (``pipeline.core.splits``). Inside a split, samples are ordered by
 ``sha256(f"{shard.seed}:{id}")``: a shuffle that mixes scenes across shards, depends only on
 the seed and the ids (not on manifest order), and keeps the relative order of the other
 samples when one is added or removed. Tar members carry fixed metadata (mtime 0, uid/gid 0,
@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import imageio
-from pipeline.fsutil import StagedDir, atomic_open, atomic_write_json, fingerprint, sha256_file
-from pipeline.manifest import MANIFEST_NAME, REJECTS_NAME, SPLITS, PairRow, Reject, read_jsonl
-from pipeline.manifest import to_json as row_json
+from pipeline.core import imageio
+from pipeline.core.console import Summary, track
+from pipeline.core.fsutil import StagedDir, atomic_open, atomic_write_json, fingerprint, sha256_file
+from pipeline.core.manifest import MANIFEST_NAME, REJECTS_NAME, SPLITS, PairRow, Reject, read_jsonl
+from pipeline.core.manifest import to_json as row_json
+from pipeline.core.splits import SplitError, assign_splits, check_fractions
+from pipeline.errors import StrictError, UserError
 from pipeline.params import Params, to_dict
-from pipeline.report import Summary, track
-from pipeline.splits import SplitError, assign_splits, check_fractions
-from pipeline.stages.filter import StrictError
 
 INDEX_NAME = "index.json"
 KINDS = frozenset({"overexpose", "ev", "native"})
@@ -219,7 +219,7 @@ def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> S
     p = params.shard
     fractions = check_fractions(to_dict(p.split))
     if p.max_samples < 1 or p.max_bytes < 1:
-        raise ValueError(f"shard.max_samples and shard.max_bytes must be >= 1, got {p}")
+        raise UserError(f"shard.max_samples and shard.max_bytes must be >= 1, got {p}")
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
     summary = Summary("shard", unit="samples", rate_key="samples")
     rows = list(read_jsonl(manifest, PairRow))

@@ -4,7 +4,7 @@ For each kept clean photo: ``tau_samples`` overexposed variants (seed 002: clip 
 tau, rescale; tau uniform in the range or fixed) and one variant per EV (Afifi-style
 ``light * 2**ev``; rendered from the sensor data for RAW files). The clean photo is the target,
 stored losslessly. 8- and 16-bit images are mapped with lookup tables built from the pure float
-functions of ``pipeline.exposure``. Native pairs (MSEC, LOL) join the same manifest as
+functions of ``pipeline.core.exposure``. Native pairs (MSEC, LOL) join the same manifest as
 ``kind="native"`` rows pointing at the downloaded files.
 
 Every random choice derives from (seed, photo key), and results are written in input order,
@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import exposure, imageio
-from pipeline.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
-from pipeline.manifest import (
+from pipeline.core import exposure, imageio
+from pipeline.core.console import Summary, track
+from pipeline.core.discover import discover
+from pipeline.core.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
+from pipeline.core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
     FilterRow,
@@ -35,10 +37,9 @@ from pipeline.manifest import (
     slug,
     to_json,
 )
-from pipeline.parallel import map_ordered
+from pipeline.core.parallel import map_ordered
+from pipeline.errors import StrictError, UserError
 from pipeline.params import IoParams, Params, SynthesizeParams, parse_tau, to_dict
-from pipeline.report import Summary, track
-from pipeline.stages.filter import StrictError, discover
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
         ]
         return entries, sha256_file(manifest)
     if not input_path.is_dir():
-        raise FileNotFoundError(f"{input_path}: neither a filter manifest nor a folder")
+        raise UserError(f"{input_path}: neither a filter manifest nor a folder")
     entries = [
         _Entry(
             item.source,
@@ -156,7 +157,7 @@ def _render(
     elif kind == "ev" and ev is not None:
         curve = exposure.shift_ev(levels, ev, s.gamma, s.curve)
     else:
-        raise ValueError(f"cannot render a {kind!r} variant with tau={tau}, ev={ev}")
+        raise UserError(f"cannot render a {kind!r} variant with tau={tau}, ev={ev}")
     return imageio.apply_curve(clean, curve)
 
 
@@ -250,9 +251,9 @@ def run(params: Params, input_path: Path, output: Path, strict: bool = False) ->
     parse_tau(params.synthesize.tau)
     for ev in params.synthesize.evs:
         if not -8.0 <= ev <= 8.0:
-            raise ValueError(f"synthesize.evs: {ev} is outside -8..+8 EV")
+            raise UserError(f"synthesize.evs: {ev} is outside -8..+8 EV")
     if params.synthesize.tau_samples < 0:
-        raise ValueError("synthesize.tau_samples must be >= 0")
+        raise UserError("synthesize.tau_samples must be >= 0")
     summary = Summary("synthesize", unit="photos", rate_key="photos")
     entries, input_digest = read_entries(input_path)
     clean = [e for e in entries if e.kind == "clean"]
@@ -260,7 +261,7 @@ def run(params: Params, input_path: Path, output: Path, strict: bool = False) ->
     keys = photo_keys(clean)
     duplicates = [k for k, n in Counter(keys).items() if n > 1]
     if duplicates:
-        raise ValueError(f"duplicate photo ids {duplicates[:3]}: rename the files or scenes")
+        raise UserError(f"duplicate photo ids {duplicates[:3]}: rename the files or scenes")
     key = fingerprint(
         {
             "synthesize": to_dict(params.synthesize),

@@ -1,7 +1,7 @@
 """``prep train``: the conditional GAN (pix2pix U-Net + PatchGAN) on the training shards.
 
 Each step: one discriminator update on (input, target) vs (input, G(input)), then one generator
-update on adversarial + L1 (+ perceptual) losses (``exposure_models.gan_step``), with the
+update on adversarial + L1 (+ perceptual) losses (``exposure_models.training.gan_step``), with the
 constant-then-linear-decay learning rate of pix2pix. AMP (bf16 where the GPU supports it),
 channels_last and torch.compile are options. Runs on one process or many (``torchrun``; shards
 split by node). Logs go through DVCLive; checkpoints (full state) are written atomically and a
@@ -19,19 +19,25 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from exposure_models import distributed as ddp
 from exposure_models.checkpoint import CheckpointError, save_generator
 from exposure_models.discriminator import PatchDiscriminator
-from exposure_models.gan_step import GanStep, LossWeights
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.losses import PerceptualLoss
 from exposure_models.runtime import autocast_dtype, pick_device
-from exposure_models.trainstate import differences, load_training, save_training, set_rng_state
-from pipeline.fsutil import sha256_file
-from pipeline.loader import make_loader, shard_urls
+from exposure_models.training import distributed as ddp
+from exposure_models.training.gan_step import GanStep, LossWeights
+from exposure_models.training.loader import make_loader, shard_urls
+from exposure_models.training.trainstate import (
+    differences,
+    load_training,
+    save_training,
+    set_rng_state,
+)
+from exposure_models.training.validation import Validation
+from pipeline.core.console import Summary, console
+from pipeline.core.fsutil import sha256_file
+from pipeline.errors import UserError
 from pipeline.params import Params, TrainParams, to_dict
-from pipeline.report import Summary, console
-from pipeline.validation import Validation
 
 LAST = "last.pt"
 # Settings that change how a run executes, not what it learns: a checkpoint made with other
@@ -53,7 +59,7 @@ RUNTIME_KEYS = frozenset(
 )
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError):
     """Training cannot go on (diverged loss, no data); the message says what to do."""
 
 

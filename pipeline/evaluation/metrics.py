@@ -17,7 +17,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
-from pipeline.exposure import check_rgb
+from pipeline.core.exposure import check_rgb
 
 HU_LUMA_WEIGHTS = np.array([0.27, 0.67, 0.06], dtype=np.float32)
 HU_CROPS = 4  # square crops along the short side, per image

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.fsutil import atomic_write_bytes
+from pipeline.core.fsutil import atomic_write_bytes
+from pipeline.errors import UserError
 
 cv2.setNumThreads(1)  # parallelism comes from worker processes, not codec threads
 # Decoding failures become ImageError naming the file; OpenCV's own log would only add noise.
@@ -76,7 +77,7 @@ SUPPORTED_MODES = frozenset(
 DEFAULT_MAX_PIXELS = 200_000_000
 
 
-class ImageError(ValueError):
+class ImageError(UserError):
     """An image that cannot be used, with the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.evalfiles import ORACLE, ORACLE_LABEL
-from pipeline.evalscore import Row, averages
+from pipeline.evaluation.results import ORACLE, ORACLE_LABEL
+from pipeline.evaluation.scoring import Row, averages
 
 Stats = dict[str, dict[str, float]]
 MISSING = "-"

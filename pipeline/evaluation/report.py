@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.evalfiles import (
+from pipeline.evaluation.metrics import HU_BINS
+from pipeline.evaluation.results import (
     ORACLE,
     ORACLE_LABEL,
     PSNR_CONVENTION,
@@ -11,9 +12,8 @@ from pipeline.evalfiles import (
     method_stats,
     resolution_text,
 )
-from pipeline.evalscore import GROUP_LABELS, PSNR_CAP
-from pipeline.metrics import HU_BINS
-from pipeline.report_tables import images, label, metric_table, psnr_by, verdicts
+from pipeline.evaluation.scoring import GROUP_LABELS, PSNR_CAP
+from pipeline.evaluation.tables import images, label, metric_table, psnr_by, verdicts
 
 
 def _ev_key(row: dict) -> tuple[str, float] | None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pipeline.fsutil import atomic_open
+from pipeline.core.fsutil import atomic_open
+from pipeline.errors import UserError
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -28,7 +29,7 @@ MANIFEST_NAME = "manifest.jsonl"
 REJECTS_NAME = "rejects.jsonl"
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError):
     """A manifest file or row that does not follow its contract."""
 
 

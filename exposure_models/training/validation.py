@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from exposure_models.generator import predict_padded
-from pipeline import metrics
-from pipeline.loader import make_loader, shard_urls
+from exposure_models.training.loader import make_loader, shard_urls
+from pipeline.evaluation import metrics
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from exposure_models.baselines import BLIND_BASELINES
-from pipeline.evalscore import (
+from pipeline.evaluation.baselines import BLIND_BASELINES
+from pipeline.evaluation.scoring import (
     GROUPS,
     LUMA_BINS,
     METRICS,

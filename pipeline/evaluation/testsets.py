@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import imageio
-from pipeline.loader import make_loader, shard_urls
-from pipeline.manifest import SourceItem, slug
+from exposure_models.training.loader import make_loader, shard_urls
+from pipeline.core import imageio
+from pipeline.core.manifest import SourceItem, slug
+from pipeline.errors import UserError
 from pipeline.params import Params
 from pipeline.sources import lol, msec
 from pipeline.sources.base import FetchContext, find_dirs, find_images
@@ -64,17 +65,17 @@ def _limit(items: Iterator[EvalItem], max_images: int) -> Iterator[EvalItem]:
 def test_set(shards: Path, max_images: int = 0) -> EvalSet:
     """The test split of ``shards`` (written by ``prep shard``), in shard order.
 
-    Raises FileNotFoundError / ValueError naming the folder when it has no test split.
+    Raises UserError naming the folder when it has no index or no test split.
     """
-    try:
-        urls = shard_urls(shards, "test")
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(
+    if not (shards / "index.json").is_file():
+        raise UserError(
             f"{shards}: no shard index (index.json), so no test split to evaluate; "
             "run `prep shard` first"
-        ) from exc
+        )
+    try:
+        urls = shard_urls(shards, "test")
     except ValueError as exc:
-        raise ValueError(
+        raise UserError(
             f"{shards}: the shards hold no test split ({exc}); run `prep shard` with "
             "shard.split.test > 0, or add data with an official test split"
         ) from exc
@@ -108,7 +109,7 @@ def _read_shards(urls: list[str], shards: Path, into: EvalSet) -> Iterator[EvalI
             if scored:
                 raise failure
             listed = "; ".join(into.skipped) or "none named"
-            raise ValueError(f"{shards}: no readable test sample ({listed})") from failure
+            raise UserError(f"{shards}: no readable test sample ({listed})") from failure
         if batch is None:
             return
         meta = dict(batch.meta[0])
@@ -156,7 +157,7 @@ def _source_pairs(folder: Path, params: Params, into: EvalSet) -> list[SourceIte
         items = lol.pair_split(ctx, folder, folder, "eval15")
     else:
         pairs = " or ".join(f"{a}/ + {b}/" for a, b in FOLDER_PAIRS)
-        raise ValueError(
+        raise UserError(
             f"{folder}: not a paired folder (expected {pairs}, an MSEC testing folder with "
             "INPUT_IMAGES/ and expert_<x>_testing_set/, or a LOL eval15/ folder)"
         )
@@ -179,11 +180,11 @@ def _source_pairs(folder: Path, params: Params, into: EvalSet) -> list[SourceIte
 def paired_set(folder: Path, params: Params, name: str, max_images: int = 0) -> EvalSet:
     """Pairs found in ``folder`` (see the module docstring) as a set called ``name``."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such paired folder")
+        raise UserError(f"{folder}: no such paired folder")
     result = EvalSet(name, iter(()))
     pairs = _source_pairs(folder, params, result)
     if not pairs:
-        raise ValueError(f"{folder}: no input/target pairs found")
+        raise UserError(f"{folder}: no input/target pairs found")
     result.items = _limit(_read_pairs(pairs, params.io.max_pixels, result), max_images)
     return result
 

@@ -34,9 +34,9 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from pipeline.fsutil import atomic_write_json
+from pipeline.core.console import console
+from pipeline.core.fsutil import atomic_write_json
 from pipeline.params import DownloadParams
-from pipeline.report import console
 
 _T = TypeVar("_T")
 USER_AGENT = "exposure-prep/0.1 (+urllib)"

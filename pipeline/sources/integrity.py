@@ -16,18 +16,19 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.fetch import RemoteInfo, byte_progress
-from pipeline.fsutil import atomic_write_json
+from pipeline.core.fsutil import atomic_write_json
+from pipeline.errors import UserError
+from pipeline.sources.fetch import RemoteInfo, byte_progress
 
 LOCK_NAME = "sources.lock.json"
 LOCK_VERSION = 1
 
 
-class ChecksumError(ValueError):
+class ChecksumError(UserError):
     """A file whose digest differs from the expected one."""
 
 
-class RemoteChangedError(ValueError):
+class RemoteChangedError(UserError):
     """A remote file (or its address) that no longer matches what the lock recorded."""
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline.metrics import HU_LUMA_WEIGHTS, HistogramSimilarity, evaluate_pair, psnr
+from pipeline.evaluation.metrics import HU_LUMA_WEIGHTS, HistogramSimilarity, evaluate_pair, psnr
 
 PSNR_CAP = 100.0  # dB
 # Groups left out of the overall ("all") averages: a pair whose input already is its target

@@ -31,8 +31,9 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, get_worker_info
 
-from pipeline import imageio
-from pipeline.exposure import LUMA_WEIGHTS
+from pipeline.core import imageio
+from pipeline.core.exposure import LUMA_WEIGHTS
+from pipeline.errors import UserError
 from pipeline.params import AugmentParams
 
 
@@ -274,7 +275,7 @@ def shard_urls(shards_dir: str | Path, split: str) -> list[str]:
     shards_dir = Path(shards_dir)
     index_path = shards_dir / "index.json"
     if not index_path.is_file():
-        raise FileNotFoundError(f"{index_path}: no shard index; run `prep shard` first")
+        raise UserError(f"{index_path}: no shard index; run `prep shard` first")
     index = json.loads(index_path.read_text(encoding="utf-8"))
     urls = [str(shards_dir / s["name"]) for s in index["shards"] if s["split"] == split]
     if not urls:

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline import imageio
+from pipeline.core import imageio
 
 PANEL_SIDE = 384  # long side of each panel, pixels
 LABEL_ROWS = 28  # label strip above each panel

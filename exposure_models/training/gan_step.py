@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from exposure_models.distributed import average_gradients
 from exposure_models.losses import PerceptualLoss, content_l1, discriminator_loss, gan_loss
+from exposure_models.training.distributed import average_gradients
 
 
 @dataclass(frozen=True)

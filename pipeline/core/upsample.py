@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from pipeline.exposure import DEFAULT_GAMMA, LUMA_WEIGHTS, gamma_decode
+from pipeline.core.exposure import DEFAULT_GAMMA, LUMA_WEIGHTS, gamma_decode
 
 
 def _check_image(image: np.ndarray, name: str, rgb: bool = True) -> None:

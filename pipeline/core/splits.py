@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from pipeline.manifest import SPLITS, normalise_split
+from pipeline.core.manifest import SPLITS, normalise_split
+from pipeline.errors import UserError
 
 FRACTION_TOLERANCE = 1e-6
 
 
-class SplitError(ValueError):
+class SplitError(UserError):
     """Split fractions or official splits that cannot be honoured."""
 
 

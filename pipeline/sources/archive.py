@@ -24,12 +24,14 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from pipeline.errors import UserError
+
 STAMP_NAME = ".complete"  # written last, so a folder holding it was extracted completely
 DEFAULT_MAX_BYTES = 1 << 40
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-class ArchiveError(ValueError):
+class ArchiveError(UserError):
     """An archive refused (unsafe member, too large) or unreadable, naming the member."""
 
     def __init__(self, archive: str | Path, member: str | None, reason: str) -> None:

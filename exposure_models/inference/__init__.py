@@ -1,0 +1,1 @@
+"""exposure_models/inference."""

@@ -1,0 +1,125 @@
+"""The enhancer: a trained generator run at a working resolution, carried to full size.
+
+The network runs at a working resolution (long side ``enhance.long_side``, padded to the
+model's multiple); its correction is carried to full resolution edge-aware
+(``pipeline.core.upsample``), strip by strip from the 8/16-bit codes, so a 24 MP photo keeps its
+detail and memory does not grow with the megapixels beyond the photo itself.
+``prep enhance`` and ``prep evaluate`` both score and correct through this one path.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from exposure_models.checkpoint import load_generator
+from exposure_models.generator import UNetGenerator, predict_padded
+from exposure_models.runtime import autocast_dtype, pick_device
+from pipeline.core import imageio, upsample
+from pipeline.params import EnhanceParams
+
+
+@dataclass
+class Enhancer:
+    """A loaded generator plus the working-resolution and upsampling settings."""
+
+    model: UNetGenerator
+    device: torch.device
+    params: EnhanceParams
+    gamma: float = 2.2
+    train_resize: int = 0  # the short side the model was trained at (0: stored size)
+
+    @classmethod
+    def load(cls, path: Path, params: EnhanceParams) -> Enhancer:
+        """Load ``models/generator.pt``; raises ``CheckpointError`` for anything else."""
+        device = pick_device(params.device)
+        model, extra = load_generator(path, map_location="cpu")
+        gamma = float(extra.get("gamma", 2.2))
+        resize = int(extra.get("resize", 0) or 0)
+        return cls(model.to(device).eval(), device, params, gamma, resize)
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """Size the network runs at (before padding to its multiple), never above the photo.
+
+        ``enhance.long_side`` when set; else the model's training scale (short side =
+        ``train.resize``); else a long side of 512, as MSEC.
+        """
+        if self.params.long_side > 0 or self.train_resize <= 0:
+            long_side = max(self.params.long_side or 512, self.model.multiple)
+            return upsample.working_size(height, width, long_side, self.model.multiple)
+        scale = min(1.0, self.train_resize / min(height, width))
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    @torch.inference_mode()
+    def forward(self, lows: list[np.ndarray]) -> list[np.ndarray]:
+        """Run the network on same-size float32 (h, w, 3) images; returns the outputs."""
+        batch = torch.from_numpy(np.stack(lows)).permute(0, 3, 1, 2)  # (B, 3, h, w)
+        batch = batch.to(self.device, non_blocking=True)
+        dtype = autocast_dtype(self.device)
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            out = predict_padded(self.model, batch)
+        out = out.float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        return [np.ascontiguousarray(o) for o in out]
+
+    def strips(self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray):
+        """Full-resolution corrected strips ``(top, bottom, float32 rows)``."""
+        p = self.params
+        return upsample.transfer_strips(
+            lambda top, bottom: imageio.rows_to_float(codes, top, bottom),
+            (codes.height, codes.width),
+            low_input,
+            low_output,
+            radius=p.radius,
+            eps=p.eps,
+            gamma=self.gamma,
+            gain_eps=p.gain_eps,
+            highlight_lo=p.highlight_lo,
+            highlight_hi=p.highlight_hi,
+            strip_rows=p.strip_rows,
+        )
+
+    def correct_codes(self, codes: imageio.Codes, bits: int | None = None) -> imageio.Codes:
+        """Correct one photo given as codes; the result has ``bits`` (default: the input's)."""
+        low_in = imageio.downscale(codes, self.working_size(codes.height, codes.width))
+        (low_out,) = self.forward([low_in])
+        strips = self.strips(codes, low_in, low_out)
+        return imageio.assemble(strips, codes.height, codes.width, bits or codes.bits)
+
+    def correct(self, image: np.ndarray) -> np.ndarray:
+        """Correct one float32 (H, W, 3) RGB [0, 1] image; returns the same layout."""
+        codes = imageio.float_to_codes(image, 16)
+        return imageio.codes_to_float(self.correct_codes(codes, 16))
+
+
+def batched_forward(
+    photos: list[Path], enhancer: Enhancer, max_pixels: int, failures: list[str]
+) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
+    """Decode photos, batch same-size working images, yield (path, codes, low_in, low_out).
+
+    An unreadable photo is appended to ``failures`` as "path: reason" and skipped.
+    """
+    buckets: dict[tuple[int, int], list[tuple[Path, imageio.Codes, np.ndarray]]] = defaultdict(list)
+
+    def flush(key: tuple[int, int]) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
+        items = buckets.pop(key)
+        outputs = enhancer.forward([low for _, _, low in items])
+        for (path, codes, low), out in zip(items, outputs, strict=True):
+            yield path, codes, low, out
+
+    for photo in photos:
+        try:
+            codes = imageio.read_codes(photo, max_pixels)
+        except (imageio.ImageError, OSError) as exc:
+            failures.append(f"{photo}: {getattr(exc, 'reason', exc)}")
+            continue
+        size = enhancer.working_size(codes.height, codes.width)
+        buckets[size].append((photo, codes, imageio.downscale(codes, size)))
+        if len(buckets[size]) >= enhancer.params.batch_size:
+            yield from flush(size)
+    for key in list(buckets):
+        yield from flush(key)
