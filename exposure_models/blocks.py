@@ -11,8 +11,9 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from exposure_models.config import NORMS
+
 Norm = Literal["batch", "instance", "none"]
-NORMS: tuple[str, ...] = ("batch", "instance", "none")
 INIT_STD = 0.02  # pix2pix / DCGAN initialisation: N(0, 0.02) weights
 
 

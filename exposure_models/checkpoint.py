@@ -1,7 +1,9 @@
 """Generator checkpoints: self-describing (arch + config + weights), atomic, ``weights_only``.
 
 File layout: ``{"format": FORMAT, "version": VERSION, "arch": "unet", "config": {...},
-"state_dict": {...}, "extra": {...}}``, holding only tensors and plain Python values.
+"encoding": {"curve": ..., "gamma": ...}, "state_dict": {...}, "extra": {...}}``, holding only
+tensors and plain Python values. ``encoding`` is the transfer curve the model was trained on;
+a file written before it was stored loads with the default (power law, gamma 2.2).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from torch import nn
 
 from exposure_models.generator import GENERATORS
+from pipeline.core.exposure import Encoding
 from pipeline.errors import UserError
 
 FORMAT = "exposure-prep/generator"
@@ -67,6 +70,7 @@ def save_generator(path: str | Path, model: nn.Module, extra: dict[str, Any] | N
         "version": VERSION,
         "arch": arch,
         "config": _plain(model.config.to_dict(), "config"),
+        "encoding": getattr(model, "encoding", Encoding()).to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": _plain(dict(extra or {}), "extra"),
     }
@@ -112,6 +116,10 @@ def load_generator(
         model = cls(cls.config_type.from_dict(config))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: invalid {arch} config {config}: {err}") from err
+    try:
+        model.encoding = Encoding.from_dict(ckpt.get("encoding"))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: invalid encoding: {err}") from err
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

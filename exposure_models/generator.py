@@ -5,94 +5,22 @@ Interface: ``forward(x)`` takes (B, 3, H, W) RGB in [0, 1] and returns (B, 3, H,
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from exposure_models.blocks import (
-    NORMS,
     ConvBlock,
     init_conv_,
     maybe_spectral,
     rgb_to_ycrcb,
     ycrcb_to_rgb,
 )
+from exposure_models.config import UNetConfig
+from exposure_models.curves import exposure_gain
+from pipeline.core.exposure import Encoding
 
-NOISE_PLACES = ("none", "encoder", "decoder", "both")
-OUTPUTS = ("tanh", "sigmoid")
-COLOR_SPACES = ("rgb", "ycrcb")
-SKIPS = ("none", "residual", "gain")
-GAMMA = 2.2  # the power law of the pipeline's synthesis (seed 002)
 DROPOUT_BLOCKS = 3  # pix2pix: dropout in the three innermost decoder blocks only
-
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """Everything needed to rebuild a :class:`UNetGenerator`; plain JSON types only."""
-
-    depth: int = 8  # stride-2 levels: 256 x 256 reaches 1 x 1 at depth 8
-    width: int = 64  # channels of the first level; doubles per level up to width * max_mult
-    max_mult: int = 8
-    norm: str = "batch"
-    spectral_norm: bool = False
-    noise: str = "none"  # where NoiseInjection follows the convs (seed 002)
-    output: str = "tanh"
-    color_space: str = "rgb"  # "ycrcb": the network sees and emits YCrCb (seed 003)
-    dropout: float = 0.5
-    # What the output means. "none": the image itself (the seeds). "residual": added to the
-    # input. "gain": a per-pixel, per-channel exposure change of the input in linear light,
-    # within +-max_stops: the form of an EV shift or an unclipped overexposure, so a small
-    # network learns it quickly (the identity is the starting point).
-    skip: str = "none"
-    max_stops: float = 4.0
-
-    def __post_init__(self) -> None:
-        for name in ("depth", "width", "max_mult"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an int, got {value!r}")
-        if self.depth < 2:
-            raise ValueError(f"depth must be >= 2, got {self.depth}")
-        if self.width < 1 or self.max_mult < 1:
-            raise ValueError(f"width and max_mult must be >= 1, got {self.width}, {self.max_mult}")
-        for name, allowed in (
-            ("norm", NORMS),
-            ("noise", NOISE_PLACES),
-            ("output", OUTPUTS),
-            ("color_space", COLOR_SPACES),
-            ("skip", SKIPS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not isinstance(self.spectral_norm, bool):
-            raise ValueError(f"spectral_norm must be a bool, got {self.spectral_norm!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
-            raise ValueError(f"dropout must be a number, got {self.dropout!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.skip != "none" and self.output != "tanh":
-            raise ValueError(f"skip={self.skip!r} needs output='tanh' (a signed correction)")
-        if (
-            isinstance(self.max_stops, bool)
-            or not isinstance(self.max_stops, (int, float))
-            or (self.max_stops <= 0)
-        ):
-            raise ValueError(f"max_stops must be a positive number, got {self.max_stops!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> UNetConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown UNetConfig keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
 
 
 class UNetGenerator(nn.Module):
@@ -102,10 +30,13 @@ class UNetGenerator(nn.Module):
 
     config_type = UNetConfig
 
-    def __init__(self, config: UNetConfig | None = None) -> None:
+    def __init__(self, config: UNetConfig | None = None, encoding: Encoding | None = None) -> None:
+        """``encoding``: the transfer curve of the images (the synthesis curve), used by the
+        ``skip="gain"`` output and stored in the checkpoint; default gamma 2.2."""
         super().__init__()
         cfg = config if config is not None else UNetConfig()
         self.config = cfg
+        self.encoding = encoding if encoding is not None else Encoding()
         chans = [cfg.width * min(2**i, cfg.max_mult) for i in range(cfg.depth)]
         enc_noise = cfg.noise in ("encoder", "both")
         dec_noise = cfg.noise in ("decoder", "both")
@@ -187,9 +118,7 @@ class UNetGenerator(nn.Module):
         if cfg.skip == "residual":
             return (source + torch.tanh(x)).clamp(0.0, 1.0)
         if cfg.skip == "gain":
-            # (light * 2**stops) ** (1/gamma) == pixel * 2**(stops/gamma): no decoding needed
-            stops = cfg.max_stops * torch.tanh(x)
-            return (source * torch.exp2(stops / GAMMA)).clamp(0.0, 1.0)
+            return exposure_gain(source, cfg.max_stops * torch.tanh(x), self.encoding)
         out = (torch.tanh(x) + 1) / 2 if cfg.output == "tanh" else torch.sigmoid(x)
         if cfg.color_space == "ycrcb":
             # Some YCrCb triples lie outside the RGB gamut; clipping stops the gradient only in

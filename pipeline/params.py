@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,11 +19,17 @@ from typing import Any, Literal
 
 import yaml
 
+from exposure_models.config import DiscriminatorConfig, LossWeights, UNetConfig
+from pipeline.core.exposure import Encoding
+from pipeline.core.splits import check_fractions
 from pipeline.errors import UserError
 
 
 class ParamsError(UserError):
     """A params.yaml value that does not fit the schema, named by its dotted key."""
+
+
+MAX_EV = 8.0  # synthesize.evs: largest exposure shift, in stops
 
 
 # --- sections ---------------------------------------------------------------------------------
@@ -138,12 +145,24 @@ class SynthesizeParams:
     seed: int = 0
     workers: int = 2
 
+    def __post_init__(self) -> None:
+        parse_tau(self.tau)
+        for ev in self.evs:
+            if not -MAX_EV <= ev <= MAX_EV:
+                raise ValueError(f"evs: {ev} is outside -{MAX_EV:g}..+{MAX_EV:g} EV")
+        if self.tau_samples < 0:
+            raise ValueError(f"tau_samples must be >= 0, got {self.tau_samples}")
+        Encoding(self.curve, self.gamma)  # gamma > 0
+
 
 @dataclass(frozen=True)
 class SplitFractions:
     train: float = 0.8
     val: float = 0.1
     test: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_fractions(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)
@@ -153,36 +172,18 @@ class ShardParams:
     max_bytes: int = 1 << 30  # per shard
     seed: int = 0  # order of samples inside a split
 
-
-@dataclass(frozen=True)
-class GeneratorParams:
-    depth: int = 8  # stride-2 levels: 8 reaches 1x1 at 256x256
-    width: int = 64
-    norm: Literal["batch", "instance", "none"] = "batch"
-    spectral_norm: bool = False
-    noise: Literal["none", "encoder", "decoder", "both"] = "none"
-    output: Literal["tanh", "sigmoid"] = "tanh"
-    color_space: Literal["rgb", "ycrcb"] = "rgb"
-    dropout: float = 0.5
-    skip: Literal["none", "residual", "gain"] = "none"  # none = the seeds (output is the image)
-    max_stops: float = 4.0  # skip = gain: largest exposure change, in stops
+    def __post_init__(self) -> None:
+        if self.max_samples < 1 or self.max_bytes < 1:
+            raise ValueError(
+                f"max_samples and max_bytes must be >= 1, got {self.max_samples}, {self.max_bytes}"
+            )
 
 
-@dataclass(frozen=True)
-class DiscriminatorParams:
-    n_layers: int = 3  # 3 -> 70 px receptive field
-    width: int = 64
-    norm: Literal["batch", "instance", "none"] = "batch"
-    spectral_norm: bool = False
-
-
-@dataclass(frozen=True)
-class LossParams:
-    gan: Literal["bce", "lsgan"] = "bce"
-    gan_weight: float = 1.0
-    l1_weight: float = 100.0
-    perceptual_weight: float = 0.0
-    vgg_weights: str = ""  # path to torchvision's vgg19-dcbb9e7d.pth (needed when perceptual > 0)
+# The learning components have one schema each, defined beside the models (torch-free) and
+# built here by keyword like every section: train.generator, train.discriminator, train.loss.
+GeneratorParams = UNetConfig
+DiscriminatorParams = DiscriminatorConfig
+LossParams = LossWeights
 
 
 @dataclass(frozen=True)
@@ -216,9 +217,9 @@ class TrainParams:
     val_images: int = 8
     checkpoint_every: int = 500
     seed: int = 0
-    generator: GeneratorParams = field(default_factory=GeneratorParams)
-    discriminator: DiscriminatorParams = field(default_factory=DiscriminatorParams)
-    loss: LossParams = field(default_factory=LossParams)
+    generator: UNetConfig = field(default_factory=UNetConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
     augment: AugmentParams = field(default_factory=AugmentParams)
 
 
@@ -235,6 +236,16 @@ class EvaluateParams:
     inception_weights: str = ""  # TorchScript Inception-v3 classifier for the Inception Score
     tau_buckets: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resolution < 0 or self.max_images < 0 or self.samples < 0:
+            raise ValueError(
+                "resolution, max_images and samples must be >= 0, got "
+                f"{self.resolution}, {self.max_images}, {self.samples}"
+            )
+        edges = self.tau_buckets
+        if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ValueError(f"tau_buckets must be increasing upper edges, got {edges}")
 
 
 @dataclass(frozen=True)
@@ -362,7 +373,11 @@ def build(cls: type[_T], raw: dict[str, Any] | None, prefix: str = "") -> _T:
         name: _convert(value, hints[name], f"{prefix}.{name}" if prefix else name)
         for name, value in raw.items()
     }
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:  # a range check in the section's __post_init__
+        text = str(exc)
+        raise ParamsError(text if text.startswith(prefix) else f"{prefix}.{text}") from exc
 
 
 def to_dict(obj: Any) -> Any:

@@ -21,6 +21,7 @@ from exposure_models.checkpoint import load_generator
 from exposure_models.generator import UNetGenerator, predict_padded
 from exposure_models.runtime import autocast_dtype, pick_device
 from pipeline.core import imageio, upsample
+from pipeline.core.exposure import Encoding
 from pipeline.params import EnhanceParams
 
 
@@ -31,17 +32,20 @@ class Enhancer:
     model: UNetGenerator
     device: torch.device
     params: EnhanceParams
-    gamma: float = 2.2
     train_resize: int = 0  # the short side the model was trained at (0: stored size)
+
+    @property
+    def encoding(self) -> Encoding:
+        """The transfer curve the model was trained on (from its checkpoint)."""
+        return self.model.encoding
 
     @classmethod
     def load(cls, path: Path, params: EnhanceParams) -> Enhancer:
         """Load ``models/generator.pt``; raises ``CheckpointError`` for anything else."""
         device = pick_device(params.device)
         model, extra = load_generator(path, map_location="cpu")
-        gamma = float(extra.get("gamma", 2.2))
         resize = int(extra.get("resize", 0) or 0)
-        return cls(model.to(device).eval(), device, params, gamma, resize)
+        return cls(model.to(device).eval(), device, params, resize)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """Size the network runs at (before padding to its multiple), never above the photo.
@@ -76,7 +80,8 @@ class Enhancer:
             low_output,
             radius=p.radius,
             eps=p.eps,
-            gamma=self.gamma,
+            gamma=self.encoding.gamma,
+            curve=self.encoding.curve,
             gain_eps=p.gain_eps,
             highlight_lo=p.highlight_lo,
             highlight_hi=p.highlight_hi,

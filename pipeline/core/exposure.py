@@ -12,13 +12,20 @@ applies, so the lookup-table path and the float path compute the same mapping.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 Curve = Literal["gamma", "srgb"]
 
-DEFAULT_GAMMA = 2.2
+CURVES: tuple[str, ...] = get_args(Curve)
+DEFAULT_GAMMA = 2.2  # seed 002's power law
+# IEC 61966-2-1 (sRGB): linear segment below the knee, offset power law above it.
+SRGB_SLOPE = 12.92  # encoded = SRGB_SLOPE * light below SRGB_LINEAR_KNEE
+SRGB_OFFSET = 0.055  # encoded = (1 + SRGB_OFFSET) * light ** (1 / SRGB_EXPONENT) - SRGB_OFFSET
+SRGB_EXPONENT = 2.4
+SRGB_LINEAR_KNEE = 0.0031308  # in linear light
+SRGB_ENCODED_KNEE = 0.04045  # the same point, encoded
 # Rec. 709 / sRGB luminance weights for linear RGB.
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
@@ -82,9 +89,11 @@ def srgb_to_linear(image: np.ndarray) -> np.ndarray:
     """
     _check_float(image)
     x = np.clip(image, 0.0, 1.0)
-    low = x / np.float32(12.92)
-    high = np.power((x + np.float32(0.055)) / np.float32(1.055), np.float32(2.4))
-    return np.where(x <= 0.04045, low, high).astype(np.float32, copy=False)
+    low = x / np.float32(SRGB_SLOPE)
+    high = np.power(
+        (x + np.float32(SRGB_OFFSET)) / np.float32(1 + SRGB_OFFSET), np.float32(SRGB_EXPONENT)
+    )
+    return np.where(x <= SRGB_ENCODED_KNEE, low, high).astype(np.float32, copy=False)
 
 
 def linear_to_srgb(image_lin: np.ndarray) -> np.ndarray:
@@ -97,9 +106,44 @@ def linear_to_srgb(image_lin: np.ndarray) -> np.ndarray:
     """
     _check_float(image_lin, "image_lin")
     x = np.clip(image_lin, 0.0, 1.0)
-    low = x * np.float32(12.92)
-    high = np.float32(1.055) * np.power(x, np.float32(1.0 / 2.4)) - np.float32(0.055)
-    return np.where(x <= 0.0031308, low, high).astype(np.float32, copy=False)
+    low = x * np.float32(SRGB_SLOPE)
+    high = np.float32(1 + SRGB_OFFSET) * np.power(
+        x, np.float32(1.0 / SRGB_EXPONENT)
+    ) - np.float32(SRGB_OFFSET)
+    return np.where(x <= SRGB_LINEAR_KNEE, low, high).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How pixel values encode linear light: the synthesis curve, which a trained model keeps.
+
+    ``prep train`` stores it in the generator checkpoint (from ``synthesize.curve`` and
+    ``synthesize.gamma``); the generator's gain output and ``prep enhance`` work in the linear
+    light it defines. ``gamma`` is the power-law exponent, unused by ``curve="srgb"``.
+    """
+
+    curve: Curve = "gamma"
+    gamma: float = DEFAULT_GAMMA
+
+    def __post_init__(self) -> None:
+        if self.curve not in CURVES:
+            raise ValueError(f"curve must be one of {CURVES}, got {self.curve!r}")
+        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)):
+            raise ValueError(f"gamma must be a number, got {self.gamma!r}")
+        _check_gamma(self.gamma)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"curve": self.curve, "gamma": float(self.gamma)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Encoding:
+        """From a stored mapping; ``None`` (files written before the curve was stored) gives
+        the default, seed 002's power law with gamma 2.2."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict) or set(data) - {"curve", "gamma"}:
+            raise ValueError(f"encoding must be a mapping of curve and gamma, got {data!r}")
+        return cls(**data)
 
 
 def to_linear(

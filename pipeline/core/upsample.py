@@ -13,7 +13,8 @@ hundred pixels (as MSEC does), then transfers the result to full size here:
 3. The affine coefficients are bilinearly upsampled and applied to the full-resolution
    input colour ("fast guided filter"), so the gain follows full-resolution edges.
    With a pure power-law encoding, multiplying linear light by ``g`` multiplies the
-   encoded value by ``g ** (1 / gamma)``: the full-resolution pass never decodes.
+   encoded value by ``g ** (1 / gamma)``: the full-resolution pass never decodes. With the
+   sRGB curve (``curve="srgb"``) it decodes each strip, applies the gain and re-encodes.
 4. Where the input is clipped (brightest channel near 1), a gain cannot bring back
    detail, so the result blends towards the upsampled network output there.
 
@@ -29,7 +30,13 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from pipeline.core.exposure import DEFAULT_GAMMA, LUMA_WEIGHTS, gamma_decode
+from pipeline.core.exposure import (
+    DEFAULT_GAMMA,
+    LUMA_WEIGHTS,
+    Curve,
+    from_linear,
+    to_linear,
+)
 
 
 def _check_image(image: np.ndarray, name: str, rgb: bool = True) -> None:
@@ -177,12 +184,17 @@ def _log_gain_coefficients(
     eps: float,
     gamma: float,
     gain_eps: float,
+    curve: Curve = "gamma",
 ) -> list[list[np.ndarray]]:
     """Per output channel c: float32 planes ``[a_c0, a_c1, a_c2, b_c]`` such that the log of
-    the factor on encoded values is ``a_c0 * R + a_c1 * G + a_c2 * B + b_c``."""
-    in_lin, out_lin = gamma_decode(low_input, gamma), gamma_decode(low_output, gamma)
-    # (light * g) ** (1 / gamma) == pixel * g ** (1 / gamma): log g / gamma acts on pixels
-    log_factor = np.log((out_lin + gain_eps) / (in_lin + gain_eps)) / gamma
+    the factor is ``a_c0 * R + a_c1 * G + a_c2 * B + b_c``: a factor on encoded values for the
+    power law, on linear light for the sRGB curve."""
+    in_lin = to_linear(low_input, gamma, curve)
+    out_lin = to_linear(low_output, gamma, curve)
+    log_factor = np.log((out_lin + gain_eps) / (in_lin + gain_eps))
+    if curve == "gamma":
+        # (light * g) ** (1 / gamma) == pixel * g ** (1 / gamma): log g / gamma acts on pixels
+        log_factor /= np.float32(gamma)
     a, b = _guided_coefficients(low_input, log_factor, radius, eps)
     ab = np.concatenate([a, b[..., None]], axis=3).astype(np.float32)  # (h, w, 3, 4)
     return [[np.ascontiguousarray(ab[:, :, c, k]) for k in range(4)] for c in range(3)]
@@ -230,6 +242,7 @@ def transfer_strips(
     highlight_lo: float = 0.9,
     highlight_hi: float = 0.98,
     strip_rows: int = 512,
+    curve: Curve = "gamma",
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """The correction of ``transfer_correction``, one horizontal strip at a time.
 
@@ -253,7 +266,9 @@ def transfer_strips(
     if tuple(size) == low_input.shape[:2]:
         yield 0, size[0], low_output.copy()
         return
-    coef = _log_gain_coefficients(low_input, low_output, radius, eps, gamma, gain_eps)
+    if curve not in ("gamma", "srgb"):
+        raise ValueError(f"curve must be 'gamma' or 'srgb', got {curve!r}")
+    coef = _log_gain_coefficients(low_input, low_output, radius, eps, gamma, gain_eps, curve)
     low_luma = np.ascontiguousarray(low_input @ LUMA_WEIGHTS)
     for top in range(0, size[0], strip_rows):
         bottom = min(top + strip_rows, size[0])
@@ -275,7 +290,11 @@ def transfer_strips(
             for a_k, plane in zip(a_planes, planes, strict=True):
                 s += np.multiply(a_k, plane, out=a_k)
             np.exp(s, out=s)
-            np.minimum(np.multiply(s, planes[c], out=s), 1.0, out=s)
+            if curve == "gamma":
+                np.minimum(np.multiply(s, planes[c], out=s), 1.0, out=s)
+            else:
+                light = np.multiply(s, to_linear(planes[c], gamma, curve), out=s)
+                s = from_linear(light, gamma, curve)
             if mask is not None:
                 smooth = _bilinear_rows(low_output[..., c], size, top, bottom) + detail
                 s += mask * (np.clip(smooth, 0.0, 1.0) - s)
@@ -295,17 +314,19 @@ def transfer_correction(
     highlight_lo: float = 0.9,
     highlight_hi: float = 0.98,
     strip_rows: int = 512,
+    curve: Curve = "gamma",
 ) -> np.ndarray:
     """Apply the correction ``low_input -> low_output`` to the full-resolution photo.
 
     Args:
-        full_input: float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded (pure power law).
+        full_input: float32 ``(H, W, 3)`` RGB in [0, 1], encoded with ``curve``.
         low_input: float32 ``(h, w, 3)``, ``full_input`` downscaled (``resize_area``),
             unpadded, with ``h <= H`` and ``w <= W``.
         low_output: float32 ``(h, w, 3)``, the network's result for ``low_input``.
         radius: guided-filter radius in working-resolution pixels.
         eps: guided-filter regularisation, in squared units of the encoded input.
         gamma: exponent of the power-law encoding, for the linear-light gain.
+        curve: ``"gamma"`` (power law, no decoding at full size) or ``"srgb"``.
         gain_eps: linear-light offset of the gain ratio; caps the gain in black areas.
         highlight_lo, highlight_hi: where the input's brightest channel rises from
             ``highlight_lo`` to ``highlight_hi``, the result moves (smoothstep) from the
@@ -329,6 +350,7 @@ def transfer_correction(
         highlight_lo=highlight_lo,
         highlight_hi=highlight_hi,
         strip_rows=strip_rows,
+        curve=curve,
     )
     for top, bottom, strip in strips:
         result[top:bottom] = strip

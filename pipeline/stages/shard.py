@@ -31,7 +31,7 @@ from pipeline.core.fsutil import StagedDir, atomic_open, atomic_write_json, fing
 from pipeline.core.manifest import MANIFEST_NAME, REJECTS_NAME, SPLITS, PairRow, Reject, read_jsonl
 from pipeline.core.manifest import to_json as row_json
 from pipeline.core.splits import SplitError, assign_splits, check_fractions
-from pipeline.errors import StrictError, UserError
+from pipeline.errors import StrictError
 from pipeline.params import Params, to_dict
 
 INDEX_NAME = "index.json"
@@ -218,8 +218,6 @@ def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> S
     """Shard the pairs manifest (the file or its folder) into ``output``."""
     p = params.shard
     fractions = check_fractions(to_dict(p.split))
-    if p.max_samples < 1 or p.max_bytes < 1:
-        raise UserError(f"shard.max_samples and shard.max_bytes must be >= 1, got {p}")
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
     summary = Summary("shard", unit="samples", rate_key="samples")
     rows = list(read_jsonl(manifest, PairRow))

@@ -248,12 +248,6 @@ def _jobs(clean: list[_Entry], keys: list[str], params: Params, staging: Path) -
 
 def run(params: Params, input_path: Path, output: Path, strict: bool = False) -> Summary:
     """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl)."""
-    parse_tau(params.synthesize.tau)
-    for ev in params.synthesize.evs:
-        if not -8.0 <= ev <= 8.0:
-            raise UserError(f"synthesize.evs: {ev} is outside -8..+8 EV")
-    if params.synthesize.tau_samples < 0:
-        raise UserError("synthesize.tau_samples must be >= 0")
     summary = Summary("synthesize", unit="photos", rate_key="photos")
     entries, input_digest = read_entries(input_path)
     clean = [e for e in entries if e.kind == "clean"]
