@@ -70,8 +70,8 @@ def make_photo(path: Path, height: int = 3000, width: int = 4000) -> None:
 
 def make_model(path: Path, preset: str) -> None:
     from exposure_models.checkpoint import save_generator
+    from exposure_models.training.setup import build_models
     from pipeline.params import load_params
-    from pipeline.stages.train import build_models
 
     p = load_params(ROOT / "params.yaml", {"train.preset": preset}).train
     generator, _ = build_models(p)

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._seed000 import SeedStep  # noqa: E402
 from exposure_models.runtime import pick_device  # noqa: E402
+from exposure_models.training.setup import build_step  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
-from pipeline.stages.train import build_step  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

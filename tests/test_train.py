@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,13 +15,9 @@ import pytest
 import torch
 
 from exposure_models.checkpoint import CheckpointError, load_generator
-from exposure_models.training import gan_step
-from pipeline.params import (
-    DiscriminatorParams,
-    GeneratorParams,
-    Params,
-    TrainParams,
-)
+from exposure_models.config import DiscriminatorConfig, UNetConfig
+from exposure_models.training import gan_step, setup
+from pipeline.params import Params, TrainParams
 from pipeline.stages import train as stage
 from tests._pairs import make_shards
 
@@ -46,8 +43,8 @@ def tiny(**changes) -> Params:
         checkpoint_every=10,
         device="cpu",
         seed=0,
-        generator=GeneratorParams(depth=4, width=8),
-        discriminator=DiscriminatorParams(width=8),
+        generator=UNetConfig(depth=4, width=8),
+        discriminator=DiscriminatorConfig(width=8),
     )
     return Params(train=replace(train, **changes))
 
@@ -66,8 +63,8 @@ def logged(root: Path, name: str) -> list[float]:
 
 def test_lr_schedule() -> None:
     p = TrainParams(steps=100, lr=1.0, decay_from=0.5)
-    assert stage.get_lr(0, p) == 1.0 and stage.get_lr(49, p) == 1.0
-    assert stage.get_lr(75, p) == pytest.approx(0.5) and stage.get_lr(100, p) == 0.0
+    assert setup.get_lr(0, p) == 1.0 and setup.get_lr(49, p) == 1.0
+    assert setup.get_lr(75, p) == pytest.approx(0.5) and setup.get_lr(100, p) == 0.0
 
 
 def test_loss_falls_and_generator_is_written(tmp_path: Path, shards: Path) -> None:
@@ -82,28 +79,50 @@ def test_loss_falls_and_generator_is_written(tmp_path: Path, shards: Path) -> No
     assert logged(tmp_path, "d_real") and (tmp_path / "logs/plots/metrics/val/psnr.tsv").is_file()
 
 
+def ctrl_c_during_step(monkeypatch, step: int) -> None:
+    """Send SIGINT to this process from inside training step ``step`` (1-based)."""
+    real = gan_step.content_l1
+    calls = {"n": 0}
+
+    def interrupts(*args):
+        calls["n"] += 1
+        if calls["n"] == step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(gan_step, "content_l1", interrupts)
+
+
 def test_resume_continues_from_the_saved_step(tmp_path: Path, shards: Path, monkeypatch) -> None:
+    ctrl_c_during_step(monkeypatch, 13)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny(steps=20), tmp_path, shards)
+    saved = torch.load(tmp_path / "ckpt/last.pt", weights_only=True)
+    assert saved["step"] == 13  # Ctrl-C finishes the step, then saves: nothing is lost
+    summary = run(tiny(steps=20), tmp_path, shards, resume=True)
+    assert any("resumed" in n and "step 13" in n for n in summary.notes)
+    assert summary.counts["steps"] == 20 and summary.counts["images"] == 7 * 4
+    # more steps extend the same run
+    summary = run(tiny(steps=25), tmp_path, shards)
+    assert any("step 20" in n for n in summary.notes)
+
+
+def test_an_exception_inside_a_step_keeps_the_last_whole_checkpoint(
+    tmp_path: Path, shards: Path, monkeypatch
+) -> None:
     real = gan_step.content_l1
     calls = {"n": 0}
 
     def dies_at_step_13(*args):
         calls["n"] += 1
         if calls["n"] == 13:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt  # D is already updated: this half step must not be saved
         return real(*args)
 
     monkeypatch.setattr(gan_step, "content_l1", dies_at_step_13)
     with pytest.raises(KeyboardInterrupt):
         run(tiny(steps=20), tmp_path, shards)
-    monkeypatch.setattr(gan_step, "content_l1", real)
-    saved = torch.load(tmp_path / "ckpt/last.pt", weights_only=True)
-    assert saved["step"] == 12  # saved on interrupt: nothing since the last step was lost
-    summary = run(tiny(steps=20), tmp_path, shards, resume=True)
-    assert any("resumed" in n and "step 12" in n for n in summary.notes)
-    assert summary.counts["steps"] == 20 and summary.counts["images"] == 8 * 4
-    # more steps extend the same run
-    summary = run(tiny(steps=25), tmp_path, shards)
-    assert any("step 20" in n for n in summary.notes)
+    assert torch.load(tmp_path / "ckpt/last.pt", weights_only=True)["step"] == 10
 
 
 def test_other_settings_start_over_or_fail_with_resume(tmp_path: Path, shards: Path) -> None:
@@ -111,7 +130,7 @@ def test_other_settings_start_over_or_fail_with_resume(tmp_path: Path, shards: P
     changed = tiny(steps=10, lr=5e-4)
     summary = run(changed, tmp_path, shards)
     assert any("starting over" in n and "lr" in n for n in summary.notes)
-    other_arch = tiny(steps=10, generator=GeneratorParams(depth=4, width=16))
+    other_arch = tiny(steps=10, generator=UNetConfig(depth=4, width=16))
     with pytest.raises(CheckpointError, match="generator.width: 8 -> 16.*--fresh"):
         run(other_arch, tmp_path, shards, resume=True)
 

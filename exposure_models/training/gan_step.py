@@ -12,17 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from exposure_models.config import LossWeights
 from exposure_models.losses import PerceptualLoss, content_l1, discriminator_loss, gan_loss
 from exposure_models.training.distributed import average_gradients
 
-
-@dataclass(frozen=True)
-class LossWeights:
-    gan: str = "bce"  # "bce" (pix2pix) or "lsgan"
-    gan_weight: float = 1.0
-    l1_weight: float = 100.0
-    perceptual_weight: float = 0.0
-
+__all__ = ["GanStep", "LossWeights"]
 
 @dataclass
 class GanStep:
@@ -48,6 +42,24 @@ class GanStep:
         self.generator_fwd = self.generator_fwd or self.generator
         self.discriminator_fwd = self.discriminator_fwd or self.discriminator
         self.device_type = next(self.generator.parameters()).device.type
+
+    def state_dict(self) -> dict[str, Any]:
+        """Both networks, both optimisers and the grad scaler (tensors and plain values)."""
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned (networks first, then their optimisers)."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler.load_state_dict(state["scaler"])
 
     def _autocast(self) -> torch.autocast:
         dtype = self.amp_dtype

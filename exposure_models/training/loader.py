@@ -19,6 +19,7 @@ a warning and counted: ``Batch.skipped`` (per worker) and ``PairLoader.stats.ski
 from __future__ import annotations
 
 import json
+import random
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -372,5 +373,17 @@ def make_loader(
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
+        # the workers' torch seeds come from this generator, not from the global one, so
+        # making or starting a loader never shifts the training's random stream
+        generator=torch.Generator().manual_seed(seed),
+        worker_init_fn=_seed_worker,
     )
     return PairLoader(loader, epoch_len)
+
+
+def _seed_worker(worker: int) -> None:
+    """Seed numpy's and Python's global generators in a worker from its torch seed (which the
+    DataLoader derives from the loader's seed and the worker id)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)

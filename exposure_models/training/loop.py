@@ -1,0 +1,179 @@
+"""The training loop: steps, logging (DVCLive), validation and checkpoints.
+
+``Trainer.run(step)`` trains from ``step`` to ``params.steps``. The batch stream is the same
+for a fresh and a resumed run: the loader is built with the run's seed and, when resuming,
+the batches already trained on are replayed (read, not trained on), so the data position is
+restored along with the weights, optimisers and random generators (``trainstate``).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from exposure_models.training import distributed as ddp
+from exposure_models.training.gan_step import GanStep
+from exposure_models.training.loader import PairLoader, make_loader, shard_urls
+from exposure_models.training.setup import get_lr
+from exposure_models.training.trainstate import save_training
+from exposure_models.training.validation import Validation
+from pipeline.core.console import Summary, console
+from pipeline.errors import UserError
+from pipeline.params import Params, to_dict
+
+
+class TrainingError(UserError):
+    """Training cannot go on (diverged loss, no data); the message says what to do."""
+
+
+def train_loader(p: Any, shards: Path) -> PairLoader:
+    """The endless training stream of a run (same batches whatever step it starts at)."""
+    return make_loader(
+        shard_urls(shards, "train"),
+        batch_size=p.batch_size,
+        crop=p.crop,
+        train=True,
+        shuffle_buffer=p.shuffle_buffer,
+        workers=p.workers,
+        seed=p.seed,
+        augment=p.augment,
+        epoch_len=max(1, p.steps),
+        resize=p.resize,
+        crops_per_sample=p.crops_per_sample,
+    )
+
+
+@dataclass
+class Trainer:
+    """One run's loop; ``live`` is a DVCLive logger on the main process, else None."""
+
+    params: Params
+    gan: GanStep
+    device: torch.device
+    ctx: ddp.Dist
+    checkpoint_path: Path
+    identity: dict[str, Any]
+    summary: Summary
+    live: Any = None
+    validation: Validation = field(default_factory=lambda: Validation([]))
+    window: tuple[float, int] = (0.0, 0)  # start time and images of the current log window
+
+    def checkpoint(self, step: int) -> None:
+        if self.ctx.main:
+            save_training(self.checkpoint_path, step=step, gan=self.gan, identity=self.identity)
+
+    def run(self, loader: PairLoader, step: int) -> int:
+        """Train from ``step`` to ``train.steps``; returns the step reached. Ctrl-C ends the
+        current step, saves a checkpoint and raises ``KeyboardInterrupt``; a non-finite loss
+        stops without saving (the last checkpoint is kept)."""
+        p = self.params.train
+        fmt = torch.channels_last if p.channels_last else torch.contiguous_format
+        batches = iter(loader) if step < p.steps else iter(())
+        if step > 0:
+            started = time.perf_counter()
+            skipped = sum(1 for _ in islice(batches, step))
+            self.summary.notes.append(
+                f"data position restored: {skipped} batches replayed in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+        self.window = (time.perf_counter(), 0)
+        with _interrupt_between_steps() as interrupted:
+            for batch in batches:
+                x = batch.input.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+                y = batch.target.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+                lr = get_lr(step, p)
+                out = self.gan.step(x, y, lr)
+                self._check_finite(out, step)
+                step += 1
+                self._report(step, out, lr, x.shape[0] * self.ctx.world, loader)
+                if step % p.checkpoint_every == 0 or step == p.steps or interrupted():
+                    self.checkpoint(step)
+                if interrupted():
+                    raise KeyboardInterrupt  # after a checkpoint of the completed step
+        return step
+
+    def _check_finite(self, out: dict[str, torch.Tensor], step: int) -> None:
+        losses = torch.stack([out["loss_d"], out["loss_g"]]).float()
+        if not ddp.all_finite(losses, self.ctx):
+            raise TrainingError(
+                f"step {step}: loss is not finite (D {out['loss_d'].item()}, "
+                f"G {out['loss_g'].item()}); stopped without saving, the last good "
+                f"checkpoint is kept in {self.checkpoint_path}. Lower train.lr, disable "
+                "train.amp, or enable spectral norm."
+            )
+
+    def _report(
+        self, step: int, out: dict[str, torch.Tensor], lr: float, images: int, loader: PairLoader
+    ) -> None:
+        """Count images; log losses every ``log_every`` and validate every ``val_every``."""
+        p = self.params.train
+        self.summary.add("images", images)
+        start, seen = self.window
+        self.window = (start, seen + images)
+        if not self.ctx.main:
+            return
+        if step % p.log_every == 0 or step == p.steps:
+            rate = self.window[1] / max(time.perf_counter() - start, 1e-9)
+            values = {k: v.item() for k, v in out.items()}
+            values.update(lr=lr, images_per_s=rate, skipped_samples=loader.stats.skipped)
+            self.log(step, {f"train/{k}": v for k, v in values.items()})
+            console.print(
+                f"step {step}/{p.steps}  D {values['loss_d']:.3f}  G {values['loss_g']:.3f}  "
+                f"L1 {values['loss_l1']:.4f}  D(real) {values['d_real']:.2f}  "
+                f"D(fake) {values['d_fake']:.2f}  {rate:.1f} img/s",
+                highlight=False,
+            )
+            self.window = (time.perf_counter(), 0)
+        if self.validation.pairs and (step % p.val_every == 0 or step == p.steps):
+            scores, grid = self.validation.score(self.gan.generator, self.device)
+            self.log(step, {f"val/{k}": v for k, v in scores.items()})
+            if self.live is not None:
+                self.live.log_image("val_samples.png", grid)
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if self.live is None:
+            return
+        self.live.step = step
+        for name, value in values.items():
+            self.live.log_metric(name, value)
+        self.live.make_summary()
+
+
+@contextmanager
+def _interrupt_between_steps() -> Iterator[Callable[[], bool]]:
+    """Defer Ctrl-C (SIGINT) to the end of the current step, so that the checkpoint written
+    on interrupt holds a completed step (an update cut in half cannot be resumed exactly).
+    A second Ctrl-C stops at once, without a checkpoint. Yields ``interrupted()``."""
+    hits: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # signal handlers belong to the main thread
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        hits.append(signum)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(hits)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def open_live(logs: Path, params: Params, resume: bool) -> Any:
+    """A DVCLive logger writing to ``logs`` (metrics, plots, images), params logged."""
+    from dvclive import Live
+
+    live = Live(str(logs), resume=resume, save_dvc_exp=False, dvcyaml=False)
+    live.log_params(to_dict(params.train))
+    return live
