@@ -161,3 +161,23 @@ def test_a_checkpoint_without_the_curve_loads_as_gamma_2_2(tmp_path: Path) -> No
     torch.save(ckpt, tmp_path / "old.pt")
     model, _ = load_generator(tmp_path / "old.pt")
     assert model.encoding == Encoding("gamma", 2.2)
+
+
+def test_enhance_carries_the_correction_in_the_models_curve(tmp_path: Path) -> None:
+    """An sRGB model's +2 stop correction reaches full resolution as +2 stops in sRGB light
+    (read as a power law instead, the error would be ~30x larger: 9e-3)."""
+    gen = UNetGenerator(
+        UNetConfig(depth=2, width=4, norm="none", skip="gain", max_stops=2.0),
+        Encoding("srgb"),
+    )
+    with torch.no_grad():
+        gen.head.bias.fill_(10.0)  # +2 stops everywhere
+        gen.head.weight.zero_()
+    save_generator(tmp_path / "g.pt", gen)
+    enhancer = Enhancer.load(tmp_path / "g.pt", EnhanceParams(long_side=64, radius=8, device="cpu"))
+    rng = np.random.default_rng(0)
+    coarse = rng.random((24, 32, 3)).astype(np.float32)
+    photo = np.clip(0.2 + 0.3 * np.kron(coarse, np.ones((8, 8, 1), np.float32)), 0.2, 0.5)
+    photo = photo.astype(np.float32)
+    want = from_linear(to_linear(photo, curve="srgb") * np.float32(4.0), curve="srgb")
+    assert np.abs(enhancer.correct(photo) - want).max() < 2e-3
