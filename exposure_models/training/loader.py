@@ -66,15 +66,22 @@ class LoaderStats:
         self.by_worker[batch.worker] = max(self.by_worker.get(batch.worker, 0), batch.skipped)
 
 
+class CorruptSampleWarning(RuntimeWarning):
+    """Warned for each sample the loader skips (it is also counted, with its reason)."""
+
+
 class _Skips:
-    """Per-process count of skipped items; ``handler`` is a webdataset exception handler."""
+    """Per-process count and reasons of skipped items; ``handler`` is a webdataset exception
+    handler."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.reasons: list[str] = []  # "<ExceptionType>: <message>", in order
 
     def handler(self, exn: Exception) -> bool:
         self.count += 1
-        warnings.warn(f"skipping a corrupt sample: {exn!r}", RuntimeWarning, stacklevel=2)
+        self.reasons.append(f"{type(exn).__name__}: {exn}")
+        warnings.warn(f"skipping a corrupt sample: {exn!r}", CorruptSampleWarning, stacklevel=2)
         return True
 
 
@@ -241,11 +248,20 @@ class PairLoader:
     that continues across iterations; without it each iteration is one pass over the shards.
     """
 
-    def __init__(self, loader: DataLoader, epoch_len: int | None) -> None:
+    def __init__(
+        self, loader: DataLoader, epoch_len: int | None, skips: _Skips | None = None
+    ) -> None:
         self.loader = loader
         self.epoch_len = epoch_len
         self.stats = LoaderStats()
         self._stream: Iterator[Batch] | None = None
+        self._skips = skips or _Skips()
+
+    @property
+    def skipped_here(self) -> list[str]:
+        """Reasons of the samples skipped in this process, in order: all of them when the
+        loader has no workers (worker processes report counts only, ``stats.skipped``)."""
+        return list(self._skips.reasons)
 
     def __len__(self) -> int:
         if self.epoch_len is None:
@@ -378,7 +394,7 @@ def make_loader(
         generator=torch.Generator().manual_seed(seed),
         worker_init_fn=_seed_worker,
     )
-    return PairLoader(loader, epoch_len)
+    return PairLoader(loader, epoch_len, skips)
 
 
 def _seed_worker(worker: int) -> None:

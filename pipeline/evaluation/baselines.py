@@ -23,6 +23,7 @@ from pipeline.core.exposure import (
     luminance,
     shift_ev,
 )
+from pipeline.evaluation import methods
 
 # Below this mean linear luminance an image is treated as black: no gain is defined.
 _BLACK_MEAN_LIN = 1e-6
@@ -138,10 +139,10 @@ def inverse_ev_oracle(
 Baseline = Callable[[np.ndarray], np.ndarray]
 
 BLIND_BASELINES: dict[str, Baseline] = {
-    "identity": identity,
-    "he": histogram_equalization,
-    "clahe": clahe,
-    "auto_exposure": auto_exposure,
+    methods.IDENTITY: identity,
+    methods.HE: histogram_equalization,
+    methods.CLAHE: clahe,
+    methods.AUTO_EXPOSURE: auto_exposure,
 }
 
 

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from pipeline.core import imageio
+from pipeline.evaluation.methods import MODEL
 
 PANEL_SIDE = 384  # long side of each panel, pixels
 LABEL_ROWS = 28  # label strip above each panel
@@ -105,6 +106,6 @@ def write_grid(path: Path, candidate: Candidate, baseline: str | None, png_level
     roles = [("input", f"input ({candidate.caption})")]
     if baseline is not None:
         roles.append((baseline, f"{baseline} (best blind)"))
-    roles += [("model", "model"), ("target", "target")]
+    roles += [(MODEL, MODEL), ("target", "target")]
     images = [(label, imageio.codes_to_float(candidate.panels[role])) for role, label in roles]
     imageio.write_image(path, grid(images), png_level=png_level)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.evaluation.methods import ORACLE, ORACLE_LABEL
 from pipeline.evaluation.metrics import HU_BINS
 from pipeline.evaluation.results import (
-    ORACLE,
-    ORACLE_LABEL,
     PSNR_CONVENTION,
     SSIM_CONVENTION,
     Results,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.evaluation.baselines import BLIND_BASELINES
+from pipeline.evaluation.methods import MODEL, ORACLE, ORACLE_LABEL
 from pipeline.evaluation.scoring import (
     GROUPS,
     LUMA_BINS,
@@ -27,9 +28,7 @@ from pipeline.evaluation.scoring import (
     averages,
 )
 
-ORACLE = "oracle"
-ORACLE_LABEL = "oracle (known tau/EV)"
-PLOT_METHODS = ("model", *BLIND_BASELINES, ORACLE)  # column order of the PSNR plot tables
+PLOT_METHODS = (MODEL, *BLIND_BASELINES, ORACLE)  # column order of the PSNR plot tables
 ROW_FIELDS = (
     "set",
     "id",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.evaluation.results import ORACLE, ORACLE_LABEL
+from pipeline.evaluation.methods import MODEL, ORACLE, ORACLE_LABEL
 from pipeline.evaluation.scoring import Row, averages
 
 Stats = dict[str, dict[str, float]]
@@ -82,7 +82,7 @@ def _side(row: Row) -> str | None:
 def verdicts(rows: list[Row], methods: list[str]) -> list[str]:
     """For over- and underexposure: does the model beat every blind baseline on PSNR and SSIM?"""
     table = averages(rows, _side)
-    blind = [m for m in methods if m not in ("model", ORACLE)]
+    blind = [m for m in methods if m not in (MODEL, ORACLE)]
     what = {
         "over": ("Overexposure", "tau clipping and EV > 0"),
         "under": ("Underexposure", "EV < 0"),
@@ -90,10 +90,10 @@ def verdicts(rows: list[Row], methods: list[str]) -> list[str]:
     out = []
     for side, (title, scope) in what.items():
         stats = table.get(side, {})
-        if "model" not in stats:
+        if MODEL not in stats:
             out.append(f"- **{title}** ({scope}): no such images in this set; no claim.")
             continue
-        model, n = stats["model"], stats["model"]["n"]
+        model, n = stats[MODEL], stats[MODEL]["n"]
         losses = []
         for metric, unit, digits in (("psnr", " dB", 2), ("ssim", "", 4)):
             lost = [

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from exposure_models.training.loader import make_loader, shard_urls
+from exposure_models.training.loader import CorruptSampleWarning, make_loader, shard_urls
 from pipeline.core import imageio
 from pipeline.core.manifest import SourceItem, slug
 from pipeline.errors import UserError
@@ -30,8 +30,6 @@ from pipeline.params import Params
 from pipeline.sources import lol, msec
 from pipeline.sources.base import FetchContext, find_dirs, find_images
 
-# The loader reports a skipped sample with a RuntimeWarning starting with this text.
-_SKIP_WARNING = "skipping a corrupt sample: "
 FOLDER_PAIRS = (("low", "high"), ("input", "target"))
 
 
@@ -85,26 +83,23 @@ def test_set(shards: Path, max_images: int = 0) -> EvalSet:
 
 
 def _read_shards(urls: list[str], shards: Path, into: EvalSet) -> Iterator[EvalItem]:
-    batches = iter(make_loader(urls, batch_size=1, crop=None, train=False))
+    already = len(into.skipped)
+    loader = make_loader(urls, batch_size=1, crop=None, train=False)
+    batches = iter(loader)
     scored = 0
     while True:
-        # Workers are off (workers=0), so the loader's skip warnings fire inside next().
         failure: RuntimeError | None = None
         batch = None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CorruptSampleWarning)  # listed in the report
             try:
                 batch = next(batches)
             except StopIteration:
                 pass
             except RuntimeError as exc:  # the loader found no batch: every sample unreadable
                 failure = exc
-        for w in caught:
-            text = str(w.message)
-            if text.startswith(_SKIP_WARNING):
-                into.skipped.append(text[len(_SKIP_WARNING) :])
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        # Workers are off (workers=0): the loader's skip reasons are recorded in this process.
+        into.skipped += loader.skipped_here[len(into.skipped) - already :]
         if failure is not None:
             if scored:
                 raise failure

@@ -31,8 +31,9 @@ from pipeline.errors import UserError
 from pipeline.evaluation import grids
 from pipeline.evaluation import results as evalfiles
 from pipeline.evaluation.baselines import BLIND_BASELINES, oracle
+from pipeline.evaluation.methods import IDENTITY, MODEL, ORACLE
 from pipeline.evaluation.report import readme
-from pipeline.evaluation.results import ORACLE, Results
+from pipeline.evaluation.results import Results
 from pipeline.evaluation.scoring import GROUPS, Tally, exposure_group, tau_bucket
 from pipeline.evaluation.testsets import EvalItem, EvalSet, paired_set, test_set
 from pipeline.params import EvaluateParams, Params
@@ -45,7 +46,7 @@ def check_params(p: EvaluateParams) -> list[str]:
     unknown = [b for b in p.baselines if b not in BLIND_BASELINES]
     if unknown:
         raise UserError(f"evaluate.baselines: unknown {unknown}; known: {list(BLIND_BASELINES)}")
-    return ["model", *dict.fromkeys(p.baselines), *([ORACLE] if p.oracle else [])]
+    return [MODEL, *dict.fromkeys(p.baselines), *([ORACLE] if p.oracle else [])]
 
 
 def at_resolution(image: np.ndarray, long_side: int) -> np.ndarray:
@@ -84,7 +85,7 @@ def _score_set(
     for item in track(eval_set.items, f"evaluate {eval_set.name}"):
         inp = at_resolution(item.input, p.resolution)
         target = at_resolution(item.target, p.resolution)
-        outputs: dict[str, np.ndarray | None] = {"model": enhancer.correct(inp)}
+        outputs: dict[str, np.ndarray | None] = {MODEL: enhancer.correct(inp)}
         for name in methods[1:]:
             outputs[name] = (
                 _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
@@ -106,9 +107,9 @@ def _score_set(
         }
         tally.add(base, target, outputs, learned.per_image(eval_set.name, target, outputs))
         if chooser is not None:
-            tally.add_luma(inp, outputs["model"], target)  # type: ignore[arg-type]
+            tally.add_luma(inp, outputs[MODEL], target)  # type: ignore[arg-type]
             if chooser.wants(group):
-                shown = {k: v for k, v in outputs.items() if k not in (ORACLE, "identity")}
+                shown = {k: v for k, v in outputs.items() if k not in (ORACLE, IDENTITY)}
                 images = {"input": inp, "target": target, **shown}
                 chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
         count += 1
@@ -147,7 +148,7 @@ def _write(results: Results, chooser: grids.SampleChooser, staging: Path, png_le
 def _best_blind(results: Results) -> str | None:
     """The blind baseline (identity aside: it is the input panel) with the best test PSNR."""
     stats = evalfiles.method_stats(results, "test").get("all", {})
-    shown = [m for m in results.methods if m not in ("model", ORACLE, "identity") and m in stats]
+    shown = [m for m in results.methods if m not in (MODEL, ORACLE, IDENTITY) and m in stats]
     return max(shown, key=lambda m: stats[m]["psnr"], default=None)
 
 

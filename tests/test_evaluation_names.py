@@ -1,0 +1,74 @@
+"""Evaluation speaks in named constants: method names defined once, skipped samples counted by
+the loader (not read back from its warning text)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exposure_models.training.loader import make_loader
+from pipeline.evaluation import methods, testsets
+from pipeline.evaluation.baselines import BLIND_BASELINES
+from pipeline.evaluation.results import PLOT_METHODS
+from pipeline.params import EvaluateParams
+from tests._pairs import make_shards
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_method_names_agree_with_the_baselines_params_and_plots() -> None:
+    assert tuple(BLIND_BASELINES) == methods.BLIND
+    assert tuple(EvaluateParams().baselines) == methods.BLIND
+    assert (methods.MODEL, *methods.BLIND, methods.ORACLE) == PLOT_METHODS
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    columns = [
+        cols
+        for plot in plots
+        if isinstance(plot, dict)
+        for spec in plot.values()
+        for file, cols in spec.get("y", {}).items()
+        if file.startswith("reports/plots/psnr_by")
+    ]
+    assert columns and all(tuple(c) == PLOT_METHODS for c in columns)
+
+
+@pytest.fixture(scope="module")
+def broken_test_shards(tmp_path_factory, demo_photos) -> tuple[Path, str]:
+    """Shards whose test split has one sample with an undecodable input."""
+    shards = make_shards(tmp_path_factory.mktemp("data"), demo_photos)
+    name = next(p for p in shards.glob("test-*.tar"))
+    with tarfile.open(name) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
+    broken = next(m.name for m, _ in members if m.name.endswith(".input.png"))
+    with tarfile.open(name, "w") as out:
+        for member, data in members:
+            data = b"\x89PNG broken" if member.name == broken else data
+            member.size = len(data)
+            out.addfile(member, io.BytesIO(data))
+    return shards, broken.split(".")[0]
+
+
+def test_loader_records_skip_reasons_whatever_the_warning_filters(broken_test_shards) -> None:
+    shards, key = broken_test_shards
+    loader = make_loader(str(next(shards.glob("test-*.tar"))), batch_size=1, crop=None, train=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nothing is shown, yet the skip is recorded
+        list(loader)
+    assert loader.stats.skipped == 1
+    (reason,) = loader.skipped_here
+    assert key in reason
+
+
+def test_test_set_lists_the_skipped_sample(broken_test_shards) -> None:
+    shards, key = broken_test_shards
+    test = testsets.test_set(shards)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the skip warning is not let through
+        items = list(test.items)
+    assert items and all(item.id != key for item in items)
+    assert len(test.skipped) == 1 and key in test.skipped[0]
