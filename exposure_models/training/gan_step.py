@@ -6,6 +6,7 @@ Images are (B, 3, H, W) RGB in [0, 1] on the step's device.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,11 +55,14 @@ class GanStep:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned (networks first, then their optimisers)."""
+        """Restore what ``state_dict`` returned (networks first, then their optimisers).
+
+        The optimisers get copies: torch keeps the tensors it is given, which would tie this
+        step's moments to the ones of the ``GanStep`` the state came from."""
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        self.opt_g.load_state_dict(copy.deepcopy(state["opt_g"]))
+        self.opt_d.load_state_dict(copy.deepcopy(state["opt_d"]))
         self.scaler.load_state_dict(state["scaler"])
 
     def _autocast(self) -> torch.autocast:
