@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from exposure_models.config import DiscriminatorConfig, LossWeights, UNetConfig
-from pipeline.core.exposure import Encoding
+from pipeline.core.exposure import DEFAULT_GAMMA, Encoding
 from pipeline.core.splits import check_fractions
 from pipeline.errors import UserError
 
@@ -139,7 +139,7 @@ class SynthesizeParams:
     tau: str = "0.5..1"  # "lo..hi" draws tau uniformly per sample; "0.7" fixes it
     tau_samples: int = 2  # overexposed variants per clean image
     evs: list[float] = field(default_factory=lambda: [-1.5, -1.0, 0.0, 1.0, 1.5])
-    gamma: float = 2.2
+    gamma: float = DEFAULT_GAMMA
     curve: Literal["gamma", "srgb"] = "gamma"
     format: Literal["png", "tif"] = "png"  # lossless: targets and inputs keep every code
     seed: int = 0

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pipeline.core.exposure import SRGB_EXPONENT, SRGB_SLOPE
 from pipeline.core.fsutil import atomic_write_bytes
 from pipeline.errors import UserError
 
@@ -378,7 +379,7 @@ def render_raw(
                     exp_shift=float(2.0**ev),
                     exp_preserve_highlights=0.0,
                     output_bps=16,
-                    gamma=(2.4, 12.92),
+                    gamma=(SRGB_EXPONENT, SRGB_SLOPE),  # the sRGB curve
                     output_color=rawpy.ColorSpace.sRGB,
                     user_flip=None,
                 )
