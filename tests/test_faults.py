@@ -78,6 +78,20 @@ def _tree(folder: Path) -> dict[str, str]:
     }
 
 
+def _tiny_model(tmp_path: Path) -> Path:
+    """A small untrained generator: enough for ``prep enhance`` to run end to end."""
+    import torch
+
+    from exposure_models.checkpoint import save_generator
+    from exposure_models.generator import UNetConfig, UNetGenerator
+
+    torch.manual_seed(0)
+    model = tmp_path / "generator.pt"
+    gen = UNetGenerator(UNetConfig(depth=3, width=4, norm="none", skip="gain", max_stops=2.0))
+    save_generator(model, gen.eval(), {"resize": 0})
+    return model
+
+
 @contextmanager
 def _deadline(seconds: int) -> Iterator[None]:
     """Fail instead of hanging: the fault under test used to block forever."""
@@ -203,16 +217,7 @@ def test_item_that_kills_its_worker_twice_is_named() -> None:
 
 
 def test_enhance_keeps_folders_apart_and_refuses_collisions(tmp_path: Path) -> None:
-    import torch
-
-    from exposure_models.checkpoint import save_generator
-    from exposure_models.generator import UNetConfig, UNetGenerator
-
-    torch.manual_seed(0)
-    model = tmp_path / "generator.pt"
-    gen = UNetGenerator(UNetConfig(depth=3, width=4, norm="none", skip="gain", max_stops=2.0))
-    save_generator(model, gen.eval(), {"resize": 0})
-
+    model = _tiny_model(tmp_path)
     nested = tmp_path / "in"
     _photos(nested / "d1", ("x.png",))
     _photos(nested / "d2", ("x.png",))
@@ -450,6 +455,10 @@ def test_alpha_is_noted_and_link_loops_are_rejected(tmp_path: Path) -> None:
     filter.run(params, v, tmp_path / "filtered")
     text = (tmp_path / "filtered" / "rejects.jsonl").read_text()
     assert "self.png" in text and LOOP_REASON in text
+
+    notes = enhance.run(params, [v], _tiny_model(tmp_path), tmp_path / "enhanced").notes
+    assert any("alpha" in note and "cutout.png" in note for note in notes), notes
+    assert any("self.png" in note and LOOP_REASON in note for note in notes), notes
 
 
 # --- 14. one name, two formats: two photos with distinct ids ----------------------------------

@@ -79,6 +79,13 @@ def check_collisions(targets: dict[Path, Path]) -> None:
         claimed[key] = photo
 
 
+def _has_alpha(photo: Path, max_pixels: int) -> bool:
+    try:
+        return imageio.has_alpha(imageio.probe(photo, max_pixels))
+    except imageio.ImageError:
+        return False  # unreadable: named as failed by the enhancer
+
+
 def _output_bits(photo_bits: int, suffix: str) -> int:
     return 8 if suffix in (".jpg", ".jpeg", ".webp") else photo_bits
 
@@ -96,6 +103,12 @@ def run(
     targets = {photo: output_path(photo, rel, output, p.format, in_place) for photo, rel in listed}
     check_collisions(targets)
     summary.notes += [f"[yellow]skipped:[/yellow] {loop}: {LOOP_REASON}" for loop in loops]
+    alpha = [photo for photo in photos if _has_alpha(photo, params.io.max_pixels)]
+    if alpha:
+        summary.notes.append(
+            f"[yellow]{len(alpha)} photo(s) with an alpha channel: the results are opaque "
+            f"(transparency dropped, stored colours corrected; first: {alpha[0]})[/yellow]"
+        )
     if not in_place:
         resolved = {x.resolve() for x in photos}
         clashes = [str(ph) for ph, out in targets.items() if out.resolve() in resolved]
