@@ -125,7 +125,9 @@ def _full_disk_after(monkeypatch: pytest.MonkeyPatch, good_writes: int) -> None:
 # --- 1. an output never destroys an input or a folder the stage did not write ------------------
 
 
-def test_output_overlapping_an_input_or_a_foreign_folder_is_refused(tmp_path: Path) -> None:
+def test_output_overlapping_an_input_or_a_foreign_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     params = _params_file(tmp_path)
     v = _photos(tmp_path / "v")
     (v / "notes.txt").write_text("not a photo, not ours")
@@ -138,6 +140,12 @@ def test_output_overlapping_an_input_or_a_foreign_folder_is_refused(tmp_path: Pa
         assert result.exit_code == 2 and "--output" in result.output, result.output
         assert _tree(tmp_path) == before
         assert not list(tmp_path.rglob("*.partial"))
+
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")  # the folder a shell stands in is never replaced
+    result = _cli("synthesize", "--input", v, "--output", ".", params=params)
+    assert result.exit_code == 2 and "current folder" in result.output, result.output
+    monkeypatch.undo()
 
     pairs = tmp_path / "pairs"
     for _ in range(2):  # a stage may replace its own earlier output (it carries the marker)

@@ -206,11 +206,16 @@ class StagedDir:
         files: Iterable[Path] = (),
     ) -> None:
         self.output = Path(output)
+        check_output(self.output, inputs, files)
+        check_replaceable(self.output)
+        if _inside(Path.cwd().resolve(), self.output.resolve()):
+            raise OutputError(
+                f"--output {output} contains the current folder, which replacing it would "
+                "delete; choose another folder"
+            )
         self.path = self.output.with_name(self.output.name + ".partial")
         self.key = key
         self.stage = stage
-        check_output(self.output, inputs, files)
-        check_replaceable(self.output)
         stamp = self.path / self.FINGERPRINT
         if self.path.is_dir() and any(self.path.iterdir()) and not stamp.is_file():
             raise OutputError(
