@@ -13,8 +13,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from pipeline.core.console import console
 from pipeline.errors import UserError
 
 _A = TypeVar("_A")
@@ -105,10 +106,16 @@ def _recover(
     pending.clear()
     # Rerun what the dead pool lost, one at a time in a fresh pool: an item that kills its
     # worker again is the one at fault. Results that were already in are kept.
+    lost = [item for item, future in jobs if not _succeeded(future)]
+    console.print(
+        f"[yellow]a worker process died; running its {len(lost)} unfinished item(s) again, "
+        f"one at a time (first: {describe(lost[0]) if lost else '-'})[/yellow]",
+        highlight=False,
+    )
     retry = ProcessPoolExecutor(1, mp_context=context)
     try:
         for item, future in jobs:
-            if future.done() and not future.cancelled() and future.exception() is None:
+            if _succeeded(future):
                 pending.append((item, future))
                 continue
             try:
@@ -124,6 +131,10 @@ def _recover(
     finally:
         retry.shutdown(wait=True, cancel_futures=True)
     return ProcessPoolExecutor(workers, mp_context=context)
+
+
+def _succeeded(future: Future[Any]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _context(module: str) -> multiprocessing.context.BaseContext:
