@@ -148,7 +148,12 @@ def check_output(
 def check_replaceable(folder: Path, what: str = "--output") -> None:
     """Refuse to replace a non-empty folder that no stage wrote (it lacks the ``MARKER`` file)."""
     folder = Path(folder)
-    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+    if folder.is_symlink():
+        raise OutputError(
+            f"{what} {folder}: is a symbolic link, which replacing would turn into a plain "
+            f"folder here; give the folder it points to ({folder.resolve()}) instead"
+        )
+    if folder.exists() and not folder.is_dir():
         raise OutputError(f"{what} {folder}: exists and is not a folder; choose another path")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).is_file():
         raise OutputError(
