@@ -17,6 +17,7 @@ from pipeline.core.console import console
 from pipeline.errors import UserError
 from pipeline.params import load_params
 
+DEFAULT_PARAMS = Path("params.yaml")
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -29,14 +30,21 @@ app = typer.Typer(
 )
 
 ParamsOpt = Annotated[
-    Path, typer.Option("--params", help="params file (defaults apply when it is missing)")
+    Path | None,
+    typer.Option(
+        "--params",
+        help="params file [default: ./params.yaml; built-in defaults (equal to the shipped "
+        "file) where there is none]; a file named here must exist",
+    ),
 ]
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="fail at the first unusable input instead of recording it")
 ]
 
 
-def _params(path: Path, overrides: dict[str, Any]) -> Any:
+def _params(path: Path | None, overrides: dict[str, Any]) -> Any:
+    if path is None and DEFAULT_PARAMS.exists():
+        path = DEFAULT_PARAMS
     with user_errors():
         return load_params(path, overrides)
 
@@ -81,7 +89,7 @@ def download(
     sources: Annotated[
         str | None, typer.Option(help="comma-separated sources (overrides data.sources)")
     ] = None,
-    params_file: ParamsOpt = Path("params.yaml"),
+    params_file: ParamsOpt = None,
     strict: StrictOpt = False,
 ) -> None:
     """Fetch the sources of [b]data.sources[/b] into OUTPUT/<source>/ with an index per source.
@@ -101,7 +109,7 @@ def filter_(
     input: Annotated[Path, typer.Option("--input", help="raw data folder or any photo folder")],
     output: Annotated[Path, typer.Option(help="folder for manifest.jsonl")],
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
-    params_file: ParamsOpt = Path("params.yaml"),
+    params_file: ParamsOpt = None,
     strict: StrictOpt = False,
 ) -> None:
     """Score every clean photo's exposure; keep the well-exposed ones.
@@ -130,7 +138,7 @@ def synthesize(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
-    params_file: ParamsOpt = Path("params.yaml"),
+    params_file: ParamsOpt = None,
     strict: StrictOpt = False,
 ) -> None:
     """Make overexposed (seed 002) and multi-EV pairs from clean photos; index native pairs.
@@ -156,7 +164,7 @@ def synthesize(
 def shard(
     input: Annotated[Path, typer.Option("--input", help="pairs manifest or its folder")],
     output: Annotated[Path, typer.Option(help="folder for the tars and index.json")],
-    params_file: ParamsOpt = Path("params.yaml"),
+    params_file: ParamsOpt = None,
     strict: StrictOpt = False,
 ) -> None:
     """Split pairs by scene into train/val/test and write WebDataset tars plus index.json.
@@ -191,7 +199,7 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="insist on resuming (error if the checkpoint differs)")
     ] = False,
-    params_file: ParamsOpt = Path("params.yaml"),
+    params_file: ParamsOpt = None,
 ) -> None:
     """Train the GAN. The last checkpoint is resumed when made with the same architecture,
     params and shards (else training starts over). Multi-GPU: run it under torchrun.
@@ -222,7 +230,7 @@ def evaluate(
         int | None, typer.Option(help="long side to evaluate at; 0 = full resolution")
     ] = None,
     max_images: Annotated[int | None, typer.Option(help="score at most this many pairs")] = None,
-    params_file: ParamsOpt = Path("params.yaml"),
+    params_file: ParamsOpt = None,
 ) -> None:
     """Score the model and non-learned baselines on the test split; write reports/.
 
@@ -248,7 +256,7 @@ def enhance(
     ] = None,
     long_side: Annotated[int | None, typer.Option(help="working resolution (long side)")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:1 | mps")] = None,
-    params_file: ParamsOpt = Path("params.yaml"),
+    params_file: ParamsOpt = None,
 ) -> None:
     """Correct the exposure of your own photos, at full resolution.
 

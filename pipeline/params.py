@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ class LolSource:
 class Places365Source:
     base_url: str = "http://data.csail.mit.edu/places/places365/"
     archive: str = "val_256"  # val_256, train_256_places365standard, val_large, ...
-    max_images: int = 0  # 0 keeps all; otherwise a deterministic subset of this size
+    max_images: int = 2000  # 0 keeps all; otherwise a deterministic subset of this size
     seed: int = 0
     md5: str = ""  # overrides the built-in MD5 of the archive (a mirror or an unlisted archive)
 
@@ -137,7 +138,7 @@ class FilterParams:
 @dataclass(frozen=True)
 class SynthesizeParams:
     tau: str = "0.5..1"  # "lo..hi" draws tau uniformly per sample; "0.7" fixes it
-    tau_samples: int = 2  # overexposed variants per clean image
+    tau_samples: int = 4  # overexposed variants per clean image
     evs: list[float] = field(default_factory=lambda: [-1.5, -1.0, 0.0, 1.0, 1.5])
     gamma: float = DEFAULT_GAMMA
     curve: Literal["gamma", "srgb"] = "gamma"
@@ -432,8 +433,15 @@ def _resolve_train(raw_train: dict[str, Any]) -> dict[str, Any]:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a params file into a mapping ({} for an empty file)."""
     path = Path(path)
+    if path.is_dir():
+        raise ParamsError(f"{path}: is a folder, not a params file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"{path}: not a params file (not UTF-8 text: byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start})"
+        ) from exc
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML ({exc})") from exc
     if data is None:
@@ -446,31 +454,38 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def load_params(
     path: str | Path | None = "params.yaml", overrides: dict[str, Any] | None = None
 ) -> Params:
-    """Load params.yaml (or defaults when ``path`` is None or missing) and apply overrides.
+    """Load a params file (or the built-in defaults when ``path`` is None) and apply overrides.
+
+    The built-in defaults, presets included, equal the shipped params.yaml (a test keeps them
+    so). A file that is named but missing is an error: silently training with other values is
+    worse than stopping.
 
     Args:
-        path: the params file; a missing default ``params.yaml`` means built-in defaults.
+        path: the params file, or None for the built-in defaults.
         overrides: dotted keys (``"synthesize.tau"``) to values, applied last (CLI flags).
     """
     raw: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        if path.exists():
-            raw = read_yaml(path)
-        elif path.name != "params.yaml":
+        if not path.exists():
             raise ParamsError(f"{path}: no such params file")
+        raw = read_yaml(path)
     raw = copy.deepcopy(raw)
     for dotted, value in (overrides or {}).items():
         if value is not None:  # before presets: a --preset flag picks the preset
             _set_dotted(raw, dotted, value)
-    if "train" in raw:
-        if not isinstance(raw["train"], dict):
-            raise ParamsError("train: expected mapping")
-        raw["train"] = _resolve_train(raw["train"])
+    train = raw.get("train", {})
+    if not isinstance(train, dict):
+        raise ParamsError("train: expected mapping")
+    if "presets" not in train:
+        train = {**train, "presets": BUILTIN_PRESETS}
+    raw["train"] = _resolve_train(train)
     try:
-        return build(Params, raw)
+        params = build(Params, raw)
     except TypeError as exc:  # e.g. a section given as a list
         raise ParamsError(str(exc)) from exc
+    check_ranges(params)
+    return params
 
 
 def parse_tau(spec: str) -> tuple[float, float]:
@@ -487,3 +502,120 @@ def parse_tau(spec: str) -> tuple[float, float]:
     if not (0.0 < lo <= hi <= 1.0):
         raise ParamsError(f"synthesize.tau: need 0 < lo <= hi <= 1, got {spec!r}")
     return lo, hi
+
+
+# --- built-in presets (the shipped params.yaml repeats them; tests/test_faults.py compares) ---
+
+BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
+    "seed000": {
+        "steps": 100000,
+        "batch_size": 16,
+        "crop": 256,
+        "lr": 1.2e-4,
+        "generator": {"depth": 8, "width": 64, "norm": "batch", "output": "tanh"},
+        "discriminator": {"n_layers": 3, "width": 64, "norm": "batch"},
+        "loss": {"gan": "bce", "gan_weight": 1.0, "l1_weight": 100.0, "perceptual_weight": 0.0},
+        "augment": {"hflip": True, "jitter": 0.2},
+    },
+    "seed002": {
+        "steps": 100000,
+        "batch_size": 16,
+        "crop": 256,
+        "lr": 2.0e-4,
+        "generator": {
+            "depth": 8,
+            "width": 64,
+            "norm": "batch",
+            "spectral_norm": True,
+            "noise": "both",
+        },
+        "discriminator": {"n_layers": 3, "width": 64, "spectral_norm": True},
+        "loss": {
+            "gan": "lsgan",
+            "gan_weight": 1.0,
+            "l1_weight": 50.0,
+            "perceptual_weight": 100.0,
+            "vgg_weights": "models/vgg19-dcbb9e7d.pth",
+        },
+        "augment": {"hflip": True},
+    },
+    "seed003": {
+        "steps": 100000,
+        "batch_size": 8,
+        "crop": 256,
+        "lr": 1.0e-4,
+        "generator": {"depth": 8, "width": 64, "output": "sigmoid", "color_space": "ycrcb"},
+        "discriminator": {"n_layers": 3, "width": 64},
+        "loss": {"gan": "bce", "gan_weight": 0.01, "l1_weight": 1.0},
+        "augment": {"hflip": True, "vflip": True, "rot90": True, "jitter": 0.2},
+    },
+    "demo": {
+        "steps": 1000,
+        "batch_size": 8,
+        "crop": 128,
+        "resize": 128,
+        "crops_per_sample": 2,
+        "lr": 1.0e-3,
+        "decay_from": 0.5,
+        "workers": 1,
+        "shuffle_buffer": 200,
+        "log_every": 50,
+        "val_every": 250,
+        "val_images": 4,
+        "checkpoint_every": 100,
+        "generator": {"depth": 7, "width": 16, "norm": "none", "skip": "gain", "dropout": 0.0},
+        "discriminator": {"n_layers": 3, "width": 16},
+        "loss": {"gan": "bce", "gan_weight": 0.1, "l1_weight": 100.0},
+        "augment": {"hflip": True, "vflip": True, "rot90": True},
+    },
+}
+
+
+# --- ranges a type cannot express -------------------------------------------------------------
+
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?|xpu(:\d+)?")
+_AT_LEAST_ONE = (
+    "filter.analysis_side",
+    "train.steps",
+    "train.batch_size",
+    "train.crop",
+    "train.log_every",
+    "train.val_every",
+    "train.checkpoint_every",
+    "enhance.strip_rows",
+    "enhance.batch_size",
+)
+
+
+def _get(params: Params, dotted: str) -> Any:
+    value: Any = params
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def check_ranges(params: Params) -> None:
+    """Values of the right type that would still crash a stage or silently do nothing.
+
+    Raises ``ParamsError`` naming the key (the message is one line; the CLI exits 2).
+    """
+    for key in _AT_LEAST_ONE:
+        value = _get(params, key)
+        if value < 1:
+            raise ParamsError(f"{key}: must be at least 1, got {value}")
+    if not params.data.sources:
+        raise ParamsError(
+            "data.sources: empty; list at least one source (demo, folder, msec, lol, places365)"
+        )
+    for key in ("train.device", "enhance.device"):
+        value = _get(params, key)
+        if not _DEVICE.fullmatch(value):
+            raise ParamsError(
+                f"{key}: unknown device {value!r}; expected auto, cpu, cuda, cuda:N or mps"
+            )
+    name = params.data.places365.archive
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ParamsError(
+            f"data.places365.archive: {name!r} must be an archive name such as val_256 "
+            "(no '/' or '..': it becomes a folder under data/raw/places365)"
+        )

@@ -24,11 +24,12 @@ def test_project_params_file_loads() -> None:
     assert params.data.sources == ["demo"]
 
 
-def test_missing_default_file_means_defaults(tmp_path: Path, monkeypatch) -> None:
+def test_named_params_file_must_exist(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert load_params("params.yaml") == Params()
-    with pytest.raises(ParamsError, match="no such params file"):
-        load_params(tmp_path / "other.yaml")
+    assert load_params(None) == load_params(ROOT / "params.yaml")  # built-in defaults
+    for missing in ("params.yaml", tmp_path / "other.yaml"):
+        with pytest.raises(ParamsError, match="no such params file"):
+            load_params(missing)
 
 
 def test_frozen() -> None:

@@ -12,14 +12,19 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.errors import UserError
+
+TEMP_SUFFIX = ".tmp"  # every temporary file is ``.<name>.<pid>.tmp`` (see ``.dvcignore``)
+MARKER = ".prep-output"  # in every folder a stage writes: the stage may replace it
+
 
 def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
 
 
 @contextmanager
@@ -76,31 +81,165 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class OutputError(UserError):
+    """The output cannot be placed or written (overlaps an input, a foreign folder, a full disk).
+
+    The message names the path and says what was left untouched.
+    """
+
+
+class OutputWriteError(OutputError):
+    """Writing the output failed (disk full, permissions): an OS error, hence exit code 1."""
+
+    exit_code = 1
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the names ``atomic_open`` writes before renaming (``.<name>.<pid>.tmp``)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def remove_temp_files(root: Path) -> int:
+    """Delete temporary files a killed writer left anywhere under ``root``; returns the count."""
+    removed = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if is_temp_name(name):
+                (Path(folder) / name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output(
+    output: Path, inputs: Iterable[Path] = (), files: Iterable[Path] = (), flag: str = "--output"
+) -> None:
+    """Refuse an output folder that would destroy its inputs when replaced.
+
+    ``inputs`` are folders read by the stage: the output may not be one of them, contain one or
+    lie inside one. ``files`` are individual inputs (photos a manifest points at): none may lie
+    inside the output. Raises ``OutputError`` naming both paths.
+    """
+    out = Path(output).resolve()
+    for given in inputs:
+        folder = Path(given).resolve()
+        if out == folder:
+            raise OutputError(f"{flag} {output} is the input folder {given}: choose another folder")
+        if _inside(folder, out):
+            raise OutputError(
+                f"{flag} {output} contains the input {given}: replacing it would delete the "
+                "input; choose a folder outside it"
+            )
+        if _inside(out, folder):
+            raise OutputError(
+                f"{flag} {output} lies inside the input folder {given}: choose a folder outside it"
+            )
+    for given in files:
+        if _inside(Path(given).resolve(), out):
+            raise OutputError(
+                f"{flag} {output} contains the input file {given}: replacing it would delete "
+                "the file; choose another folder"
+            )
+
+
+def check_replaceable(folder: Path, what: str = "--output") -> None:
+    """Refuse to replace a non-empty folder that no stage wrote (it lacks the ``MARKER`` file)."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise OutputError(
+            f"{what} {folder}: is a symbolic link, which replacing would turn into a plain "
+            f"folder here; give the folder it points to ({folder.resolve()}) instead"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{what} {folder}: exists and is not a folder; choose another path")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).is_file():
+        raise OutputError(
+            f"{what} {folder}: a non-empty folder this command did not write (no {MARKER} "
+            "file); it was left untouched. Choose a new or empty folder, or delete it first"
+        )
+
+
+def child_path(root: Path, name: str, key: str) -> Path:
+    """``root / name`` for a single folder or file ``name`` taken from params (``key``).
+
+    Refuses an empty name, separators, ``.``/``..`` and anything that resolves outside ``root``,
+    so no params value can make a stage write or delete outside its folder.
+    """
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or Path(name).is_absolute()
+    ):
+        raise OutputError(
+            f"{key}: {name!r} must be a plain name (no '/', '..' or absolute path): it "
+            f"becomes a folder under {root}"
+        )
+    path = Path(root) / name
+    if not _inside(path.resolve(), Path(root).resolve()):
+        raise OutputError(f"{key}: {name!r} resolves outside {root}")
+    return path
+
+
 class StagedDir:
     """Build an output folder next to its final place and swap it in when complete.
 
     ``<output>.partial/`` holds the work in progress with a ``.fingerprint`` file. A re-run
     with the same fingerprint (same inputs and params) keeps the files already completed there
-    (each written atomically), so a killed run resumes; a different fingerprint starts over.
-    ``commit()`` replaces ``<output>`` by the staged folder; until then ``<output>`` is untouched.
+    (each written atomically; temporary files of a killed run are deleted), so a killed run
+    resumes; a different fingerprint starts over. ``commit()`` replaces ``<output>`` by the
+    staged folder; until then ``<output>`` is untouched.
+
+    Before anything is written, ``output`` is checked against ``inputs`` and ``files``
+    (``check_output``), and an existing non-empty ``output`` (or staging folder) must carry the
+    ``MARKER`` file that every staged output gets (``check_replaceable``).
     """
 
     FINGERPRINT = ".fingerprint"
 
-    def __init__(self, output: str | Path, key: str) -> None:
+    def __init__(
+        self,
+        output: str | Path,
+        key: str,
+        stage: str = "",
+        inputs: Iterable[Path] = (),
+        files: Iterable[Path] = (),
+    ) -> None:
         self.output = Path(output)
+        check_output(self.output, inputs, files)
+        check_replaceable(self.output)
+        if _inside(Path.cwd().resolve(), self.output.resolve()):
+            raise OutputError(
+                f"--output {output} contains the current folder, which replacing it would "
+                "delete; choose another folder"
+            )
         self.path = self.output.with_name(self.output.name + ".partial")
         self.key = key
+        self.stage = stage
         stamp = self.path / self.FINGERPRINT
+        if self.path.is_dir() and any(self.path.iterdir()) and not stamp.is_file():
+            raise OutputError(
+                f"{self.path}: a non-empty folder without a {self.FINGERPRINT} file is in the "
+                f"place of {self.output}'s staging folder; it was left untouched. Move it away"
+            )
         if self.path.exists() and (
             not stamp.exists() or stamp.read_text(encoding="utf-8").strip() != key
         ):
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
+        remove_temp_files(self.path)  # a killed run's half-written files never reach the output
         atomic_write_text(stamp, key + "\n")
+        atomic_write_text(self.path / MARKER, (stage or "prep") + "\n")
 
     def commit(self) -> Path:
         """Swap the staged folder into place and return the final output path."""
+        check_replaceable(self.output)
+        remove_temp_files(self.path)
         (self.path / self.FINGERPRINT).unlink(missing_ok=True)
         self.output.parent.mkdir(parents=True, exist_ok=True)
         old = None
@@ -111,6 +250,14 @@ class StagedDir:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.output
+
+    def write_error(self, exc: OSError) -> OutputWriteError:
+        """A fatal error for a failed write: what failed, and that nothing was replaced."""
+        where = f"{exc.filename}: " if exc.filename else ""
+        return OutputWriteError(
+            f"{where}cannot write ({exc.strerror or exc}); {self.output} was left as it was and "
+            f"the finished files stay in {self.path}: fix the cause and run again to resume"
+        )
 
 
 def relpath(path: str | Path, start: str | Path) -> str:

@@ -155,6 +155,14 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     return info
 
 
+ALPHA_MODES = frozenset({"LA", "PA", "RGBA"})
+
+
+def has_alpha(info: ImageInfo) -> bool:
+    """True when the file stores transparency: decoding drops it and keeps the stored colours."""
+    return info.mode in ALPHA_MODES
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise ImageError(path, "no such file")

@@ -120,16 +120,19 @@ def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest")
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(data, dict):
-                raise ManifestError(f"{path}:{number}: expected a JSON object")
-            yield from_mapping(cls, data, f"{path}:{number}")
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+                if not isinstance(data, dict):
+                    raise ManifestError(f"{path}:{number}: expected a JSON object")
+                yield from_mapping(cls, data, f"{path}:{number}")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{path}: not a JSON Lines manifest (not UTF-8 text)") from exc
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.core.console import Summary
 from pipeline.core.imageio import is_image
 from pipeline.core.manifest import Reject, SourceItem
+from pipeline.errors import StrictError
 from pipeline.params import Params
 from pipeline.sources.integrity import LOCK_NAME, SourceLock
 
@@ -35,7 +36,7 @@ class FetchContext:
     def reject(self, path: str | Path, reason: str, **extra: Any) -> None:
         """Record an item left out; with ``--strict`` fail instead."""
         if self.strict:
-            raise ValueError(f"{path}: {reason}")
+            raise StrictError(f"{path}: {reason}")
         self.rejects.append(Reject(str(path), reason, "download", dict(extra)))
         self.summary.add("rejected")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.core.discover import LOOP_REASON, is_symlink_loop, walk_photos
 from pipeline.core.fsutil import relpath
 from pipeline.core.manifest import SourceItem, slug
 from pipeline.errors import UserError
@@ -28,6 +29,13 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     if not photos:
         where = "under" if spec.recursive else "directly in"
         raise UserError(f"data.folder.path: no photos (JPEG/PNG/TIFF/WebP/RAW) {where} {root}")
+    loops = (
+        walk_photos(root)[1]
+        if spec.recursive
+        else sorted(p for p in root.iterdir() if is_symlink_loop(p))
+    )
+    for loop in loops:
+        ctx.reject(loop, LOOP_REASON)
     items = []
     for photo in photos:
         scene = "folder-" + slug(photo.relative_to(root).with_suffix("").as_posix())

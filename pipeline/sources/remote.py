@@ -14,7 +14,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipeline.core.fsutil import relpath
+from pipeline.core.fsutil import child_path, relpath
 from pipeline.errors import UserError
 from pipeline.sources import archive as archives
 from pipeline.sources import fetch
@@ -110,12 +110,24 @@ def _record(
     ctx.lock.put(key, entry)
 
 
+def _refused(
+    exc: archives.ArchiveError, path: Path, downloaded: bool, lock: Path
+) -> archives.ArchiveError:
+    """The refusal, saying that nothing was pinned and (for a download) where it went."""
+    note = f"nothing was extracted or recorded in {lock}"
+    if downloaded:
+        bad = path.with_name(path.name + ".bad")
+        path.replace(bad)
+        note += f"; the download was moved to {bad}, so a fixed archive is fetched next time"
+    return archives.ArchiveError(exc.archive, exc.member, f"{exc.reason}; {note}")
+
+
 def obtain(ctx: FetchContext, dest: Path, item: Archive) -> Path:
     """Make ``dest/<item.name>/`` hold the verified archive's files; return that folder."""
     if not item.url:
         raise UserError(f"{item.param}.url is empty: set the archive's http(s) URL or path")
     key = f"{dest.name}/{item.name}"
-    target = dest / item.name
+    target = child_path(dest, item.name, item.param)
     entry = ctx.lock.get(key)
     if (
         entry is not None
@@ -146,13 +158,19 @@ def obtain(ctx: FetchContext, dest: Path, item: Archive) -> Path:
             info, downloaded = fetch.download(item.url, path, params, info), True
             ctx.summary.add("archives downloaded")
     digests = _verify(item, path, entry, downloaded)
-    if entry is None or (item.md5 and entry.md5 is None):
-        _record(ctx, key, item, path, digests, entry if entry and not downloaded else info)
     if archives.read_stamp(target) != digests["sha256"]:
         if target.exists():
             shutil.rmtree(target)  # an older or unfinished extraction
-        archives.extract(path, target, max_bytes=params.max_extract_bytes, stamp=digests["sha256"])
+        try:
+            archives.extract(
+                path, target, max_bytes=params.max_extract_bytes, stamp=digests["sha256"]
+            )
+        except archives.ArchiveError as exc:
+            raise _refused(exc, path, local is None, ctx.lock.path) from exc
         ctx.summary.add("archives extracted")
+    # Pinned only once extracted: a refused archive must not block a fixed one at the same URL.
+    if entry is None or (item.md5 and entry.md5 is None):
+        _record(ctx, key, item, path, digests, entry if entry and not downloaded else info)
     if local is None and not params.keep_archives:
         path.unlink()
     return target

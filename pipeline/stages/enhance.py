@@ -6,31 +6,53 @@ Thin: lists the photos, decides where each result goes, and writes what
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from pathlib import Path
 
 from exposure_models.inference.enhancer import Enhancer, batched_forward
 from pipeline.core import imageio
 from pipeline.core.console import Summary, track
+from pipeline.core.discover import LOOP_REASON, walk_photos
 from pipeline.errors import UserError
 from pipeline.params import Params
 
 OUTPUT_SUFFIX = {"jpg": ".jpg", "png": ".png", "tif": ".tif"}
 
 
-def list_photos(inputs: Iterable[Path]) -> list[Path]:
-    """Files given directly, plus every photo inside given folders (recursively, sorted)."""
-    photos: list[Path] = []
+def list_photos(inputs: Iterable[Path]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Photos to correct, each with its path below ``--output``, and the link loops skipped.
+
+    A file given directly keeps its name; a photo found in a given folder (recursively, sorted)
+    keeps its path below that folder, so ``d1/x.png`` and ``d2/x.png`` stay apart. A file
+    reached twice is listed once. A given path that is a link loop is an error.
+    """
+    photos: list[tuple[Path, Path]] = []
+    loops: list[Path] = []
     for path in inputs:
+        try:
+            path.stat()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UserError(f"{path}: symbolic link loop; give the photo itself") from exc
         if path.is_dir():
-            photos += sorted(p for p in path.rglob("*") if p.is_file() and imageio.is_image(p))
+            found, bad = walk_photos(path)
+            photos += [(photo, photo.relative_to(path)) for photo in found]
+            loops += bad
         else:
-            photos.append(path)
-    return photos
+            photos.append((path, Path(path.name)))
+    seen: set[Path] = set()
+    unique = []
+    for photo, rel in photos:
+        key = photo.resolve() if photo.exists() else photo.absolute()
+        if key not in seen:
+            seen.add(key)
+            unique.append((photo, rel))
+    return unique, loops
 
 
-def output_path(photo: Path, output: Path | None, fmt: str, in_place: bool) -> Path:
-    """Where a corrected photo goes: OUTPUT/<name> (format from params) or over the input."""
+def output_path(photo: Path, rel: Path, output: Path | None, fmt: str, in_place: bool) -> Path:
+    """Where a corrected photo goes: OUTPUT/<rel> (format from params) or over the input."""
     if in_place:
         return photo
     if output is None:
@@ -41,7 +63,27 @@ def output_path(photo: Path, output: Path | None, fmt: str, in_place: bool) -> P
         suffix = ".tif"  # RAW in: 16-bit TIFF out
     else:
         suffix = photo.suffix.lower()
-    return output / (photo.stem + suffix)
+    return output / rel.with_name(rel.stem + suffix)
+
+
+def check_collisions(targets: dict[Path, Path]) -> None:
+    """Refuse two photos that would be written to one file, naming both and the file."""
+    claimed: dict[Path, Path] = {}
+    for photo, dest in targets.items():
+        key = dest.absolute()
+        if key in claimed:
+            raise UserError(
+                f"{claimed[key]} and {photo} would both be written to {dest}; rename one, "
+                "or enhance them in separate runs (or with another --format)"
+            )
+        claimed[key] = photo
+
+
+def _has_alpha(photo: Path, max_pixels: int) -> bool:
+    try:
+        return imageio.has_alpha(imageio.probe(photo, max_pixels))
+    except imageio.ImageError:
+        return False  # unreadable: named as failed by the enhancer
 
 
 def _output_bits(photo_bits: int, suffix: str) -> int:
@@ -53,15 +95,23 @@ def run(
 ) -> Summary:
     """Correct every photo in ``inputs``; unreadable ones are named and counted as failed."""
     summary = Summary("enhance", unit="photos", rate_key="written")
-    photos = list_photos(inputs)
-    if not photos:
+    listed, loops = list_photos(inputs)
+    if not listed:
         raise UserError(f"no photos found in {', '.join(map(str, inputs))}")
     p = params.enhance
-    targets = {photo: output_path(photo, output, p.format, in_place) for photo in photos}
+    photos = [photo for photo, _ in listed]
+    targets = {photo: output_path(photo, rel, output, p.format, in_place) for photo, rel in listed}
+    check_collisions(targets)
+    summary.notes += [f"[yellow]skipped:[/yellow] {loop}: {LOOP_REASON}" for loop in loops]
+    alpha = [photo for photo in photos if _has_alpha(photo, params.io.max_pixels)]
+    if alpha:
+        summary.notes.append(
+            f"[yellow]{len(alpha)} photo(s) with an alpha channel: the results are opaque "
+            f"(transparency dropped, stored colours corrected; first: {alpha[0]})[/yellow]"
+        )
     if not in_place:
-        clashes = [
-            str(ph) for ph, out in targets.items() if out.resolve() in {x.resolve() for x in photos}
-        ]
+        resolved = {x.resolve() for x in photos}
+        clashes = [str(ph) for ph, out in targets.items() if out.resolve() in resolved]
         if clashes:
             raise UserError(f"would overwrite input {clashes[0]}; use --in-place to allow it")
     enhancer = Enhancer.load(model, p)

@@ -16,9 +16,9 @@ import numpy as np
 
 from pipeline.core import imageio
 from pipeline.core.console import Summary, track
-from pipeline.core.discover import discover
+from pipeline.core.discover import LOOP_REASON, discover, symlink_loops
 from pipeline.core.exposure import ExposureStats, exposure_stats
-from pipeline.core.fsutil import relpath
+from pipeline.core.fsutil import StagedDir, fingerprint, relpath
 from pipeline.core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
@@ -29,7 +29,7 @@ from pipeline.core.manifest import (
 )
 from pipeline.core.parallel import map_ordered
 from pipeline.errors import StrictError
-from pipeline.params import FilterParams, IoParams, Params
+from pipeline.params import FilterParams, IoParams, Params, to_dict
 
 
 def judge(stats: ExposureStats, p: FilterParams) -> tuple[bool, str]:
@@ -133,14 +133,24 @@ def _native_row(job: _Job, path: Path, shown: str) -> FilterRow | Reject:
     )
 
 
+def _describe(job: _Job) -> str:
+    return str(job.root / job.item.path)
+
+
 def run(params: Params, input_dir: Path, output: Path, strict: bool = False) -> Summary:
     """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects."""
     summary = Summary("filter", unit="photos", rate_key="scored")
     found = discover(input_dir)
+    key = fingerprint({"filter": to_dict(params.filter), "input": str(input_dir.resolve())})
+    staged = StagedDir(output, key, "filter", [input_dir])
     jobs = [_Job(item, root, output.resolve(), params.io, params.filter) for item, root in found]
     rows: list[FilterRow] = []
-    rejects: list[Reject] = []
-    results = map_ordered(_score, jobs, params.filter.workers)
+    rejects = [Reject(str(p), LOOP_REASON, "filter") for p in symlink_loops(input_dir)]
+    if strict and rejects:
+        raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
+    if rejects:
+        summary.add("unusable", len(rejects))
+    results = map_ordered(_score, jobs, params.filter.workers, describe=_describe)
     for result in track(results, "filter", total=len(jobs)):
         if isinstance(result, Reject):
             if strict:
@@ -154,8 +164,12 @@ def run(params: Params, input_dir: Path, output: Path, strict: bool = False) -> 
         else:
             summary.add("scored")
             summary.add("kept" if result.keep else "dropped")
-    write_jsonl(output / REJECTS_NAME, rejects)
-    write_jsonl(output / MANIFEST_NAME, rows)
+    try:
+        write_jsonl(staged.path / REJECTS_NAME, rejects)
+        write_jsonl(staged.path / MANIFEST_NAME, rows)
+    except OSError as exc:
+        raise staged.write_error(exc) from exc
+    staged.commit()
     if not found:
         summary.notes.append(f"[yellow]no photos found under {input_dir}[/yellow]")
     return summary

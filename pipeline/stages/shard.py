@@ -230,7 +230,32 @@ def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> S
 
     digest = sha256_file(manifest)
     key = fingerprint({"shard": to_dict(p), "manifest": digest, "output": str(output.resolve())})
-    staged = StagedDir(output, key)
+    files = [path for sample in samples for path in (sample.input, sample.target)]
+    staged = StagedDir(output, key, "shard", [manifest.parent], files)
+    try:
+        shards, index = _write(staged, samples, rejects, digest, params)
+    except OSError as exc:
+        raise staged.write_error(exc) from exc
+    staged.commit()
+
+    for split in SPLITS:
+        mine = [s for s in shards if s["split"] == split]
+        megabytes = sum(s["bytes"] for s in mine) / 1e6
+        summary.notes.append(
+            f"  {split}: {index['counts'][split]} samples, {len(index['scenes'][split])} scenes, "
+            f"{len(mine)} shard(s), {megabytes:.1f} MB"
+        )
+    summary.add("samples", len(samples))
+    summary.add("shards", len(shards))
+    summary.add("rejected", len(rejects))
+    return summary
+
+
+def _write(
+    staged: StagedDir, samples: list[Sample], rejects: list[Reject], digest: str, params: Params
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Write the tars, rejects and index.json into the staging folder."""
+    p = params.shard
     plan = []
     for split in SPLITS:
         chunks = plan_shards([s for s in samples if s.split == split], p.max_samples, p.max_bytes)
@@ -247,16 +272,4 @@ def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> S
         handle.writelines(row_json(r) + "\n" for r in rejects)
     index = _index(samples, shards, digest, params)
     atomic_write_json(staged.path / INDEX_NAME, index)
-    staged.commit()
-
-    for split in SPLITS:
-        mine = [s for s in shards if s["split"] == split]
-        megabytes = sum(s["bytes"] for s in mine) / 1e6
-        summary.notes.append(
-            f"  {split}: {index['counts'][split]} samples, {len(index['scenes'][split])} scenes, "
-            f"{len(mine)} shard(s), {megabytes:.1f} MB"
-        )
-    summary.add("samples", len(samples))
-    summary.add("shards", len(shards))
-    summary.add("rejected", len(rejects))
-    return summary
+    return shards, index

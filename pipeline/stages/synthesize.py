@@ -24,7 +24,7 @@ import numpy as np
 
 from pipeline.core import exposure, imageio
 from pipeline.core.console import Summary, track
-from pipeline.core.discover import discover
+from pipeline.core.discover import LOOP_REASON, discover, symlink_loops
 from pipeline.core.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
 from pipeline.core.manifest import (
     MANIFEST_NAME,
@@ -72,6 +72,11 @@ def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
 
     Returns the entries and a digest of the input description for the resume fingerprint.
     """
+    if input_path.is_file() and imageio.is_image(input_path):
+        raise UserError(
+            f"--input {input_path}: is a photo; give the folder that holds it (or a filter "
+            "manifest)"
+        )
     manifest = input_path / MANIFEST_NAME if input_path.is_dir() else input_path
     if manifest.is_file():
         root = manifest.parent
@@ -122,11 +127,19 @@ def draw_taus(seed: int, key: str, tau: tuple[float, float], count: int) -> tupl
 
 
 def photo_keys(entries: list[_Entry]) -> list[str]:
-    """Folder names for clean photos: the scene, plus the file stem when a scene has several."""
+    """Folder names for clean photos: the scene, plus the file stem when a scene has several,
+    plus the extension when those collide too (``good.jpg`` and ``good.png`` are two photos)."""
     per_scene = Counter(e.scene for e in entries)
-    return [
-        slug(e.scene if per_scene[e.scene] == 1 else f"{e.scene}-{e.path.stem}") for e in entries
-    ]
+    per_stem = Counter((e.scene, e.path.stem) for e in entries)
+
+    def key(e: _Entry) -> str:
+        if per_scene[e.scene] == 1:
+            return slug(e.scene)
+        if per_stem[(e.scene, e.path.stem)] == 1:
+            return slug(f"{e.scene}-{e.path.stem}")
+        return slug(f"{e.scene}-{e.path.stem}-{e.path.suffix.lstrip('.').lower()}")
+
+    return [key(e) for e in entries]
 
 
 def _variants(job: _Job) -> list[tuple[str, str, float | None, float | None]]:
@@ -172,34 +185,47 @@ def _load_clean(
     return renders[0.0], renders
 
 
-def synthesize_photo(job: _Job) -> tuple[list[PairRow], Reject | None]:
-    """Write one photo's target and variants (skipping files a killed run completed)."""
+@dataclass(frozen=True)
+class _Done:
+    """One photo's outcome: its manifest rows, or why it was left out; and whether it had alpha."""
+
+    rows: list[PairRow]
+    reject: Reject | None = None
+    alpha: bool = False
+
+
+def synthesize_photo(job: _Job) -> _Done:
+    """Write one photo's target and variants (skipping files a killed run completed).
+
+    An unusable photo is returned as a reject; a failed write raises ``OSError`` (the output
+    is at fault, not the photo, and the stage must stop).
+    """
     entry, s = job.entry, job.synth
     folder = job.staging / job.key
     target_name = f"target.{s.format}"
     variants = _variants(job)
+    files = [(target_name, "target", None, None)]
+    files += [v for v in variants if v[0] != target_name]
+    todo = [f for f in files if not (folder / f[0]).exists()]
     try:
         info = imageio.probe(entry.path, job.io.max_pixels)
         if min(info.width, info.height) < job.io.min_side:
             raise imageio.ImageError(
                 entry.path, f"too small: {info.width}x{info.height} (min side {job.io.min_side})"
             )
-        files = [(target_name, "target", None, None)]
-        files += [v for v in variants if v[0] != target_name]
-        todo = [f for f in files if not (folder / f[0]).exists()]
         if todo:
             clean, raw_renders = _load_clean(
                 entry.path, [float(e) for e in s.evs], job.io.max_pixels
             )
-            for name, kind, tau, ev in todo:
-                out = clean if kind == "target" else _render(s, kind, tau, ev, clean, raw_renders)
-                imageio.write_image(folder / name, out, png_level=job.io.png_level)
             width, height = clean.width, clean.height
         else:
             done = imageio.probe(folder / target_name)
             width, height = done.width, done.height
     except (imageio.ImageError, OSError) as exc:
-        return [], Reject(str(entry.path), getattr(exc, "reason", str(exc)), "synthesize")
+        return _Done([], Reject(str(entry.path), getattr(exc, "reason", str(exc)), "synthesize"))
+    for name, kind, tau, ev in todo:
+        out = clean if kind == "target" else _render(s, kind, tau, ev, clean, raw_renders)
+        imageio.write_image(folder / name, out, png_level=job.io.png_level)
     rows = [
         PairRow(
             id=f"{job.key}--{Path(name).stem}",
@@ -217,7 +243,11 @@ def synthesize_photo(job: _Job) -> tuple[list[PairRow], Reject | None]:
         )
         for name, kind, tau, ev in variants
     ]
-    return rows, None
+    return _Done(rows, alpha=imageio.has_alpha(info))
+
+
+def _describe(job: _Job) -> str:
+    return str(job.entry.path)
 
 
 def native_row(entry: _Entry, output: Path) -> PairRow:
@@ -264,38 +294,77 @@ def run(params: Params, input_path: Path, output: Path, strict: bool = False) ->
             "output": str(output.resolve()),
         }
     )
-    staged = StagedDir(output, key)
-    output_abs = output.resolve()
+    inputs = [input_path if input_path.is_dir() else input_path.parent]
+    sources = [e.path for e in entries] + [e.target for e in native if e.target is not None]
+    staged = StagedDir(output, key, "synthesize", inputs, sources)
+    try:
+        _write(params, staged, clean, keys, native, _loops(input_path), strict, summary)
+    except OSError as exc:
+        raise staged.write_error(exc) from exc
+    staged.commit()
+    return summary
+
+
+def _loops(input_path: Path) -> list[Path]:
+    """Symbolic link loops of a photo folder given as ``--input`` (none for a manifest)."""
+    if not input_path.is_dir() or (input_path / MANIFEST_NAME).is_file():
+        return []
+    return symlink_loops(input_path)
+
+
+def _write(
+    params: Params,
+    staged: StagedDir,
+    clean: list[_Entry],
+    keys: list[str],
+    native: list[_Entry],
+    loops: list[Path],
+    strict: bool,
+    summary: Summary,
+) -> None:
+    """Write every pair, the manifest and the rejects into the staging folder."""
+    output_abs = staged.output.resolve()
     seen_ids: set[str] = set()
+    alpha: list[str] = []
     with (
         atomic_open(staged.path / MANIFEST_NAME, "w") as manifest,
         atomic_open(staged.path / REJECTS_NAME, "w") as rejects,
     ):
+
+        def reject(item: Reject) -> None:
+            if strict:
+                raise StrictError(f"{item.path}: {item.reason}")
+            rejects.write(to_json(item) + "\n")
+            summary.add("rejected")
+
+        for loop in loops:
+            reject(Reject(str(loop), LOOP_REASON, "synthesize"))
         results = map_ordered(
-            synthesize_photo, _jobs(clean, keys, params, staged.path), params.synthesize.workers
+            synthesize_photo,
+            _jobs(clean, keys, params, staged.path),
+            params.synthesize.workers,
+            describe=_describe,
         )
-        for rows, reject in track(results, "synthesize", total=len(clean)):
-            if reject is not None:
-                if strict:
-                    raise StrictError(f"{reject.path}: {reject.reason}")
-                rejects.write(to_json(reject) + "\n")
-                summary.add("rejected")
+        for entry, done in zip(clean, track(results, "synthesize", total=len(clean)), strict=True):
+            if done.reject is not None:
+                reject(done.reject)
                 continue
+            if done.alpha:
+                alpha.append(str(entry.path))
             summary.add("photos")
-            for row in rows:
+            for row in done.rows:
                 manifest.write(to_json(row) + "\n")
-            summary.add("pairs", len(rows))
+            summary.add("pairs", len(done.rows))
         for entry in native:
             row = native_row(entry, output_abs)
             if row.id in seen_ids:
-                reject = Reject(str(entry.path), f"duplicate id {row.id}", "synthesize")
-                if strict:
-                    raise StrictError(f"{reject.path}: {reject.reason}")
-                rejects.write(to_json(reject) + "\n")
-                summary.add("rejected")
+                reject(Reject(str(entry.path), f"duplicate id {row.id}", "synthesize"))
                 continue
             seen_ids.add(row.id)
             manifest.write(to_json(row) + "\n")
             summary.add("native pairs")
-    staged.commit()
-    return summary
+    if alpha:
+        summary.notes.append(
+            f"[yellow]{len(alpha)} photo(s) with an alpha channel: transparency dropped, the "
+            f"stored colours kept (first: {alpha[0]})[/yellow]"
+        )
