@@ -286,8 +286,18 @@ def fetch_sklearn_images(work: Path) -> tuple[dict[str, bytes], str, str] | None
     found = sorted(wheels.glob("scikit_learn-*.whl"))
     if not found:
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-             "--dest", str(wheels), "scikit-learn"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--dest",
+                str(wheels),
+                "scikit-learn",
+            ],
             capture_output=True,
             text=True,
         )
@@ -404,8 +414,9 @@ class Corpus:
         say(f"skip {package}: {file}: {reason}")
         self.skipped.append({"package": package, "file": file, "reason": reason})
 
-    def add(self, photo_id: str, data: bytes, package: str, version: str, file: str,
-            licence: Licence) -> None:
+    def add(
+        self, photo_id: str, data: bytes, package: str, version: str, file: str, licence: Licence
+    ) -> None:
         try:
             image = load_rgb(data)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -531,8 +542,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--long-side", type=int, default=1024, help="scene long side, pixels")
     parser.add_argument(
-        "--crop-above-mp", type=float, default=2.0, help="photos above this many megapixels "
-        "give a 2x2 grid of crops"
+        "--crop-above-mp",
+        type=float,
+        default=2.0,
+        help="photos above this many megapixels give a 2x2 grid of crops",
     )
     parser.add_argument("--min-side", type=int, default=256, help="smaller photos are skipped")
     args = parser.parse_args(argv)
