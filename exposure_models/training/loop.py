@@ -28,14 +28,14 @@ from exposure_models.training.trainstate import save_training
 from exposure_models.training.validation import Validation
 from pipeline.core.console import Summary, console
 from pipeline.errors import UserError
-from pipeline.params import Params, to_dict
+from pipeline.params import Params, TrainParams, to_dict
 
 
 class TrainingError(UserError):
     """Training cannot go on (diverged loss, no data); the message says what to do."""
 
 
-def train_loader(p: Any, shards: Path) -> PairLoader:
+def train_loader(p: TrainParams, shards: Path) -> PairLoader:
     """The endless training stream of a run (same batches whatever step it starts at)."""
     return make_loader(
         shard_urls(shards, "train"),
