@@ -217,6 +217,9 @@ class TrainParams:
     val_images: int = 8
     checkpoint_every: int = 500
     seed: int = 0
+    # resume on the uninterrupted run's data stream (the batches already trained on are read
+    # again and dropped); false starts a new stream at once (faster, another model)
+    exact_resume: bool = True
     generator: UNetConfig = field(default_factory=UNetConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossWeights = field(default_factory=LossWeights)

@@ -46,6 +46,7 @@ RUNTIME_KEYS = frozenset(
         "val_images",
         "checkpoint_every",
         "crops_per_sample",
+        "exact_resume",
     }
 )
 
