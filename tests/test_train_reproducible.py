@@ -50,9 +50,7 @@ def tiny(steps: int = 12, workers: int = 1, curve: str = "gamma") -> Params:
 
 
 def train(params: Params, root: Path, shards: Path, **kw):
-    return stage.run(
-        params, shards, root / "generator.pt", root / "ckpt", root / "logs", **kw
-    )
+    return stage.run(params, shards, root / "generator.pt", root / "ckpt", root / "logs", **kw)
 
 
 def test_same_params_and_seed_give_byte_identical_files(tmp_path: Path, shards: Path) -> None:
@@ -91,9 +89,7 @@ def test_resume_after_an_interrupt_gives_the_uninterrupted_model(
     resumed, _ = load_generator(tmp_path / "stopped/generator.pt")
     diff = max(
         (a - b).abs().max().item()
-        for a, b in zip(
-            straight.state_dict().values(), resumed.state_dict().values(), strict=True
-        )
+        for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True)
     )
     assert diff == 0.0
     straight_bytes = (tmp_path / "straight/generator.pt").read_bytes()
