@@ -218,6 +218,9 @@ class TrainParams:
     val_images: int = 8
     checkpoint_every: int = 500
     seed: int = 0
+    # resume on the uninterrupted run's data stream (the batches already trained on are read
+    # again and dropped); false starts a new stream at once (faster, another model)
+    exact_resume: bool = True
     generator: UNetConfig = field(default_factory=UNetConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -266,6 +269,20 @@ class EnhanceParams:
     device: str = "auto"
     format: Literal["same", "jpg", "png", "tif"] = "same"  # RAW inputs give 16-bit TIFF
     quality: int = 95  # JPEG quality
+
+    def __post_init__(self) -> None:
+        for name, low in (("long_side", 0), ("radius", 1), ("strip_rows", 1), ("batch_size", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        if not (self.eps > 0 and self.gain_eps > 0):
+            raise ValueError(f"eps and gain_eps must be > 0, got {self.eps}, {self.gain_eps}")
+        if not 0.0 <= self.highlight_lo < self.highlight_hi <= 1.0:
+            raise ValueError(
+                "highlight_lo and highlight_hi need 0 <= highlight_lo < highlight_hi <= 1, got "
+                f"{self.highlight_lo}, {self.highlight_hi}"
+            )
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be within 1..100, got {self.quality}")
 
 
 @dataclass(frozen=True)

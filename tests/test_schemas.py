@@ -49,6 +49,10 @@ def test_the_checkpoint_stores_the_same_config(tmp_path: Path) -> None:
         ({"shard.split": {"train": 0.5, "val": 0.1, "test": 0.1}}, r"shard\.split.*sum to 1"),
         ({"evaluate.resolution": -1}, r"evaluate\.resolution, max_images and samples"),
         ({"evaluate.tau_buckets": [0.7, 0.6]}, r"evaluate\.tau_buckets must be increasing"),
+        ({"enhance.radius": 0}, r"enhance\.radius must be >= 1"),
+        ({"enhance.highlight_lo": 0.99, "enhance.highlight_hi": 0.9}, r"enhance\.highlight_lo"),
+        ({"enhance.eps": 0.0}, r"enhance\.eps and gain_eps must be > 0"),
+        ({"enhance.quality": 0}, r"enhance\.quality must be within 1\.\.100"),
     ],
 )
 def test_ranges_are_checked_when_params_load(override: dict, message: str) -> None:

@@ -50,9 +50,7 @@ def tiny(steps: int = 12, workers: int = 1, curve: str = "gamma") -> Params:
 
 
 def train(params: Params, root: Path, shards: Path, **kw):
-    return stage.run(
-        params, shards, root / "generator.pt", root / "ckpt", root / "logs", **kw
-    )
+    return stage.run(params, shards, root / "generator.pt", root / "ckpt", root / "logs", **kw)
 
 
 def test_same_params_and_seed_give_byte_identical_files(tmp_path: Path, shards: Path) -> None:
@@ -91,9 +89,7 @@ def test_resume_after_an_interrupt_gives_the_uninterrupted_model(
     resumed, _ = load_generator(tmp_path / "stopped/generator.pt")
     diff = max(
         (a - b).abs().max().item()
-        for a, b in zip(
-            straight.state_dict().values(), resumed.state_dict().values(), strict=True
-        )
+        for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True)
     )
     assert diff == 0.0
     straight_bytes = (tmp_path / "straight/generator.pt").read_bytes()
@@ -181,3 +177,30 @@ def test_enhance_carries_the_correction_in_the_models_curve(tmp_path: Path) -> N
     photo = photo.astype(np.float32)
     want = from_linear(to_linear(photo, curve="srgb") * np.float32(4.0), curve="srgb")
     assert np.abs(enhancer.correct(photo) - want).max() < 2e-3
+
+
+def test_resume_without_replay_starts_a_new_stream(
+    tmp_path: Path, shards: Path, monkeypatch
+) -> None:
+    """``train.exact_resume: false`` resumes at once, on a new stream: another model."""
+    quick = tiny(steps=8, workers=0)
+    quick = replace(quick, train=replace(quick.train, exact_resume=False))
+    train(quick, tmp_path / "straight", shards)
+    real, calls = gan_step.content_l1, {"n": 0}
+
+    def dies_in_step_6(*args):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise SystemExit("killed")
+        return real(*args)
+
+    monkeypatch.setattr(gan_step, "content_l1", dies_in_step_6)
+    with pytest.raises(SystemExit):
+        train(quick, tmp_path / "quick", shards)
+    monkeypatch.setattr(gan_step, "content_l1", real)
+    summary = train(quick, tmp_path / "quick", shards, resume=True)
+    assert any("step 4" in n for n in summary.notes)
+    assert not any("replayed" in n for n in summary.notes)
+    assert (tmp_path / "quick/generator.pt").read_bytes() != (
+        tmp_path / "straight/generator.pt"
+    ).read_bytes()

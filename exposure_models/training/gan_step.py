@@ -19,6 +19,7 @@ from exposure_models.training.distributed import average_gradients
 
 __all__ = ["GanStep", "LossWeights"]
 
+
 @dataclass
 class GanStep:
     """Holds the networks and optimisers; ``step(x, y, lr)`` runs one D and one G update.

@@ -1,9 +1,11 @@
 """The training loop: steps, logging (DVCLive), validation and checkpoints.
 
-``Trainer.run(step)`` trains from ``step`` to ``params.steps``. The batch stream is the same
-for a fresh and a resumed run: the loader is built with the run's seed and, when resuming,
-the batches already trained on are replayed (read, not trained on), so the data position is
-restored along with the weights, optimisers and random generators (``trainstate``).
+``Trainer.run(loader, step)`` trains from ``step`` to ``params.steps``. With
+``train.exact_resume`` (the default) the batch stream is the same for a fresh and a resumed
+run: the loader is built with the run's seed and, when resuming, the batches already trained on
+are replayed (read, not trained on), so the data position is restored along with the weights,
+optimisers and random generators (``trainstate``). Without it a resumed run starts a new stream
+seeded with ``seed + step`` at once.
 """
 
 from __future__ import annotations
@@ -28,28 +30,34 @@ from exposure_models.training.trainstate import save_training
 from exposure_models.training.validation import Validation
 from pipeline.core.console import Summary, console
 from pipeline.errors import UserError
-from pipeline.params import Params, to_dict
+from pipeline.params import Params, TrainParams, to_dict
 
 
 class TrainingError(UserError):
     """Training cannot go on (diverged loss, no data); the message says what to do."""
 
 
-def train_loader(p: Any, shards: Path) -> PairLoader:
-    """The endless training stream of a run (same batches whatever step it starts at)."""
-    return make_loader(
+def train_loader(p: TrainParams, shards: Path, step: int = 0) -> tuple[PairLoader, int]:
+    """The training stream of a run at ``step``, and how many of its batches to replay first.
+
+    ``exact_resume``: the run's own stream (seed ``train.seed``), replayed up to ``step``;
+    otherwise, past step 0, a new stream seeded with ``seed + step`` and nothing to replay.
+    """
+    fresh_stream = step > 0 and not p.exact_resume
+    loader = make_loader(
         shard_urls(shards, "train"),
         batch_size=p.batch_size,
         crop=p.crop,
         train=True,
         shuffle_buffer=p.shuffle_buffer,
         workers=p.workers,
-        seed=p.seed,
+        seed=p.seed + step if fresh_stream else p.seed,
         augment=p.augment,
-        epoch_len=max(1, p.steps),
+        epoch_len=max(1, p.steps - step if fresh_stream else p.steps),
         resize=p.resize,
         crops_per_sample=p.crops_per_sample,
     )
+    return loader, 0 if fresh_stream else step
 
 
 @dataclass
@@ -71,16 +79,17 @@ class Trainer:
         if self.ctx.main:
             save_training(self.checkpoint_path, step=step, gan=self.gan, identity=self.identity)
 
-    def run(self, loader: PairLoader, step: int) -> int:
-        """Train from ``step`` to ``train.steps``; returns the step reached. Ctrl-C ends the
+    def run(self, loader: PairLoader, step: int, replay: int = 0) -> int:
+        """Train from ``step`` to ``train.steps`` after reading and dropping ``replay``
+        batches of ``loader``; returns the step reached. Ctrl-C ends the
         current step, saves a checkpoint and raises ``KeyboardInterrupt``; a non-finite loss
         stops without saving (the last checkpoint is kept)."""
         p = self.params.train
         fmt = torch.channels_last if p.channels_last else torch.contiguous_format
         batches = iter(loader) if step < p.steps else iter(())
-        if step > 0:
+        if replay > 0 and step < p.steps:
             started = time.perf_counter()
-            skipped = sum(1 for _ in islice(batches, step))
+            skipped = sum(1 for _ in islice(batches, replay))
             self.summary.notes.append(
                 f"data position restored: {skipped} batches replayed in "
                 f"{time.perf_counter() - started:.1f} s"

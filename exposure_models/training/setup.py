@@ -29,7 +29,7 @@ from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep
 from pipeline.core.exposure import Encoding
 from pipeline.core.fsutil import sha256_file
-from pipeline.params import TrainParams, to_dict
+from pipeline.params import SynthesizeParams, TrainParams, to_dict
 
 # Settings that change how a run executes, not what it learns: a checkpoint made with other
 # values of these is still resumed (``steps`` too, so a finished run can be extended).
@@ -46,6 +46,7 @@ RUNTIME_KEYS = frozenset(
         "val_images",
         "checkpoint_every",
         "crops_per_sample",
+        "exact_resume",
     }
 )
 
@@ -96,7 +97,7 @@ def configure(p: TrainParams) -> tuple[torch.device, ddp.Dist]:
     return device, ctx
 
 
-def encoding_of(synthesis: Any) -> Encoding:
+def encoding_of(synthesis: SynthesizeParams) -> Encoding:
     """The transfer curve of the training pairs, from the ``synthesize`` params section."""
     return Encoding(curve=synthesis.curve, gamma=synthesis.gamma)
 

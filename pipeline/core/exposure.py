@@ -107,9 +107,9 @@ def linear_to_srgb(image_lin: np.ndarray) -> np.ndarray:
     _check_float(image_lin, "image_lin")
     x = np.clip(image_lin, 0.0, 1.0)
     low = x * np.float32(SRGB_SLOPE)
-    high = np.float32(1 + SRGB_OFFSET) * np.power(
-        x, np.float32(1.0 / SRGB_EXPONENT)
-    ) - np.float32(SRGB_OFFSET)
+    high = np.float32(1 + SRGB_OFFSET) * np.power(x, np.float32(1.0 / SRGB_EXPONENT)) - np.float32(
+        SRGB_OFFSET
+    )
     return np.where(x <= SRGB_LINEAR_KNEE, low, high).astype(np.float32, copy=False)
 
 

@@ -83,10 +83,9 @@ def test_set(shards: Path, max_images: int = 0) -> EvalSet:
 
 
 def _read_shards(urls: list[str], shards: Path, into: EvalSet) -> Iterator[EvalItem]:
-    already = len(into.skipped)
     loader = make_loader(urls, batch_size=1, crop=None, train=False)
     batches = iter(loader)
-    scored = 0
+    scored = reported = 0
     while True:
         failure: RuntimeError | None = None
         batch = None
@@ -99,7 +98,9 @@ def _read_shards(urls: list[str], shards: Path, into: EvalSet) -> Iterator[EvalI
             except RuntimeError as exc:  # the loader found no batch: every sample unreadable
                 failure = exc
         # Workers are off (workers=0): the loader's skip reasons are recorded in this process.
-        into.skipped += loader.skipped_here[len(into.skipped) - already :]
+        reasons = loader.skipped_here
+        into.skipped += reasons[reported:]
+        reported = len(reasons)
         if failure is not None:
             if scored:
                 raise failure

@@ -57,9 +57,9 @@ def run(
     if ctx.main:
         trainer.live = open_live(logs, params, resume=step > 0)
         trainer.validation = Validation.load(shards, p.val_images, p.resize)
-    loader = train_loader(p, shards)
+    loader, replay = train_loader(p, shards, step)
     try:
-        step = trainer.run(loader, step)
+        step = trainer.run(loader, step, replay)
     finally:
         if trainer.live is not None:
             trainer.live.end()
