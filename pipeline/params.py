@@ -137,6 +137,7 @@ class SynthesizeParams:
     format: Literal["png", "tif"] = "png"  # lossless: targets and inputs keep every code
     seed: int = 0
     workers: int = 2
+    write_images: bool = True  # false: the manifest of recipes only (shards render variants)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,11 @@
 """Batches of (input, target) pairs from the WebDataset shards written by ``prep shard``.
 
+A shard sample is one photo (``pipeline.core.shardfmt``): its target is decoded once per visit
+and the input of the variant drawn is rendered from it with the lookup tables ``prep
+synthesize`` uses (bit-identical to the synthesized file), or decoded when it is stored (native
+pairs). Training draws one variant per view (with ``fresh_tau``, a new tau per visit);
+evaluation yields every variant of every photo, in order.
+
 Training: shards are shuffled per epoch, samples pass a shuffle buffer, and each pair gets one
 random crop and one set of flips/rotations applied to input AND target alike (colour jitter
 touches the input only); optionally downscaled first (``resize``), and optionally several
@@ -18,7 +24,6 @@ a warning and counted: ``Batch.skipped`` (per worker) and ``PairLoader.stats.ski
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,9 +36,8 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, get_worker_info
 
-from pipeline.core import imageio
+from pipeline.core import imageio, shardfmt
 from pipeline.core.exposure import LUMA_WEIGHTS
-from pipeline.errors import UserError
 from pipeline.params import AugmentParams
 
 
@@ -155,30 +159,62 @@ class _Pairs:
         yield from views
 
     def _views(self, src: Iterator[dict[str, Any]], rng: np.random.Generator) -> Iterator[tuple]:
-        """Decode each sample once; yield ``crops_per_sample`` augmented views of it."""
+        """Decode each photo once. Training: ``crops_per_sample`` views, each of a variant drawn
+        at random; evaluation: every variant once, in the sample's order."""
         for sample in src:
             try:
-                inp, tgt, meta = self._decode(sample)
-                for _ in range(self.cfg["crops_per_sample"] if self.cfg["train"] else 1):
-                    yield self._view(inp, tgt, meta, rng)
+                photo, target = self._decode(sample)
+                for problem in photo.bad:
+                    self.skips.handler(ValueError(f"bad recipe {problem}"))
+                if not photo.variants:
+                    raise ValueError(f"{photo.target_name}: no usable variant")
+                if self.cfg["train"]:
+                    for _ in range(self.cfg["crops_per_sample"]):
+                        v = photo.variants[int(rng.integers(len(photo.variants)))]
+                        yield self._view(*self._pair(photo, target, v, rng), rng)
+                else:
+                    for v in photo.variants:
+                        yield self._view(*self._pair(photo, target, v, None), rng)
+            except shardfmt.ShardFormatError:
+                raise
             except Exception as exc:
                 if not self.skips.handler(exc):
                     raise
 
-    def _decode(self, sample: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    def _decode(self, sample: dict[str, Any]) -> tuple[shardfmt.PhotoSample, imageio.Codes]:
+        """The photo sample and its target's codes (decoded once per visit)."""
         key, url = sample.get("__key__"), sample.get("__url__")
-        names = {k.split(".", 1)[0]: k for k in sample if not k.startswith("__")}
-        if "input" not in names or "target" not in names:
-            raise ValueError(f"{url}:{key}: incomplete sample (members {sorted(names)})")
-        meta = json.loads(sample["json"]) if "json" in names else {}
-        meta |= {"__key__": key, "__url__": url}
-        inp_codes = imageio.decode_codes(sample[names["input"]], f"{url}:{key}.input")
-        tgt_codes = imageio.decode_codes(sample[names["target"]], f"{url}:{key}.target")
+        photo = shardfmt.parse_sample(sample, f"{url}:{key}")
+        photo.meta |= {"__key__": key, "__url__": url}
+        return photo, imageio.decode_codes(photo.target, photo.target_name)
+
+    def _pair(
+        self,
+        photo: shardfmt.PhotoSample,
+        target: imageio.Codes,
+        v: shardfmt.Variant,
+        rng: np.random.Generator | None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """(input, target) codes of one variant, rendered at full size then resized, and meta.
+
+        With ``fresh_tau`` and an ``rng`` (training), an overexposure recipe gets a new tau
+        drawn uniformly from the range at each visit instead of its stored one.
+        """
+        tau = None
+        fresh = self.cfg["fresh_tau"]
+        if rng is not None and fresh is not None and v.kind == "overexpose" and v.input is None:
+            lo, hi = fresh
+            tau = float(lo + (hi - lo) * rng.random())
         resize = self.cfg["resize"]
-        inp = imageio.shrink(inp_codes, resize).array
-        tgt = imageio.shrink(tgt_codes, resize).array
+        inp = imageio.shrink(photo.input_codes(v, target, tau), resize).array
+        tgt = imageio.shrink(target, resize).array
         if inp.shape != tgt.shape:
-            raise ValueError(f"{url}:{key}: input {inp.shape} and target {tgt.shape} differ")
+            raise ValueError(
+                f"{photo.target_name}: input {inp.shape} and target {tgt.shape} differ"
+            )
+        meta = photo.meta | v.meta()
+        if tau is not None:
+            meta["tau"] = tau
         return inp, tgt, meta
 
     def _view(
@@ -271,15 +307,12 @@ class PairLoader:
 
 
 def shard_urls(shards_dir: str | Path, split: str) -> list[str]:
-    """The tar paths of one split, in order, from ``<shards_dir>/index.json``."""
+    """The tar paths of one split, in order, from ``<shards_dir>/index.json`` (format checked)."""
     shards_dir = Path(shards_dir)
-    index_path = shards_dir / "index.json"
-    if not index_path.is_file():
-        raise UserError(f"{index_path}: no shard index; run `prep shard` first")
-    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index = shardfmt.read_index(shards_dir)
     urls = [str(shards_dir / s["name"]) for s in index["shards"] if s["split"] == split]
     if not urls:
-        raise ValueError(f"{index_path}: no shards for split {split!r}")
+        raise ValueError(f"{shards_dir / shardfmt.INDEX_NAME}: no shards for split {split!r}")
     return urls
 
 
@@ -296,6 +329,7 @@ def make_loader(
     epoch_len: int | None = None,
     resize: int = 0,
     crops_per_sample: int = 1,
+    fresh_tau: tuple[float, float] | None = None,
 ) -> PairLoader:
     """A loader of (input, target) batches from WebDataset shards.
 
@@ -318,6 +352,8 @@ def make_loader(
         crops_per_sample: training views (crop + flips) taken from each decoded pair, spread
             over batches by a small shuffle; decoding, the loader's main cost, is then paid
             once per this many training pairs.
+        fresh_tau: training only: a (lo, hi) range; each visit to an overexposure recipe
+            draws its tau uniformly from it (seed 002) instead of using the stored tau.
     Returns:
         A ``PairLoader`` yielding ``Batch`` (tensors (B, 3, H, W) float32 RGB in [0, 1]).
     """
@@ -361,6 +397,7 @@ def make_loader(
         "crops_per_sample": crops_per_sample,
         "batch_size": batch_size,
         "split_samples": not split_shards,
+        "fresh_tau": fresh_tau if train else None,
     }
     pairs = _Pairs(cfg, skips)
     pipeline = wds.DataPipeline(
