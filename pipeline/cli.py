@@ -34,6 +34,9 @@ ParamsOpt = Annotated[
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="fail at the first unusable input instead of recording it")
 ]
+NoVerifyOpt = Annotated[
+    bool, typer.Option("--no-verify", help="skip checking each shard's sha256 against index.json")
+]
 
 
 def _params(path: Path, overrides: dict[str, Any]) -> Any:
@@ -130,6 +133,14 @@ def synthesize(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    recipes_only: Annotated[
+        bool,
+        typer.Option(
+            "--recipes-only",
+            help="write the manifest of recipes only (synthesize.write_images: false); "
+            "prep shard and the loader render the variants",
+        ),
+    ] = False,
     params_file: ParamsOpt = Path("params.yaml"),
     strict: StrictOpt = False,
 ) -> None:
@@ -144,6 +155,7 @@ def synthesize(
         "synthesize.evs": _csv_floats(evs),
         "synthesize.seed": seed,
         "synthesize.workers": workers,
+        "synthesize.write_images": False if recipes_only else None,
     }
     params = _params(params_file, overrides)
     from pipeline.stages import synthesize as stage
@@ -191,6 +203,7 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="insist on resuming (error if the checkpoint differs)")
     ] = False,
+    no_verify: NoVerifyOpt = False,
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Train the GAN. The last checkpoint is resumed when made with the same architecture,
@@ -204,7 +217,18 @@ def train(
     from pipeline.stages import train as stage
 
     with user_errors():
-        _finish(stage.run(params, shards, model, checkpoints, dvclive, fresh=fresh, resume=resume))
+        _finish(
+            stage.run(
+                params,
+                shards,
+                model,
+                checkpoints,
+                dvclive,
+                fresh=fresh,
+                resume=resume,
+                verify=not no_verify,
+            )
+        )
 
 
 @app.command()
@@ -222,6 +246,14 @@ def evaluate(
         int | None, typer.Option(help="long side to evaluate at; 0 = full resolution")
     ] = None,
     max_images: Annotated[int | None, typer.Option(help="score at most this many pairs")] = None,
+    no_verify: NoVerifyOpt = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing",
+            help="report the test pairs that could be read when fewer than index.json lists",
+        ),
+    ] = False,
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Score the model and non-learned baselines on the test split; write reports/.
@@ -234,7 +266,17 @@ def evaluate(
     from pipeline.stages import evaluate as stage
 
     with user_errors():
-        _finish(stage.run(params, shards, model, output, paired=list(paired or [])))
+        _finish(
+            stage.run(
+                params,
+                shards,
+                model,
+                output,
+                paired=list(paired or []),
+                verify=not no_verify,
+                allow_missing=allow_missing,
+            )
+        )
 
 
 @app.command()

@@ -202,6 +202,8 @@ class TrainParams:
     crop: int = 256
     resize: int = 0  # short side images are downscaled to before cropping (0: stored size)
     crops_per_sample: int = 1  # training crops from each decoded pair (decoding is the cost)
+    fresh_tau: bool = False  # a new tau from synthesize.tau at each visit (seed 002), not stored
+    max_corrupt: float = 0.1  # fraction of train shards that may fail verification (skipped)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999

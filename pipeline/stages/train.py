@@ -26,7 +26,7 @@ from exposure_models.losses import PerceptualLoss
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep, LossWeights
-from exposure_models.training.loader import make_loader, shard_urls
+from exposure_models.training.loader import make_loader
 from exposure_models.training.trainstate import (
     differences,
     load_training,
@@ -34,10 +34,11 @@ from exposure_models.training.trainstate import (
     set_rng_state,
 )
 from exposure_models.training.validation import Validation
+from pipeline.core import shardfmt
 from pipeline.core.console import Summary, console
 from pipeline.core.fsutil import sha256_file
 from pipeline.errors import UserError
-from pipeline.params import Params, TrainParams, to_dict
+from pipeline.params import Params, TrainParams, parse_tau, to_dict
 
 LAST = "last.pt"
 # Settings that change how a run executes, not what it learns: a checkpoint made with other
@@ -55,6 +56,7 @@ RUNTIME_KEYS = frozenset(
         "val_images",
         "checkpoint_every",
         "crops_per_sample",
+        "max_corrupt",
     }
 )
 
@@ -171,15 +173,27 @@ def run(
     logs: Path,
     fresh: bool = False,
     resume: bool = False,
+    verify: bool = True,
 ) -> Summary:
     """Train on ``shards`` (``prep shard`` output); write ``model_out`` (generator.pt).
 
     The last checkpoint is resumed when it was made with the same architecture, training
     params (other than ``RUNTIME_KEYS``) and shards; otherwise training starts over, with a
     note. ``resume=True`` insists on resuming (error if impossible); ``fresh=True`` ignores it.
+    ``verify`` checks each train shard's sha256 against ``index.json`` once, first: a corrupt
+    shard is skipped and counted, more than ``train.max_corrupt`` of them is an error.
     """
     p = params.train
     summary = Summary("train", unit="img", rate_key="images")
+    if not 0.0 <= p.max_corrupt <= 1.0:
+        raise UserError(f"train.max_corrupt: a fraction in [0, 1], got {p.max_corrupt}")
+    shard_check = shardfmt.check_shards(shards, "train", verify=verify, max_corrupt=p.max_corrupt)
+    if shard_check.corrupt:
+        summary.add("corrupt shards skipped", len(shard_check.corrupt))
+        summary.notes += [
+            f"[yellow]corrupt shard skipped:[/yellow] {c}" for c in shard_check.corrupt
+        ]
+    fresh_tau = parse_tau(params.synthesize.tau) if p.fresh_tau else None
     device = pick_device(p.device)
     ctx = ddp.init_distributed(device.type)
     if ctx.enabled and device.type == "cuda":
@@ -206,7 +220,7 @@ def run(
     live = _live(logs, params, resume=step > 0) if ctx.main else None
     validation = Validation.load(shards, p.val_images, p.resize) if ctx.main else Validation([])
     loader = make_loader(
-        shard_urls(shards, "train"),
+        shard_check.urls(shards),
         batch_size=p.batch_size,
         crop=p.crop,
         train=True,
@@ -217,6 +231,7 @@ def run(
         epoch_len=max(1, p.steps - step),
         resize=p.resize,
         crops_per_sample=p.crops_per_sample,
+        fresh_tau=fresh_tau,
     )
 
     def checkpoint() -> None:
