@@ -164,6 +164,7 @@ class _Pairs:
         for sample in src:
             try:
                 photo, target = self._decode(sample)
+                stored: dict[str, imageio.Codes] = {}  # stored inputs, decoded once per visit
                 for problem in photo.bad:
                     self.skips.handler(ValueError(f"bad recipe {problem}"))
                 if not photo.variants:
@@ -171,10 +172,10 @@ class _Pairs:
                 if self.cfg["train"]:
                     for _ in range(self.cfg["crops_per_sample"]):
                         v = photo.variants[int(rng.integers(len(photo.variants)))]
-                        yield self._view(*self._pair(photo, target, v, rng), rng)
+                        yield self._view(*self._pair(photo, target, v, rng, stored), rng)
                 else:
                     for v in photo.variants:
-                        yield self._view(*self._pair(photo, target, v, None), rng)
+                        yield self._view(*self._pair(photo, target, v, None, stored), rng)
             except shardfmt.ShardFormatError:
                 raise
             except Exception as exc:
@@ -194,6 +195,7 @@ class _Pairs:
         target: imageio.Codes,
         v: shardfmt.Variant,
         rng: np.random.Generator | None,
+        stored: dict[str, imageio.Codes],
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """(input, target) codes of one variant, rendered at full size then resized, and meta.
 
@@ -206,7 +208,12 @@ class _Pairs:
             lo, hi = fresh
             tau = float(lo + (hi - lo) * rng.random())
         resize = self.cfg["resize"]
-        inp = imageio.shrink(photo.input_codes(v, target, tau), resize).array
+        if v.input is None:
+            codes = photo.input_codes(v, target, tau)
+        else:
+            codes = stored.get(v.input) or photo.input_codes(v, target)
+            stored[v.input] = codes
+        inp = imageio.shrink(codes, resize).array
         tgt = imageio.shrink(target, resize).array
         if inp.shape != tgt.shape:
             raise ValueError(
