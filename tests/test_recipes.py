@@ -249,3 +249,17 @@ def test_training_skips_corrupt_shards_up_to_a_fraction(tmp_path, photos) -> Non
     (tmp_path / "shards" / names[2]).unlink()
     with pytest.raises(UserError, match=rf"{names[2]}: missing"):
         shardfmt.check_shards(tmp_path / "shards", "train", max_corrupt=0.25)
+
+
+def test_an_endless_stream_over_unreadable_shards_fails_instead_of_spinning(
+    recipe_shards, monkeypatch
+) -> None:
+    from exposure_models.training import loader as loader_module
+
+    (name,) = [p.name for p in recipe_shards.glob("test-*.tar")]
+    _break_header(recipe_shards / name, 1)  # only the first member (a target) can be read
+    monkeypatch.setattr(loader_module, "MAX_SKIPS_IN_ROW", 20)
+    loader = make_loader([str(recipe_shards / name)], batch_size=2, crop=16, train=True,
+                         epoch_len=5)  # fmt: skip
+    with pytest.warns(RuntimeWarning), pytest.raises(UserError, match="20 corrupt samples in a"):
+        next(iter(loader))

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, get_worker_info
 
 from pipeline.core import imageio, shardfmt
 from pipeline.core.exposure import LUMA_WEIGHTS
+from pipeline.errors import UserError
 from pipeline.params import AugmentParams
 
 
@@ -69,15 +70,31 @@ class LoaderStats:
         self.by_worker[batch.worker] = max(self.by_worker.get(batch.worker, 0), batch.skipped)
 
 
+# Skipped items in a row, with no pair in between, after which the data is declared unreadable
+# (an endless stream over corrupt shards would otherwise spin forever).
+MAX_SKIPS_IN_ROW = 1000
+
+
+class UnreadableShardsError(UserError):
+    """``MAX_SKIPS_IN_ROW`` items skipped in a row: the shards give no readable pair."""
+
+
 class _Skips:
     """Per-process count of skipped items; ``handler`` is a webdataset exception handler."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.in_row = 0
 
     def handler(self, exn: Exception) -> bool:
         self.count += 1
+        self.in_row += 1
         warnings.warn(f"skipping a corrupt sample: {exn!r}", RuntimeWarning, stacklevel=2)
+        if self.in_row >= MAX_SKIPS_IN_ROW:
+            raise UnreadableShardsError(
+                f"{self.in_row} corrupt samples in a row and no readable pair (last: {exn}); "
+                "check the shards (run without --no-verify to check their sha256)"
+            )
         return True
 
 
@@ -173,10 +190,12 @@ class _Pairs:
                     for _ in range(self.cfg["crops_per_sample"]):
                         v = photo.variants[int(rng.integers(len(photo.variants)))]
                         yield self._view(*self._pair(photo, target, v, rng, stored), rng)
+                        self.skips.in_row = 0
                 else:
                     for v in photo.variants:
                         yield self._view(*self._pair(photo, target, v, None, stored), rng)
-            except shardfmt.ShardFormatError:
+                        self.skips.in_row = 0
+            except (shardfmt.ShardFormatError, UnreadableShardsError):
                 raise
             except Exception as exc:
                 if not self.skips.handler(exc):
