@@ -114,8 +114,11 @@ def render(target: imageio.Codes, v: Variant, tau: float | None = None) -> image
         v: a recipe (``kind`` "overexpose" or "ev"; ``variant_problem(v)`` is None).
         tau: overrides the recipe's tau (training with fresh draws), in (0, 1].
     Returns:
-        Codes of the same size and bit depth, equal to what ``prep synthesize`` writes.
+        Codes of the same size and bit depth, equal to what ``prep synthesize`` writes (for
+        EV 0 that is the target itself).
     """
+    if v.kind == "ev" and v.ev == 0:
+        return target
     gamma = v.gamma if v.gamma is not None else exposure.DEFAULT_GAMMA
     curve = "srgb" if v.curve == "srgb" else "gamma"
     levels = exposure.code_levels(target.bits)
