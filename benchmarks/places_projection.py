@@ -118,6 +118,7 @@ def main() -> None:
             for name, fn in runs.items():
                 times.setdefault(name, []).append(_timed(fn))
         shard_bytes = _size(tmp / "sh0")
+        manifests = _size(tmp / "f0") + _size(tmp / "rec0")
         image_bytes = _size(tmp / "img0")
         seen = loader_pass(tmp / "sh0")
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -134,6 +135,7 @@ def main() -> None:
     scale = PLACES_BYTES / photo_bytes  # bytes scale with the real archive, not our crops
     print(f"\n{'on disk':28s} {'x photos':>9s} {'TB for Places365':>17s}")
     for name, size in [("photos (data/raw)", photo_bytes), ("shards", shard_bytes),
+                       ("filter + recipe manifests", manifests),
                        ("pair images (old layout)", image_bytes)]:  # fmt: skip
         print(f"{name:28s} {size / photo_bytes:9.2f} {size * scale / 1e12:17.3f}")
 
