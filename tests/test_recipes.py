@@ -263,3 +263,34 @@ def test_an_endless_stream_over_unreadable_shards_fails_instead_of_spinning(
                          epoch_len=5)  # fmt: skip
     with pytest.warns(RuntimeWarning), pytest.raises(UserError, match="20 corrupt samples in a"):
         next(iter(loader))
+
+
+def test_cli_recipes_only_and_a_corrupt_shard_named_by_evaluate(tmp_path, photos) -> None:
+    from typer.testing import CliRunner
+
+    from exposure_models.checkpoint import save_generator
+    from exposure_models.generator import UNetConfig, UNetGenerator
+    from pipeline.cli import app
+
+    params = tmp_path / "params.yaml"
+    params.write_text("shard:\n  split: {train: 0.5, val: 0.0, test: 0.5}\n")
+    runner = CliRunner()
+    pairs, shards = tmp_path / "pairs", tmp_path / "shards"
+    args = ["synthesize", "--input", str(photos), "--output", str(pairs), "--recipes-only"]
+    result = runner.invoke(app, [*args, "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in pairs.iterdir()) == ["manifest.jsonl", "rejects.jsonl"]
+    args = ["shard", "--input", str(pairs), "--output", str(shards), "--params", str(params)]
+    assert runner.invoke(app, args).exit_code == 0
+    (name,) = [p.name for p in shards.glob("test-*.tar")]
+    _break_header(shards / name, 2)
+    save_generator(tmp_path / "g.pt", UNetGenerator(UNetConfig(depth=3, width=4)))
+    evaluate = ["evaluate", "--shards", str(shards), "--model", str(tmp_path / "g.pt"),
+                "--output", str(tmp_path / "reports"), "--params", str(params)]  # fmt: skip
+    result = runner.invoke(app, evaluate, terminal_width=400)
+    assert result.exit_code == 2 and "test pairs scored" in result.output
+    assert name in result.output and "sha256" in result.output
+    result = runner.invoke(app, [*evaluate, "--no-verify", "--allow-missing"], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    assert 0 < metrics["n_images"] < metrics["n_expected"]
