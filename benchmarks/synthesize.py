@@ -1,6 +1,8 @@
 """Synthesis throughput: ``prep synthesize`` against the codec floor, and its memory.
 
-In one run, on the same photos (the demo photos with flips, written as PNG):
+In one run, on the same photos (``--photos DIR``: the first ``--images`` photos of a folder,
+e.g. real 1024 px photos; else the demo photos with flips, written as PNG), at the default
+codec settings (``io.png_level``):
   floor  decode each source once and encode each output once with the same codec and
          settings, writing the files; no exposure maths, no manifest.
   ours   ``pipeline.stages.synthesize.run`` with 1 and with N workers.
@@ -9,6 +11,7 @@ Prints medians of --repeat runs and the ratios ours/floor (goal <= 1.15 with 1 w
 for the image count and four times as many (streaming: it should not grow).
 
     python benchmarks/synthesize.py --images 24 --repeat 5 --workers 2
+    python benchmarks/synthesize.py --photos /path/to/photos --images 12 --repeat 5 --no-rss
 """
 
 from __future__ import annotations
@@ -100,6 +103,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--photos", type=Path, help="a folder of photos to use (sorted)")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory runs")
     args = parser.parse_args()
 
     s = SynthesizeParams()
@@ -107,7 +112,16 @@ def main() -> None:
     level = Params().io.png_level
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        photos = make_photos(tmp_path / "photos", args.images)
+        if args.photos is not None:
+            found = sorted(p for p in args.photos.iterdir() if imageio.is_image(p))
+            photos = []
+            (tmp_path / "photos").mkdir()
+            for path in found[: args.images]:
+                photos.append(tmp_path / "photos" / path.name)
+                shutil.copyfile(path, photos[-1])
+            args.images = len(photos)
+        else:
+            photos = make_photos(tmp_path / "photos", args.images)
         times: dict[str, list[float]] = {"floor": [], "ours_1": [], f"ours_{args.workers}": []}
         for r in range(args.repeat):
             for name in times:
@@ -118,13 +132,18 @@ def main() -> None:
                     times[name].append(ours(tmp_path / "photos", out, int(name.split("_")[1])))
                 shutil.rmtree(out, ignore_errors=True)
         med = {k: statistics.median(v) for k, v in times.items()}
-        big = tmp_path / "photos4x"
-        make_photos(big, 4 * args.images)
-        rss_small = peak_rss_mb(tmp_path / "photos", tmp_path / "rss1")
-        rss_big = peak_rss_mb(big, tmp_path / "rss4")
+        rss_small = rss_big = float("nan")
+        if not args.no_rss:
+            big = tmp_path / "photos4x"
+            make_photos(big, 4 * args.images)
+            rss_small = peak_rss_mb(tmp_path / "photos", tmp_path / "rss1")
+            rss_big = peak_rss_mb(big, tmp_path / "rss4")
 
     n_out = args.images * outputs
-    print(f"{args.images} photos -> {n_out} PNG files each run; median of {args.repeat} runs")
+    print(
+        f"{args.images} photos -> {n_out} PNG files each run (png_level {level}); "
+        f"median of {args.repeat} runs"
+    )
     print(f"{'run':<10}{'seconds':>10}{'files/s':>10}")
     for name, sec in med.items():
         print(f"{name:<10}{sec:>10.3f}{n_out / sec:>10.1f}")

@@ -40,6 +40,9 @@ ParamsOpt = Annotated[
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="fail at the first unusable input instead of recording it")
 ]
+NoVerifyOpt = Annotated[
+    bool, typer.Option("--no-verify", help="skip checking each shard's sha256 against index.json")
+]
 
 
 def _params(path: Path | None, overrides: dict[str, Any]) -> Any:
@@ -139,6 +142,14 @@ def synthesize(
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
     params_file: ParamsOpt = None,
+    recipes_only: Annotated[
+        bool,
+        typer.Option(
+            "--recipes-only",
+            help="write the manifest of recipes only (synthesize.write_images: false); "
+            "prep shard and the loader render the variants",
+        ),
+    ] = False,
     strict: StrictOpt = False,
 ) -> None:
     """Make overexposed (seed 002) and multi-EV pairs from clean photos; index native pairs.
@@ -152,6 +163,7 @@ def synthesize(
         "synthesize.evs": _csv_floats(evs),
         "synthesize.seed": seed,
         "synthesize.workers": workers,
+        "synthesize.write_images": False if recipes_only else None,
     }
     params = _params(params_file, overrides)
     from pipeline.stages import synthesize as stage
@@ -200,6 +212,7 @@ def train(
         bool, typer.Option("--resume", help="insist on resuming (error if the checkpoint differs)")
     ] = False,
     params_file: ParamsOpt = None,
+    no_verify: NoVerifyOpt = False,
 ) -> None:
     """Train the GAN. The last checkpoint is resumed when made with the same architecture,
     params and shards (else training starts over). Multi-GPU: run it under torchrun.
@@ -212,7 +225,18 @@ def train(
     from pipeline.stages import train as stage
 
     with user_errors():
-        _finish(stage.run(params, shards, model, checkpoints, dvclive, fresh=fresh, resume=resume))
+        _finish(
+            stage.run(
+                params,
+                shards,
+                model,
+                checkpoints,
+                dvclive,
+                fresh=fresh,
+                resume=resume,
+                verify=not no_verify,
+            )
+        )
 
 
 @app.command()
@@ -231,6 +255,14 @@ def evaluate(
     ] = None,
     max_images: Annotated[int | None, typer.Option(help="score at most this many pairs")] = None,
     params_file: ParamsOpt = None,
+    no_verify: NoVerifyOpt = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing",
+            help="report the test pairs that could be read when fewer than index.json lists",
+        ),
+    ] = False,
 ) -> None:
     """Score the model and non-learned baselines on the test split; write reports/.
 
@@ -242,7 +274,17 @@ def evaluate(
     from pipeline.stages import evaluate as stage
 
     with user_errors():
-        _finish(stage.run(params, shards, model, output, paired=list(paired or [])))
+        _finish(
+            stage.run(
+                params,
+                shards,
+                model,
+                output,
+                paired=list(paired or []),
+                verify=not no_verify,
+                allow_missing=allow_missing,
+            )
+        )
 
 
 @app.command()

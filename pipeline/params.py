@@ -43,7 +43,7 @@ class IoParams:
     max_pixels: int = 200_000_000  # refuse larger images (decompression bombs)
     min_side: int = 64  # smaller images are rejected as unusable
     jpeg_quality: int = 95
-    png_level: int = 1  # zlib level for PNG outputs: 1 is fast, 9 is ~3 % smaller on photos
+    png_level: int = -1  # -1: OpenCV's fast default (RLE, Sub filter); 0..9: zlib level
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,7 @@ class SynthesizeParams:
     format: Literal["png", "tif"] = "png"  # lossless: targets and inputs keep every code
     seed: int = 0
     workers: int = 2
+    write_images: bool = True  # false: the manifest of recipes only (shards render variants)
 
     def __post_init__(self) -> None:
         parse_tau(self.tau)
@@ -203,6 +204,8 @@ class TrainParams:
     crop: int = 256
     resize: int = 0  # short side images are downscaled to before cropping (0: stored size)
     crops_per_sample: int = 1  # training crops from each decoded pair (decoding is the cost)
+    fresh_tau: bool = False  # a new tau from synthesize.tau at each visit (seed 002), not stored
+    max_corrupt: float = 0.1  # fraction of train shards that may fail verification (skipped)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999

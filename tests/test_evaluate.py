@@ -398,14 +398,24 @@ def test_corrupt_sample_is_skipped_and_named(data, tmp_path) -> None:
     with tarfile.open(data / "shards" / name) as src, tarfile.open(shards / name, "w") as dst:
         for member in src.getmembers():
             payload = src.extractfile(member).read()  # type: ignore[union-attr]
-            if member.name == "astro-evp.input.png":
+            if "astro-evp" in member.name and member.name.endswith(".in0.png"):
                 payload = b"\x89PNG broken"
             member.size = len(payload)
             dst.addfile(member, io.BytesIO(payload))
     params = _params(samples=0, baselines=["identity"], oracle=False)
-    summary = stage.run(params, shards, data / "generator.pt", tmp_path / "out")
+    model, out = data / "generator.pt", tmp_path / "out"
+    # the tar's sha256 no longer matches index.json: the whole shard is corrupt
+    with pytest.raises(UserError, match=rf"0 of {len(ROWS)} test pairs scored.*{name}: sha256"):
+        stage.run(params, shards, model, out)
+    # unverified, the damaged sample is found while reading: a shortfall, an error by default
+    with pytest.raises(UserError, match=rf"{len(ROWS) - 1} of {len(ROWS)} test pairs.*astro-evp"):
+        stage.run(params, shards, model, out, verify=False)
+    summary = stage.run(params, shards, model, out, verify=False, allow_missing=True)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["n_images"] == len(ROWS) - 1 and metrics["skipped"] == 1
+    assert metrics["n_expected"] == len(ROWS)
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert f"{len(ROWS) - 1} images of {len(ROWS)} listed in the shard index" in readme
     assert "1 skipped" in summary.line()
     assert any("astro-evp" in note for note in summary.notes)
 

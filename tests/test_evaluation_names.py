@@ -4,6 +4,7 @@ the loader (not read back from its warning text)."""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import warnings
 from pathlib import Path
@@ -39,18 +40,24 @@ def test_method_names_agree_with_the_baselines_params_and_plots() -> None:
 
 @pytest.fixture(scope="module")
 def broken_test_shards(tmp_path_factory, demo_photos) -> tuple[Path, str]:
-    """Shards whose test split has one sample with an undecodable input."""
+    """Shards whose test photo has one variant with an unknown recipe kind (the others are
+    fine); returns the shards and that variant's id."""
     shards = make_shards(tmp_path_factory.mktemp("data"), demo_photos)
     name = next(p for p in shards.glob("test-*.tar"))
     with tarfile.open(name) as tar:
         members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
-    broken = next(m.name for m, _ in members if m.name.endswith(".input.png"))
+    broken = ""
     with tarfile.open(name, "w") as out:
         for member, data in members:
-            data = b"\x89PNG broken" if member.name == broken else data
+            if member.name.endswith(".json") and not broken:
+                meta = json.loads(data)
+                meta["variants"][0]["kind"] = "bogus"
+                broken = str(meta["variants"][0]["id"])
+                data = json.dumps(meta).encode()
             member.size = len(data)
             out.addfile(member, io.BytesIO(data))
-    return shards, broken.split(".")[0]
+    assert broken
+    return shards, broken
 
 
 def test_loader_records_skip_reasons_whatever_the_warning_filters(broken_test_shards) -> None:
@@ -66,7 +73,7 @@ def test_loader_records_skip_reasons_whatever_the_warning_filters(broken_test_sh
 
 def test_test_set_lists_the_skipped_sample(broken_test_shards) -> None:
     shards, key = broken_test_shards
-    test = testsets.test_set(shards)
+    test = testsets.test_set(shards, verify=False)  # the tar was edited on purpose
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # the skip warning is not let through
         items = list(test.items)

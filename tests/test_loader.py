@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -33,17 +34,21 @@ def _row(pair_id: str, scene: str, input_name: str, target_name: str, size=(H, W
 
 
 def _build(root: Path, max_samples: int = 1000) -> Path:
-    """Shards holding: same-file pairs (target == input), inverted pairs, a small 16-bit pair."""
+    """Shards holding: same-file pairs (target == input), inverted pairs, a small 16-bit pair.
+
+    Each pair has a target file of its own, so each is one photo sample with a stored input.
+    """
     pairs = root / "pairs"
-    pairs.mkdir(parents=True)
     ramp = _ramp()
-    imageio.write_image(pairs / "ramp.png", imageio.Codes(ramp))
-    imageio.write_image(pairs / "inverted.png", imageio.Codes(255 - ramp))
     small = (np.arange(10 * 12 * 3).reshape(10, 12, 3) * 181).astype(np.uint16)
-    imageio.write_image(pairs / "small16.png", imageio.Codes(small))
-    rows = [_row(f"same{k}", f"s{k}", "ramp.png", "ramp.png") for k in range(4)]
-    rows += [_row(f"inv{k}", f"i{k}", "ramp.png", "inverted.png") for k in range(4)]
-    rows += [_row("small", "small", "small16.png", "small16.png", size=(10, 12))]
+    for k in range(4):
+        imageio.write_image(pairs / f"s{k}" / "ramp.png", imageio.Codes(ramp))
+        imageio.write_image(pairs / f"i{k}" / "ramp.png", imageio.Codes(ramp))
+        imageio.write_image(pairs / f"i{k}" / "inverted.png", imageio.Codes(255 - ramp))
+    imageio.write_image(pairs / "small" / "small16.png", imageio.Codes(small))
+    rows = [_row(f"same{k}", f"s{k}", f"s{k}/ramp.png", f"s{k}/ramp.png") for k in range(4)]
+    rows += [_row(f"inv{k}", f"i{k}", f"i{k}/ramp.png", f"i{k}/inverted.png") for k in range(4)]
+    rows += [_row("small", "small", "small/small16.png", "small/small16.png", size=(10, 12))]
     write_jsonl(pairs / "manifest.jsonl", rows)
     base = load_params(None)
     params = dataclasses.replace(
@@ -143,12 +148,15 @@ def test_eval_gives_full_images_with_metadata_in_order(shards):
     loader = make_loader(shard_urls(shards, "train"), batch_size=1, crop=None, train=False)
     batches = list(loader)
     assert len(batches) == 9
-    index = [b.meta[0]["id"] for b in batches]
+    index = [(b.meta[0]["__key__"], b.meta[0]["id"]) for b in batches]
     with tarfile.open(shards / "train-000000.tar") as tar:
-        assert index == [n.split(".")[0] for n in tar.getnames() if n.endswith(".json")]
+        metas = [
+            json.loads(tar.extractfile(n).read()) for n in tar.getnames() if n.endswith("json")
+        ]
+    assert index == [(m["key"], v["id"]) for m in metas for v in m["variants"]]
     for batch in batches:
         meta = batch.meta[0]
-        assert meta["split"] == "train" and meta["__key__"] == meta["id"]
+        assert meta["split"] == "train" and meta["kind"] == "ev"
         if meta["id"] == "small":
             assert batch.input.shape == (1, 3, 10, 12)
             assert float(batch.input[0, 2, 0, 0]) == pytest.approx(2 * 181 / 65535, abs=1e-7)
@@ -166,7 +174,7 @@ def test_small_images_are_padded_by_reflection(shards):
 
 
 def _corrupt_tars(shards: Path, root: Path) -> list[str]:
-    """One tar with a garbage input in its 2nd sample, one truncated mid-way."""
+    """One tar with a garbage target in its 2nd sample, one truncated mid-way."""
     with tarfile.open(shards / "train-000000.tar") as tar:
         members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
     bad = root / "bad.tar"
@@ -186,9 +194,9 @@ def test_corrupt_samples_are_skipped_warned_and_counted(shards, tmp_path):
     with tarfile.open(bad) as tar:
         keys = [n.split(".")[0] for n in tar.getnames() if n.endswith(".json")]
     loader = make_loader(bad, batch_size=1, crop=None, train=False)
-    with pytest.warns(RuntimeWarning, match=rf"skipping a corrupt sample.*{keys[1]}\.input"):
+    with pytest.warns(RuntimeWarning, match=rf"skipping a corrupt sample.*{keys[1]}\.target"):
         batches = list(loader)
-    assert [b.meta[0]["id"] for b in batches] == [keys[0], keys[2]]
+    assert [b.meta[0]["__key__"] for b in batches] == [keys[0], keys[2]]
     assert loader.stats.skipped == 1 == batches[-1].skipped
 
 
@@ -277,7 +285,7 @@ def test_several_crops_per_decoded_pair(shards, monkeypatch):
     batches = list(loader)
     assert [b.input.shape[0] for b in batches] == [4, 4, 4]
     # 12 training crops + the look-ahead of the crop shuffle (4 x 4), 4 crops per decoded pair
-    assert calls["n"] <= 2 * ((12 + 4 * 4) // 4 + 1)  # two decodes (input, target) per pair
+    assert calls["n"] <= 2 * ((12 + 4 * 4) // 4 + 1)  # two decodes (stored input, target)
     with pytest.raises(ValueError, match="crops_per_sample"):
         make_loader(
             shard_urls(shards, "train"), batch_size=2, crop=16, train=True, crops_per_sample=0

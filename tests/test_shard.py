@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.core import imageio
+from pipeline.core import imageio, shardfmt
 from pipeline.core.manifest import PairRow, write_jsonl
 from pipeline.core.splits import SplitError
 from pipeline.errors import StrictError
@@ -70,7 +70,7 @@ MIXED = [(f"h{k:02d}", None) for k in range(24)] + [
 
 
 def _samples(out: Path) -> dict[str, dict]:
-    """id -> the sample's json, plus its tar name and member names, read back from the tars."""
+    """key -> the photo sample's json, plus its tar and member names, read back from the tars."""
     found: dict[str, dict] = {}
     for tar_path in sorted(out.glob("*.tar")):
         with tarfile.open(tar_path) as tar:
@@ -102,12 +102,13 @@ def test_scenes_never_cross_splits_and_official_splits_win(tmp_path):
     rows = _rows(tmp_path / "pairs", MIXED)
     shard.run(_params(), _manifest(tmp_path / "pairs", rows), tmp_path / "out")
     samples = _samples(tmp_path / "out")
-    assert len(samples) == len(rows)
+    assert len(samples) == len(MIXED)  # one sample per photo (target)
     by_scene: dict[str, set[str]] = {}
     for sample in samples.values():
         by_scene.setdefault(sample["scene"], set()).add(sample["split"])
         assert sample["tar"].startswith(sample["split"] + "-")
-        assert sorted(sample["members"]) == ["input.png", "json", "target.png"]
+        # these rows are not recipes: their inputs are stored beside the one target
+        assert sorted(sample["members"]) == ["in0.png", "in1.png", "in2.png", "json", "target.png"]
     assert all(len(splits) == 1 for splits in by_scene.values())
     assert by_scene["o-train"] == by_scene["o-train2"] == {"train"}
     assert by_scene["o-val"] == {"val"} and by_scene["o-test"] == {"test"}
@@ -115,16 +116,26 @@ def test_scenes_never_cross_splits_and_official_splits_win(tmp_path):
     assert set(hashed) == {"train", "val", "test"}  # 24 scenes at 0.6/0.2/0.2
 
 
-def test_sample_bytes_and_json_are_the_manifest_row(tmp_path):
+def test_sample_bytes_and_json_are_the_manifest_rows(tmp_path):
     rows = _rows(tmp_path / "pairs", MIXED[:6])
     shard.run(_params(split=(1, 0, 0)), _manifest(tmp_path / "pairs", rows), tmp_path / "out")
-    row = rows[4]
+    row = rows[4]  # h01--v1: the photo h01's second variant
     with tarfile.open(tmp_path / "out" / "train-000000.tar") as tar:
-        data = tar.extractfile(f"{row.id}.input.png").read()
-        meta = json.loads(tar.extractfile(f"{row.id}.json").read())
+        data = tar.extractfile("h01.in1.png").read()
+        target = tar.extractfile("h01.target.png").read()
+        meta = json.loads(tar.extractfile("h01.json").read())
     assert data == (tmp_path / "pairs" / row.input).read_bytes()
-    expected = dataclasses.asdict(row) | {"split": "train", "split_from": "hash"}
-    assert meta == expected
+    assert target == (tmp_path / "pairs" / row.target).read_bytes()
+    assert meta["format"] == shardfmt.FORMAT_VERSION
+    assert (meta["key"], meta["scene"], meta["split"], meta["split_from"]) == (
+        "h01", "h01", "train", "hash",
+    )  # fmt: skip
+    assert (meta["width"], meta["height"]) == (16, 12)
+    assert meta["variants"][1] == {
+        "id": row.id, "kind": row.kind, "tau": row.tau, "ev": row.ev, "gamma": row.gamma,
+        "curve": "gamma", "input": "in1.png",
+    }  # fmt: skip
+    assert [v["id"] for v in meta["variants"]] == [r.id for r in rows[3:6]]
 
 
 def test_index_counts_match_the_tars(tmp_path):
@@ -133,11 +144,15 @@ def test_index_counts_match_the_tars(tmp_path):
     shard.run(_params(max_samples=7), manifest, tmp_path / "out")
     index = json.loads((tmp_path / "out" / "index.json").read_text())
     samples = _samples(tmp_path / "out")
-    assert index["samples"] == len(samples) == len(rows)
+    assert index["format"] == shardfmt.FORMAT_VERSION
+    assert index["samples"] == len(samples) == len(MIXED)
+    assert index["pairs"] == len(rows)
     for split in ("train", "val", "test"):
         mine = [s for s in samples.values() if s["split"] == split]
         assert index["counts"][split] == len(mine)
-        assert index["kinds"][split] == dict(Counter(s["kind"] for s in mine))
+        assert index["pair_counts"][split] == sum(len(s["variants"]) for s in mine)
+        kinds = Counter(v["kind"] for s in mine for v in s["variants"])
+        assert index["kinds"][split] == dict(kinds)
         assert index["sources"][split] == dict(Counter(s["source"] for s in mine))
         assert index["scenes"][split] == sorted({s["scene"] for s in mine})
     for entry in index["shards"]:
@@ -145,7 +160,9 @@ def test_index_counts_match_the_tars(tmp_path):
         assert entry["bytes"] == path.stat().st_size
         assert entry["sha256"] == shard.sha256_file(path)
         assert 0 < entry["samples"] <= 7
-        assert entry["samples"] == sum(1 for s in samples.values() if s["tar"] == entry["name"])
+        mine = [s for s in samples.values() if s["tar"] == entry["name"]]
+        assert entry["samples"] == len(mine)
+        assert entry["pairs"] == sum(len(s["variants"]) for s in mine)
     assert index["manifest_sha256"] == shard.sha256_file(manifest)
     assert index["fractions"] == {"train": 0.6, "val": 0.2, "test": 0.2}
     assert list(json.loads((tmp_path / "out" / "index.json").read_text())) == sorted(index)
@@ -159,7 +176,7 @@ def test_max_bytes_bounds_every_shard(tmp_path):
     tars = sorted((tmp_path / "out").glob("*.tar"))
     assert len(tars) > 1
     assert all(t.stat().st_size <= limit for t in tars)
-    assert sum(1 for _ in _samples(tmp_path / "out")) == len(rows)
+    assert sum(len(s["variants"]) for s in _samples(tmp_path / "out").values()) == len(rows)
 
 
 def test_order_inside_a_split_is_a_seeded_shuffle(tmp_path):
@@ -174,7 +191,7 @@ def test_order_inside_a_split_is_a_seeded_shuffle(tmp_path):
 
     first, again, other = order(0), order(0), order(1)
     assert first == again != other
-    assert sorted(first) == sorted(other) == sorted(r.id for r in rows)
+    assert sorted(first) == sorted(other) == sorted({r.scene for r in rows})
     assert first != sorted(first)  # scenes are mixed, not in manifest order
 
 
@@ -201,8 +218,9 @@ def test_bad_pairs_are_rejected_and_left_out(tmp_path):
     assert "unknown kind" in reasons["oddkind"] and "duplicate id" in reasons[rows[4].id]
     assert all(len(r["extra"]["files"]) == 2 for r in rejects)
     samples = _samples(tmp_path / "out")
-    assert set(samples) == {r.id for r in rows}  # the first row of a duplicated id is kept
-    assert samples[rows[4].id]["input"] == rows[4].input
+    variants = {v["id"]: v for s in samples.values() for v in s["variants"]}
+    assert set(variants) == {r.id for r in rows}  # the first row of a duplicated id is kept
+    assert variants[rows[4].id]["input"] == "in1.png"
     with pytest.raises(StrictError, match="differ in size"):
         shard.run(_params(split=(1, 0, 0)), manifest, tmp_path / "strict", strict=True)
     assert not (tmp_path / "strict").exists()
@@ -214,7 +232,7 @@ def test_empty_split_fails_naming_it_unless_its_fraction_is_zero(tmp_path):
     with pytest.raises(SplitError, match=r"split 'val' is empty.*2 scene\(s\).*shard\.split\.val"):
         shard.run(_params(split=(0.8, 0.1, 0.1)), manifest, tmp_path / "out")
     summary = shard.run(_params(split=(0.9, 0.0, 0.1)), manifest, tmp_path / "out")
-    assert summary.counts["samples"] == len(rows)
+    assert summary.counts["samples"] == 2 and summary.counts["pairs"] == len(rows)
     assert [p.name for p in sorted((tmp_path / "out").glob("*.tar"))] == [
         "test-000000.tar",
         "train-000000.tar",
@@ -238,13 +256,71 @@ def test_plan_size_prediction_is_exact(tmp_path):
     rows = _rows(tmp_path / "pairs", MIXED[:3])
     params = _params(split=(1, 0, 0))
     shard.run(params, _manifest(tmp_path / "pairs", rows), tmp_path / "out")
-    samples = [
-        shard.Sample(
-            r, "train", "hash", tmp_path / "pairs" / r.input, tmp_path / "pairs" / r.target
-        )
-        for r in rows
-    ]
+    samples, rejects = shard.validate(rows, tmp_path / "pairs", dict.fromkeys(
+        (r.scene for r in rows), "train"), 10**8)  # fmt: skip
+    assert not rejects and len(samples) == 3
     shard.write_tar(tmp_path / "one.tar", samples)
     predicted = shard.tar_bytes(sum(shard.sample_bytes(s) for s in samples))
     assert (tmp_path / "one.tar").stat().st_size == predicted
     assert shard.tar_bytes(0) == tarfile.RECORDSIZE  # an empty tar is one record
+
+
+def _recipes(pairs: Path, scenes: int, **row) -> list[PairRow]:
+    """Rows of synthesize --recipes-only: recipes on a clean photo, no input files."""
+    rows = []
+    for k in range(scenes):
+        _image(pairs / f"photo{k}.png", 50 + k)
+        for v, (kind, tau, ev) in enumerate([("overexpose", 0.7, None), ("ev", None, -1.0)]):
+            rows.append(
+                PairRow(
+                    f"p{k}--v{v}",
+                    f"p{k}",
+                    "folder",
+                    None,
+                    None,
+                    f"photo{k}.png",
+                    kind,
+                    tau,
+                    ev,
+                    2.2,
+                    16,
+                    12,
+                    "gamma",
+                    True,
+                )
+            )
+    return [dataclasses.replace(r, **row) if r.id == "p0--v0" else r for r in rows]
+
+
+def test_recipe_rows_store_the_photo_once(tmp_path):
+    rows = _recipes(tmp_path / "pairs", 3)
+    shard.run(_params(split=(1, 0, 0)), _manifest(tmp_path / "pairs", rows), tmp_path / "out")
+    samples = _samples(tmp_path / "out")
+    assert set(samples) == {"p0", "p1", "p2"}
+    for sample in samples.values():
+        assert sorted(sample["members"]) == ["json", "target.png"]
+        assert [v["input"] for v in sample["variants"]] == [None, None]
+    with tarfile.open(tmp_path / "out" / "train-000000.tar") as tar:
+        stored = tar.extractfile("p1.target.png").read()
+    assert stored == (tmp_path / "pairs" / "photo1.png").read_bytes()  # not re-encoded
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"tau": 1.5}, "tau 1.5 is outside (0, 1]"),
+        ({"tau": 0.0}, "tau 0.0 is outside (0, 1]"),
+        ({"kind": "blur"}, "unknown kind 'blur'"),
+        ({"curve": "log"}, "unknown curve 'log'"),
+    ],
+)
+def test_bad_recipes_are_rejected_counted_and_named(tmp_path, change, reason):
+    rows = _recipes(tmp_path / "pairs", 2, **change)
+    summary = shard.run(
+        _params(split=(1, 0, 0)), _manifest(tmp_path / "pairs", rows), tmp_path / "out"
+    )
+    assert summary.counts["rejected"] == 1 and summary.counts["pairs"] == len(rows) - 1
+    (reject,) = [
+        json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()
+    ]
+    assert reject["extra"]["id"] == "p0--v0" and reason in reject["reason"]

@@ -61,6 +61,8 @@ def test_pairs_and_rows(tmp_path: Path, photos: Path, demo_photos) -> None:
         "gamma",
         "width",
         "height",
+        "curve",
+        "recipe",
     }
     assert all(set(r) == keys for r in got)
     assert all((out / r["input"]).is_file() and (out / r["target"]).is_file() for r in got)

@@ -1,5 +1,11 @@
 """Batches of (input, target) pairs from the WebDataset shards written by ``prep shard``.
 
+A shard sample is one photo (``pipeline.core.shardfmt``): its target is decoded once per visit
+and the input of the variant drawn is rendered from it with the lookup tables ``prep
+synthesize`` uses (bit-identical to the synthesized file), or decoded when it is stored (native
+pairs). Training draws one variant per view (with ``fresh_tau``, a new tau per visit);
+evaluation yields every variant of every photo, in order.
+
 Training: shards are shuffled per epoch, samples pass a shuffle buffer, and each pair gets one
 random crop and one set of flips/rotations applied to input AND target alike (colour jitter
 touches the input only); optionally downscaled first (``resize``), and optionally several
@@ -18,7 +24,6 @@ a warning and counted: ``Batch.skipped`` (per worker) and ``PairLoader.stats.ski
 
 from __future__ import annotations
 
-import json
 import random
 import warnings
 from collections.abc import Iterator
@@ -32,7 +37,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, get_worker_info
 
-from pipeline.core import imageio
+from pipeline.core import imageio, shardfmt
 from pipeline.core.exposure import LUMA_WEIGHTS
 from pipeline.errors import UserError
 from pipeline.params import AugmentParams
@@ -70,6 +75,15 @@ class CorruptSampleWarning(RuntimeWarning):
     """Warned for each sample the loader skips (it is also counted, with its reason)."""
 
 
+# Skipped items in a row, with no pair in between, after which the data is declared unreadable
+# (an endless stream over corrupt shards would otherwise spin forever).
+MAX_SKIPS_IN_ROW = 1000
+
+
+class UnreadableShardsError(UserError):
+    """``MAX_SKIPS_IN_ROW`` items skipped in a row: the shards give no readable pair."""
+
+
 class _Skips:
     """Per-process count and reasons of skipped items; ``handler`` is a webdataset exception
     handler."""
@@ -77,11 +91,18 @@ class _Skips:
     def __init__(self) -> None:
         self.count = 0
         self.reasons: list[str] = []  # "<ExceptionType>: <message>", in order
+        self.in_row = 0
 
     def handler(self, exn: Exception) -> bool:
         self.count += 1
+        self.in_row += 1
         self.reasons.append(f"{type(exn).__name__}: {exn}")
         warnings.warn(f"skipping a corrupt sample: {exn!r}", CorruptSampleWarning, stacklevel=2)
+        if self.in_row >= MAX_SKIPS_IN_ROW:
+            raise UnreadableShardsError(
+                f"{self.in_row} corrupt samples in a row and no readable pair (last: {exn}); "
+                "check the shards (run without --no-verify to check their sha256)"
+            )
         return True
 
 
@@ -163,30 +184,71 @@ class _Pairs:
         yield from views
 
     def _views(self, src: Iterator[dict[str, Any]], rng: np.random.Generator) -> Iterator[tuple]:
-        """Decode each sample once; yield ``crops_per_sample`` augmented views of it."""
+        """Decode each photo once. Training: ``crops_per_sample`` views, each of a variant drawn
+        at random; evaluation: every variant once, in the sample's order."""
         for sample in src:
             try:
-                inp, tgt, meta = self._decode(sample)
-                for _ in range(self.cfg["crops_per_sample"] if self.cfg["train"] else 1):
-                    yield self._view(inp, tgt, meta, rng)
+                photo, target = self._decode(sample)
+                stored: dict[str, imageio.Codes] = {}  # stored inputs, decoded once per visit
+                for problem in photo.bad:
+                    self.skips.handler(ValueError(f"bad recipe {problem}"))
+                if not photo.variants:
+                    raise ValueError(f"{photo.target_name}: no usable variant")
+                if self.cfg["train"]:
+                    for _ in range(self.cfg["crops_per_sample"]):
+                        v = photo.variants[int(rng.integers(len(photo.variants)))]
+                        yield self._view(*self._pair(photo, target, v, rng, stored), rng)
+                        self.skips.in_row = 0
+                else:
+                    for v in photo.variants:
+                        yield self._view(*self._pair(photo, target, v, None, stored), rng)
+                        self.skips.in_row = 0
+            except (shardfmt.ShardFormatError, UnreadableShardsError):
+                raise
             except Exception as exc:
                 if not self.skips.handler(exc):
                     raise
 
-    def _decode(self, sample: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    def _decode(self, sample: dict[str, Any]) -> tuple[shardfmt.PhotoSample, imageio.Codes]:
+        """The photo sample and its target's codes (decoded once per visit)."""
         key, url = sample.get("__key__"), sample.get("__url__")
-        names = {k.split(".", 1)[0]: k for k in sample if not k.startswith("__")}
-        if "input" not in names or "target" not in names:
-            raise ValueError(f"{url}:{key}: incomplete sample (members {sorted(names)})")
-        meta = json.loads(sample["json"]) if "json" in names else {}
-        meta |= {"__key__": key, "__url__": url}
-        inp_codes = imageio.decode_codes(sample[names["input"]], f"{url}:{key}.input")
-        tgt_codes = imageio.decode_codes(sample[names["target"]], f"{url}:{key}.target")
+        photo = shardfmt.parse_sample(sample, f"{url}:{key}")
+        photo.meta |= {"__key__": key, "__url__": url}
+        return photo, imageio.decode_codes(photo.target, photo.target_name)
+
+    def _pair(
+        self,
+        photo: shardfmt.PhotoSample,
+        target: imageio.Codes,
+        v: shardfmt.Variant,
+        rng: np.random.Generator | None,
+        stored: dict[str, imageio.Codes],
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """(input, target) codes of one variant, rendered at full size then resized, and meta.
+
+        With ``fresh_tau`` and an ``rng`` (training), an overexposure recipe gets a new tau
+        drawn uniformly from the range at each visit instead of its stored one.
+        """
+        tau = None
+        fresh = self.cfg["fresh_tau"]
+        if rng is not None and fresh is not None and v.kind == "overexpose" and v.input is None:
+            lo, hi = fresh
+            tau = float(lo + (hi - lo) * rng.random())
         resize = self.cfg["resize"]
-        inp = imageio.shrink(inp_codes, resize).array
-        tgt = imageio.shrink(tgt_codes, resize).array
+        if v.input is None:
+            codes = photo.input_codes(v, target, tau)
+        else:
+            codes = stored.get(v.input) or photo.input_codes(v, target)
+            stored[v.input] = codes
+        inp = imageio.shrink(codes, resize).array
+        tgt = imageio.shrink(target, resize).array
         if inp.shape != tgt.shape:
-            raise ValueError(f"{url}:{key}: input {inp.shape} and target {tgt.shape} differ")
+            raise ValueError(
+                f"{photo.target_name}: input {inp.shape} and target {tgt.shape} differ"
+            )
+        meta = photo.meta | v.meta()
+        if tau is not None:
+            meta["tau"] = tau
         return inp, tgt, meta
 
     def _view(
@@ -288,15 +350,12 @@ class PairLoader:
 
 
 def shard_urls(shards_dir: str | Path, split: str) -> list[str]:
-    """The tar paths of one split, in order, from ``<shards_dir>/index.json``."""
+    """The tar paths of one split, in order, from ``<shards_dir>/index.json`` (format checked)."""
     shards_dir = Path(shards_dir)
-    index_path = shards_dir / "index.json"
-    if not index_path.is_file():
-        raise UserError(f"{index_path}: no shard index; run `prep shard` first")
-    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index = shardfmt.read_index(shards_dir)
     urls = [str(shards_dir / s["name"]) for s in index["shards"] if s["split"] == split]
     if not urls:
-        raise ValueError(f"{index_path}: no shards for split {split!r}")
+        raise ValueError(f"{shards_dir / shardfmt.INDEX_NAME}: no shards for split {split!r}")
     return urls
 
 
@@ -313,6 +372,7 @@ def make_loader(
     epoch_len: int | None = None,
     resize: int = 0,
     crops_per_sample: int = 1,
+    fresh_tau: tuple[float, float] | None = None,
 ) -> PairLoader:
     """A loader of (input, target) batches from WebDataset shards.
 
@@ -335,6 +395,8 @@ def make_loader(
         crops_per_sample: training views (crop + flips) taken from each decoded pair, spread
             over batches by a small shuffle; decoding, the loader's main cost, is then paid
             once per this many training pairs.
+        fresh_tau: training only: a (lo, hi) range; each visit to an overexposure recipe
+            draws its tau uniformly from it (seed 002) instead of using the stored tau.
     Returns:
         A ``PairLoader`` yielding ``Batch`` (tensors (B, 3, H, W) float32 RGB in [0, 1]).
     """
@@ -378,6 +440,7 @@ def make_loader(
         "crops_per_sample": crops_per_sample,
         "batch_size": batch_size,
         "split_samples": not split_shards,
+        "fresh_tau": fresh_tau if train else None,
     }
     pairs = _Pairs(cfg, skips)
     pipeline = wds.DataPipeline(

@@ -24,7 +24,7 @@ import torch
 
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep
-from exposure_models.training.loader import PairLoader, make_loader, shard_urls
+from exposure_models.training.loader import PairLoader, make_loader
 from exposure_models.training.setup import get_lr
 from exposure_models.training.trainstate import save_training
 from exposure_models.training.validation import Validation
@@ -37,15 +37,21 @@ class TrainingError(UserError):
     """Training cannot go on (diverged loss, no data); the message says what to do."""
 
 
-def train_loader(p: TrainParams, shards: Path, step: int = 0) -> tuple[PairLoader, int]:
-    """The training stream of a run at ``step``, and how many of its batches to replay first.
+def train_loader(
+    p: TrainParams,
+    urls: list[str],
+    step: int = 0,
+    fresh_tau: tuple[float, float] | None = None,
+) -> tuple[PairLoader, int]:
+    """The training stream of a run over the train shards ``urls`` at ``step``, and how many
+    of its batches to replay first. ``fresh_tau`` draws a new tau per visit (seed 002).
 
     ``exact_resume``: the run's own stream (seed ``train.seed``), replayed up to ``step``;
     otherwise, past step 0, a new stream seeded with ``seed + step`` and nothing to replay.
     """
     fresh_stream = step > 0 and not p.exact_resume
     loader = make_loader(
-        shard_urls(shards, "train"),
+        urls,
         batch_size=p.batch_size,
         crop=p.crop,
         train=True,
@@ -56,6 +62,7 @@ def train_loader(p: TrainParams, shards: Path, step: int = 0) -> tuple[PairLoade
         epoch_len=max(1, p.steps - step if fresh_stream else p.steps),
         resize=p.resize,
         crops_per_sample=p.crops_per_sample,
+        fresh_tau=fresh_tau,
     )
     return loader, 0 if fresh_stream else step
 

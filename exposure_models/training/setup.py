@@ -47,6 +47,7 @@ RUNTIME_KEYS = frozenset(
         "checkpoint_every",
         "crops_per_sample",
         "exact_resume",
+        "max_corrupt",
     }
 )
 

@@ -294,11 +294,15 @@ def apply_curve(codes: Codes, curve: np.ndarray) -> Codes:
 
 
 def encode(
-    image: np.ndarray | Codes, suffix: str, *, quality: int = 95, png_level: int = 1, bits: int = 8
+    image: np.ndarray | Codes, suffix: str, *, quality: int = 95, png_level: int = -1, bits: int = 8
 ) -> bytes:
     """Encode an image for a file suffix (.png/.jpg/.jpeg/.tif/.tiff/.webp).
 
     A float image is quantised to ``bits`` (8 or 16); JPEG and WebP are always 8-bit.
+    ``png_level`` -1 keeps OpenCV's default PNG settings (zlib level 1 with the RLE strategy
+    and the Sub filter): on 1024 px photos they encode faster than an explicit level 1 (which
+    switches zlib to its default strategy and libpng to adaptive filters) and the files come
+    out slightly smaller. 0..9 set the zlib level with zlib's default strategy.
     """
     suffix = suffix.lower()
     if suffix not in WRITE_SUFFIXES:
@@ -312,7 +316,9 @@ def encode(
     elif suffix == ".webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
     elif suffix == ".png":
-        params = [cv2.IMWRITE_PNG_COMPRESSION, int(png_level)]
+        if not -1 <= png_level <= 9:
+            raise ValueError(f"png_level must be -1 (OpenCV's default) or 0..9, got {png_level}")
+        params = [] if png_level < 0 else [cv2.IMWRITE_PNG_COMPRESSION, int(png_level)]
     else:
         params = []
     ok, buf = cv2.imencode(suffix, np.ascontiguousarray(array[..., ::-1]), params)
@@ -326,7 +332,7 @@ def write_image(
     image: np.ndarray | Codes,
     *,
     quality: int = 95,
-    png_level: int = 1,
+    png_level: int = -1,
     bits: int = 8,
 ) -> None:
     """Encode by the path's suffix and write atomically (temporary name, then rename)."""

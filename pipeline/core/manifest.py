@@ -66,13 +66,18 @@ class FilterRow:
 
 @dataclass(frozen=True)
 class PairRow:
-    """One training pair (DESIGN.md): input and target paths relative to the manifest."""
+    """One training pair (DESIGN.md): input and target paths relative to the manifest.
+
+    ``recipe`` True: the input is the target mapped by (``kind``, ``tau``, ``ev``, ``gamma``,
+    ``curve``) with ``pipeline.core.shardfmt.render``; shards keep the recipe, not the file, and
+    ``input`` is None when ``prep synthesize`` wrote the manifest only.
+    """
 
     id: str
     scene: str
     source: str
     split: str | None
-    input: str
+    input: str | None
     target: str
     kind: Literal["overexpose", "ev", "native"]
     tau: float | None
@@ -80,6 +85,8 @@ class PairRow:
     gamma: float | None
     width: int
     height: int
+    curve: Literal["gamma", "srgb"] | None = None  # None: gamma when ``gamma`` is set, else srgb
+    recipe: bool = False
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,10 @@ def readme(results: Results) -> str:
     """The whole report as Markdown (links relative to the report folder)."""
     n_test = results.n_images.get("test", 0)
     out = ["# Evaluation report", ""]
+    expected = results.expected.get("test")
+    listed = f" of {expected} listed in the shard index" if expected is not None else ""
     out.append(
-        f"Model `{results.model}` scored on the test split: {images(n_test)} "
+        f"Model `{results.model}` scored on the test split: {images(n_test)}{listed} "
         f"({len(results.skipped)} sample(s) skipped in all sets, listed at the end), at "
         f"{resolution_text(results.resolution)}. "
         f"Methods: {', '.join(label(m) for m in results.methods)}."

@@ -65,6 +65,7 @@ class Results:
     model: str
     tally: Tally
     n_images: dict[str, int] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)  # pairs the shard index lists
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     learned: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # IS
@@ -117,6 +118,8 @@ def metrics_json(results: Results) -> dict[str, Any]:
     def block(set_name: str) -> dict[str, Any]:
         table = method_stats(results, set_name)
         out: dict[str, Any] = {"n_images": results.n_images[set_name]}
+        if set_name in results.expected:
+            out["n_expected"] = results.expected[set_name]
         for method in results.methods:
             if method not in table.get("all", {}):
                 continue

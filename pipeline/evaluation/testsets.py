@@ -14,7 +14,6 @@ A paired folder is one of:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from exposure_models.training.loader import CorruptSampleWarning, make_loader, shard_urls
-from pipeline.core import imageio
+from pipeline.core import imageio, shardfmt
 from pipeline.core.manifest import SourceItem, slug
 from pipeline.errors import UserError
 from pipeline.params import Params
@@ -51,6 +49,7 @@ class EvalSet:
     items: Iterator[EvalItem]
     skipped: list[str] = field(default_factory=list)  # "<sample>: <reason>"
     notes: list[str] = field(default_factory=list)
+    expected: int | None = None  # pairs the shard index lists (None: not known)
 
 
 def _limit(items: Iterator[EvalItem], max_images: int) -> Iterator[EvalItem]:
@@ -60,62 +59,68 @@ def _limit(items: Iterator[EvalItem], max_images: int) -> Iterator[EvalItem]:
             return
 
 
-def test_set(shards: Path, max_images: int = 0) -> EvalSet:
+def test_set(shards: Path, max_images: int = 0, verify: bool = True) -> EvalSet:
     """The test split of ``shards`` (written by ``prep shard``), in shard order.
 
-    Raises UserError naming the folder when it has no index or no test split.
+    Read straight from the tars (no training DataLoader): each photo is decoded once and every
+    variant rendered from it as the loader does, so a pair is the same as in training. With
+    ``verify`` each shard's sha256 is checked against ``index.json`` first. Corrupt shards and
+    samples are skipped and named; ``expected`` is the number of test pairs the index lists
+    (at most ``max_images``). Raises UserError naming the folder when it has no index or no
+    test split, or when the shards are in another format version.
     """
-    if not (shards / "index.json").is_file():
+    if not (shards / shardfmt.INDEX_NAME).is_file():
         raise UserError(
             f"{shards}: no shard index (index.json), so no test split to evaluate; "
             "run `prep shard` first"
         )
     try:
-        urls = shard_urls(shards, "test")
-    except ValueError as exc:
+        check = shardfmt.check_shards(shards, "test", verify=verify)
+    except shardfmt.ShardFormatError:
+        raise
+    except UserError as exc:
         raise UserError(
             f"{shards}: the shards hold no test split ({exc}); run `prep shard` with "
             "shard.split.test > 0, or add data with an official test split"
         ) from exc
-    result = EvalSet("test", iter(()))
-    result.items = _limit(_read_shards(urls, shards, result), max_images)
+    expected = check.expected_pairs
+    result = EvalSet("test", iter(()), expected=min(expected, max_images or expected))
+    result.skipped += [f"{line} (shard skipped)" for line in check.corrupt]
+    result.items = _limit(_read_shards(check, shards, result), max_images)
     return result
 
 
-def _read_shards(urls: list[str], shards: Path, into: EvalSet) -> Iterator[EvalItem]:
-    loader = make_loader(urls, batch_size=1, crop=None, train=False)
-    batches = iter(loader)
-    scored = reported = 0
-    while True:
-        failure: RuntimeError | None = None
-        batch = None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CorruptSampleWarning)  # listed in the report
-            try:
-                batch = next(batches)
-            except StopIteration:
-                pass
-            except RuntimeError as exc:  # the loader found no batch: every sample unreadable
-                failure = exc
-        # Workers are off (workers=0): the loader's skip reasons are recorded in this process.
-        reasons = loader.skipped_here
-        into.skipped += reasons[reported:]
-        reported = len(reasons)
-        if failure is not None:
-            if scored:
-                raise failure
-            listed = "; ".join(into.skipped) or "none named"
-            raise UserError(f"{shards}: no readable test sample ({listed})") from failure
-        if batch is None:
-            return
-        meta = dict(batch.meta[0])
-        scored += 1
-        yield EvalItem(
-            id=str(meta.get("id") or meta.get("__key__")),
-            meta=meta,
-            input=np.ascontiguousarray(batch.input[0].permute(1, 2, 0).numpy()),
-            target=np.ascontiguousarray(batch.target[0].permute(1, 2, 0).numpy()),
-        )
+def _read_shards(check: shardfmt.ShardCheck, shards: Path, into: EvalSet) -> Iterator[EvalItem]:
+    """Every variant of every photo of the usable shards; problems go to ``into.skipped``."""
+    for entry in check.usable:
+        path = shards / str(entry["name"])
+        try:
+            for members in shardfmt.iter_tar(path, int(entry.get("samples", 0)) or None):
+                yield from _photo_items(members, f"{path}:{members['__key__']}", into)
+        except shardfmt.CorruptShardError as exc:
+            into.skipped.append(f"{exc} (rest of the shard skipped)")
+
+
+def _photo_items(members: dict[str, Any], where: str, into: EvalSet) -> Iterator[EvalItem]:
+    try:
+        photo = shardfmt.parse_sample(members, where)
+        target = imageio.decode_codes(photo.target, photo.target_name)
+    except (ValueError, imageio.ImageError) as exc:
+        into.skipped.append(str(exc))
+        return
+    into.skipped += [f"bad recipe {line}" for line in photo.bad]
+    target_float = imageio.codes_to_float(target)
+    for v in photo.variants:
+        try:
+            inp = photo.input_codes(v, target)
+        except (ValueError, imageio.ImageError) as exc:
+            into.skipped.append(f"{where}:{v.id}: {exc}")
+            continue
+        if (inp.height, inp.width) != (target.height, target.width):
+            into.skipped.append(f"{where}:{v.id}: input and target differ in size")
+            continue
+        meta = photo.meta | v.meta() | {"__key__": photo.key, "__url__": where.rsplit(":", 1)[0]}
+        yield EvalItem(v.id, meta, imageio.codes_to_float(inp), target_float)
 
 
 def _by_stem(folder: Path, into: EvalSet) -> dict[str, Path]:

@@ -153,15 +153,26 @@ def _best_blind(results: Results) -> str | None:
 
 
 def run(
-    params: Params, shards: Path, model: Path, output: Path, paired: list[Path] | None = None
+    params: Params,
+    shards: Path,
+    model: Path,
+    output: Path,
+    paired: list[Path] | None = None,
+    verify: bool = True,
+    allow_missing: bool = False,
 ) -> Summary:
-    """Evaluate ``model`` on the test split of ``shards`` (and ``paired`` folders)."""
+    """Evaluate ``model`` on the test split of ``shards`` (and ``paired`` folders).
+
+    ``verify`` checks each test shard's sha256 against ``index.json`` first. Fewer test pairs
+    scored than the index lists (corrupt shards or samples) is an error naming the skipped ones,
+    unless ``allow_missing``; the report states both numbers either way.
+    """
     p = params.evaluate
     methods = check_params(p)
     summary = Summary("evaluate", unit="images", rate_key="images scored")
     enhancer = Enhancer.load(model, params.enhance)  # CheckpointError for a foreign file
     learned = LearnedMetrics(p.lpips_weights, p.inception_weights, enhancer.device)
-    sets = [test_set(shards, p.max_images)]
+    sets = [test_set(shards, p.max_images, verify=verify)]
     names = ["test"]
     for folder in paired or []:
         name = f"paired:{folder.name or folder.resolve().name}"
@@ -182,6 +193,14 @@ def run(
             chooser if eval_set.name == "test" else None,
         )
         results.n_images[eval_set.name] = scored
+        if eval_set.expected is not None:
+            results.expected[eval_set.name] = eval_set.expected
+            if scored < eval_set.expected and not allow_missing:
+                raise UserError(
+                    f"{shards}: {scored} of {eval_set.expected} test pairs scored; skipped: "
+                    + "; ".join(eval_set.skipped or ["none named"])
+                    + " (--allow-missing reports the rest)"
+                )
         results.skipped += eval_set.skipped
         results.notes += eval_set.notes
         summary.add("images scored", scored)

@@ -1,13 +1,15 @@
-"""``prep shard``: pack the pairs manifest into WebDataset tars, split per scene.
+"""``prep shard``: pack the pairs manifest into WebDataset tars, one sample per photo.
 
 Output: ``{split}-NNNNNN.tar`` (numbered from 0 within each split), ``index.json`` and
-``rejects.jsonl``. A sample holds ``<id>.input.<ext>`` and ``<id>.target.<ext>`` (the files'
-bytes as they are, no re-encoding) and ``<id>.json`` (the manifest row, ``split`` set to the
-assigned split, ``split_from`` telling whether it is official or hashed).
+``rejects.jsonl``. Rows sharing a target file form one sample (``pipeline.core.shardfmt``): the
+target's bytes as they are (no re-encoding; the clean photo itself when ``prep synthesize`` wrote
+recipes only), ``<key>.json`` with the photo's fields and one recipe per pair, and the bytes of
+inputs that cannot be rendered from the target (native pairs, RAW renders) as
+``<key>.in<k>.<ext>``. A photo is stored once, whatever the number of its variants.
 
 Splits are assigned per scene (``pipeline.core.splits``). Inside a split, samples are ordered by
-``sha256(f"{shard.seed}:{id}")``: a shuffle that mixes scenes across shards, depends only on
-the seed and the ids (not on manifest order), and keeps the relative order of the other
+``sha256(f"{shard.seed}:{key}")``: a shuffle that mixes scenes across shards, depends only on
+the seed and the keys (not on manifest order), and keeps the relative order of the other
 samples when one is added or removed. Tar members carry fixed metadata (mtime 0, uid/gid 0,
 no owner names, mode 0444) in a fixed order, so a re-run writes byte-identical tars.
 Everything is built in ``<output>.partial/`` and swapped in at the end.
@@ -21,44 +23,75 @@ import io
 import json
 import tarfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import imageio
+from pipeline.core import imageio, shardfmt
 from pipeline.core.console import Summary, track
 from pipeline.core.fsutil import StagedDir, atomic_open, atomic_write_json, fingerprint, sha256_file
-from pipeline.core.manifest import MANIFEST_NAME, REJECTS_NAME, SPLITS, PairRow, Reject, read_jsonl
+from pipeline.core.manifest import (
+    MANIFEST_NAME,
+    REJECTS_NAME,
+    SPLITS,
+    PairRow,
+    Reject,
+    read_jsonl,
+    slug,
+)
 from pipeline.core.manifest import to_json as row_json
 from pipeline.core.splits import SplitError, assign_splits, check_fractions
 from pipeline.errors import StrictError
 from pipeline.params import Params, to_dict
 
-INDEX_NAME = "index.json"
-KINDS = frozenset({"overexpose", "ev", "native"})
+INDEX_NAME = shardfmt.INDEX_NAME
+KINDS = shardfmt.KINDS
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sample:
-    """A validated pair: its row, assigned split and absolute file paths."""
+    """One photo: its target file, split, and the pairs (recipes or stored inputs) it holds."""
 
-    row: PairRow
+    key: str
+    scene: str
+    source: str
     split: str
     split_from: str  # "official" | "hash"
-    input: Path
     target: Path
+    width: int
+    height: int
+    variants: list[shardfmt.Variant] = field(default_factory=list)
+    inputs: list[Path] = field(default_factory=list)  # stored inputs, "in<k>" in this order
+
+    @property
+    def pairs(self) -> int:
+        return len(self.variants)
+
+    def meta(self) -> dict[str, Any]:
+        """The sample's JSON: photo fields and the variants' recipes."""
+        return {
+            "format": shardfmt.FORMAT_VERSION,
+            "key": self.key,
+            "scene": self.scene,
+            "source": self.source,
+            "split": self.split,
+            "split_from": self.split_from,
+            "width": self.width,
+            "height": self.height,
+            "variants": [v.meta() | {"input": v.input} for v in self.variants],
+        }
 
     def members(self) -> list[tuple[str, Path | bytes]]:
         """Tar member names and contents (a file to copy, or bytes) in their fixed order."""
-        meta = dataclasses.asdict(self.row) | {"split": self.split, "split_from": self.split_from}
-        blob = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
-        return [
-            (f"{self.row.id}.input.{_ext(self.input)}", self.input),
-            (f"{self.row.id}.target.{_ext(self.target)}", self.target),
-            (f"{self.row.id}.json", blob),
+        blob = json.dumps(self.meta(), sort_keys=True, separators=(",", ":")).encode()
+        out: list[tuple[str, Path | bytes]] = [
+            (f"{self.key}.target.{_ext(self.target)}", self.target)
         ]
+        out += [(f"{self.key}.in{k}.{_ext(p)}", p) for k, p in enumerate(self.inputs)]
+        out.append((f"{self.key}.json", blob))
+        return out
 
 
 def _ext(path: Path) -> str:
@@ -133,51 +166,105 @@ def order_key(seed: int, sample_id: str) -> str:
 # --- validation -------------------------------------------------------------------------------
 
 
-def _check_row(row: PairRow, root: Path, probes: dict[Path, Any], max_pixels: int) -> str | None:
-    """The reason a row cannot become a sample, or None when it is fine."""
+def _variant(row: PairRow) -> shardfmt.Variant:
+    curve = row.curve or ("gamma" if row.gamma is not None else "srgb")
+    return shardfmt.Variant(row.id, row.kind, row.tau, row.ev, row.gamma, curve)
+
+
+class _Probes:
+    """Header probes of files, each done once; an unusable file gives its reason."""
+
+    def __init__(self, max_pixels: int) -> None:
+        self.max_pixels = max_pixels
+        self.done: dict[Path, imageio.ImageInfo | str] = {}
+
+    def __call__(self, path: Path) -> imageio.ImageInfo | str:
+        if path not in self.done:
+            if imageio.is_raw(path):
+                self.done[path] = f"{path.name} is a RAW file; shards hold decodable images only"
+            else:
+                try:
+                    self.done[path] = imageio.probe(path, self.max_pixels)
+                except imageio.ImageError as exc:
+                    self.done[path] = f"file unusable: {exc.reason}"
+        return self.done[path]
+
+
+def _row_problem(row: PairRow, root: Path, probe: _Probes) -> str | None:
+    """The reason a row cannot become a pair of its photo's sample, or None."""
     if row.kind not in KINDS:
         return f"unknown kind {row.kind!r} (expected one of {sorted(KINDS)})"
     if not row.id or any(c in row.id for c in "./\\ \t\n"):
         return f"id {row.id!r} is not a valid sample key (no dots, slashes or spaces)"
-    sizes = []
-    for role in ("input", "target"):
-        path = root / getattr(row, role)
-        if imageio.is_raw(path):
-            return f"{role} {path.name} is a RAW file; shards hold decodable images only"
-        if path not in probes:
-            try:
-                probes[path] = imageio.probe(path, max_pixels)
-            except imageio.ImageError as exc:
-                probes[path] = exc
-        info = probes[path]
-        if isinstance(info, imageio.ImageError):
-            return f"{role} file unusable: {info.reason}"
-        sizes.append((info.width, info.height))
-    if sizes[0] != sizes[1]:
-        (wi, hi), (wt, ht) = sizes
-        return f"input {wi}x{hi} and target {wt}x{ht} differ in size"
+    target = probe(root / row.target)
+    if isinstance(target, str):
+        return f"target {target}"
+    if row.recipe and row.kind != "native":
+        return shardfmt.variant_problem(_variant(row))
+    if row.input is None:
+        return "no input file and no recipe"
+    info = probe(root / row.input)
+    if isinstance(info, str):
+        return f"input {info}"
+    if (info.width, info.height) != (target.width, target.height):
+        return (
+            f"input {info.width}x{info.height} and target {target.width}x{target.height} "
+            "differ in size"
+        )
     return None
+
+
+def _photo_key(rows: list[PairRow]) -> str:
+    """The sample key: the ids' shared ``<photo>--`` prefix, else source and target stem."""
+    prefixes = {r.id.split("--", 1)[0] for r in rows if "--" in r.id}
+    if len(prefixes) == 1 and all("--" in r.id for r in rows):
+        return prefixes.pop()
+    return slug(f"{rows[0].source}-{Path(rows[0].target).stem}")
 
 
 def validate(
     rows: list[PairRow], root: Path, scene_split: dict[str, str], max_pixels: int
 ) -> tuple[list[Sample], list[Reject]]:
-    """Split rows into usable samples and rejects (bad files, sizes, kinds, duplicate ids)."""
-    samples: list[Sample] = []
+    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes."""
     rejects: list[Reject] = []
-    probes: dict[Path, Any] = {}
+    probe = _Probes(max_pixels)
     seen: set[str] = set()
+    groups: dict[Path, list[PairRow]] = {}
     for row in track(rows, "shard: check pairs", total=len(rows)):
         reason = f"duplicate id {row.id!r}" if row.id in seen else None
-        reason = reason or _check_row(row, root, probes, max_pixels)
+        reason = reason or _row_problem(row, root, probe)
+        if reason is None and groups.get(root / row.target, [row])[0].scene != row.scene:
+            reason = f"target {row.target} is shared by two scenes"
         if reason is not None:
-            files = [str(root / row.input), str(root / row.target)]
+            files = [str(root / f) for f in (row.input, row.target) if f]
             rejects.append(Reject(files[0], reason, "shard", {"id": row.id, "files": files}))
             continue
         seen.add(row.id)
-        source = "hash" if row.split is None else "official"
-        split = scene_split[row.scene]
-        samples.append(Sample(row, split, source, root / row.input, root / row.target))
+        groups.setdefault(root / row.target, []).append(row)
+    samples: list[Sample] = []
+    keys: Counter[str] = Counter()
+    for target, group in groups.items():
+        key = _photo_key(group)
+        keys[key] += 1
+        if keys[key] > 1:
+            key = f"{key}-{keys[key]}"
+        first = group[0]
+        info = probe(target)
+        assert not isinstance(info, str)
+        sample = Sample(
+            key, first.scene, first.source, scene_split[first.scene],
+            "hash" if first.split is None else "official", target, info.width, info.height,
+        )  # fmt: skip
+        for row in group:
+            variant = _variant(row)
+            if not (row.recipe and row.kind != "native"):
+                assert row.input is not None
+                path = root / row.input
+                stored = f"in{len(sample.inputs)}.{_ext(path)}"
+                sample.inputs.append(path)
+                variant = dataclasses.replace(variant, input=stored)
+            sample.variants.append(variant)
+        samples.append(sample)
     return samples, rejects
 
 
@@ -200,17 +287,22 @@ def check_not_empty(samples: list[Sample], fractions: dict[str, float], n_scenes
 def _index(samples: list[Sample], shards: list[dict[str, Any]], digest: str, p: Params) -> dict:
     by_split: dict[str, list[Sample]] = {s: [x for x in samples if x.split == s] for s in SPLITS}
     return {
+        "format": shardfmt.FORMAT_VERSION,
         "manifest_sha256": digest,
         "fractions": to_dict(p.shard.split),
         "seed": p.shard.seed,
         "max_samples": p.shard.max_samples,
         "max_bytes": p.shard.max_bytes,
         "samples": len(samples),
+        "pairs": sum(x.pairs for x in samples),
         "shards": shards,
         "counts": {s: len(v) for s, v in by_split.items()},
-        "kinds": {s: dict(Counter(x.row.kind for x in v)) for s, v in by_split.items()},
-        "sources": {s: dict(Counter(x.row.source for x in v)) for s, v in by_split.items()},
-        "scenes": {s: sorted({x.row.scene for x in v}) for s, v in by_split.items()},
+        "pair_counts": {s: sum(x.pairs for x in v) for s, v in by_split.items()},
+        "kinds": {
+            s: dict(Counter(var.kind for x in v for var in x.variants)) for s, v in by_split.items()
+        },
+        "sources": {s: dict(Counter(x.source for x in v)) for s, v in by_split.items()},
+        "scenes": {s: sorted({x.scene for x in v}) for s, v in by_split.items()},
     }
 
 
@@ -226,11 +318,11 @@ def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> S
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     check_not_empty(samples, fractions, len(scene_split))
-    samples.sort(key=lambda s: (SPLITS.index(s.split), order_key(p.seed, s.row.id)))
+    samples.sort(key=lambda s: (SPLITS.index(s.split), order_key(p.seed, s.key)))
 
     digest = sha256_file(manifest)
     key = fingerprint({"shard": to_dict(p), "manifest": digest, "output": str(output.resolve())})
-    files = [path for sample in samples for path in (sample.input, sample.target)]
+    files = [path for sample in samples for path in (sample.target, *sample.inputs)]
     staged = StagedDir(output, key, "shard", [manifest.parent], files)
     try:
         shards, index = _write(staged, samples, rejects, digest, params)
@@ -242,10 +334,12 @@ def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> S
         mine = [s for s in shards if s["split"] == split]
         megabytes = sum(s["bytes"] for s in mine) / 1e6
         summary.notes.append(
-            f"  {split}: {index['counts'][split]} samples, {len(index['scenes'][split])} scenes, "
+            f"  {split}: {index['counts'][split]} photos, {index['pair_counts'][split]} pairs, "
+            f"{len(index['scenes'][split])} scenes, "
             f"{len(mine)} shard(s), {megabytes:.1f} MB"
         )
     summary.add("samples", len(samples))
+    summary.add("pairs", sum(x.pairs for x in samples))
     summary.add("shards", len(shards))
     summary.add("rejected", len(rejects))
     return summary
@@ -265,8 +359,16 @@ def _write(
         write_tar(staged.path / name, chunk)
         size = (staged.path / name).stat().st_size
         tar_sha = sha256_file(staged.path / name)
+        pairs = sum(x.pairs for x in chunk)
         shards.append(
-            {"name": name, "split": split, "samples": len(chunk), "bytes": size, "sha256": tar_sha}
+            {
+                "name": name,
+                "split": split,
+                "samples": len(chunk),
+                "pairs": pairs,
+                "bytes": size,
+                "sha256": tar_sha,
+            }
         )
     with atomic_open(staged.path / REJECTS_NAME, "w") as handle:
         handle.writelines(row_json(r) + "\n" for r in rejects)

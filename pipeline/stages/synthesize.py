@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core import exposure, imageio
+from pipeline.core import imageio, shardfmt
 from pipeline.core.console import Summary, track
 from pipeline.core.discover import LOOP_REASON, discover, symlink_loops
 from pipeline.core.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
@@ -65,6 +65,7 @@ class _Job:
     staging: Path
     synth: SynthesizeParams
     io: IoParams
+    output: Path  # the final output folder (manifest paths are relative to it)
 
 
 def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
@@ -161,17 +162,15 @@ def _render(
     clean: imageio.Codes,
     raw_renders: dict[float, imageio.Codes],
 ) -> imageio.Codes:
-    """One variant's codes: a RAW render when there is one, else a lookup-table mapping."""
+    """One variant's codes: a RAW render when there is one, else the shards' lookup-table
+    rendering (``shardfmt.render``), so a shard reader re-derives this file bit for bit."""
     if kind == "ev" and ev in raw_renders:
         return raw_renders[ev]
-    levels = exposure.code_levels(clean.bits)
-    if kind == "overexpose" and tau is not None:
-        curve = exposure.overexpose(levels, tau, s.gamma, s.curve)
-    elif kind == "ev" and ev is not None:
-        curve = exposure.shift_ev(levels, ev, s.gamma, s.curve)
-    else:
-        raise UserError(f"cannot render a {kind!r} variant with tau={tau}, ev={ev}")
-    return imageio.apply_curve(clean, curve)
+    recipe = shardfmt.Variant("", kind, tau, ev, s.gamma, s.curve)
+    reason = shardfmt.variant_problem(recipe)
+    if reason is not None:
+        raise UserError(f"cannot render a {kind!r} variant: {reason}")
+    return shardfmt.render(clean, recipe)
 
 
 def _load_clean(
@@ -197,6 +196,8 @@ class _Done:
 def synthesize_photo(job: _Job) -> _Done:
     """Write one photo's target and variants (skipping files a killed run completed).
 
+    With ``synthesize.write_images`` false only what cannot be re-derived is written (a RAW
+    photo's renders); other rows are recipes whose target is the clean photo itself.
     An unusable photo is returned as a reject; a failed write raises ``OSError`` (the output
     is at fault, not the photo, and the stage must stop).
     """
@@ -204,8 +205,11 @@ def synthesize_photo(job: _Job) -> _Done:
     folder = job.staging / job.key
     target_name = f"target.{s.format}"
     variants = _variants(job)
+    raw = imageio.is_raw(entry.path)
     files = [(target_name, "target", None, None)]
     files += [v for v in variants if v[0] != target_name]
+    if not s.write_images:
+        files = [f for f in files if raw and f[1] != "overexpose"]
     todo = [f for f in files if not (folder / f[0]).exists()]
     try:
         info = imageio.probe(entry.path, job.io.max_pixels)
@@ -213,7 +217,7 @@ def synthesize_photo(job: _Job) -> _Done:
             raise imageio.ImageError(
                 entry.path, f"too small: {info.width}x{info.height} (min side {job.io.min_side})"
             )
-        if todo:
+        if todo or not files:
             clean, raw_renders = _load_clean(
                 entry.path, [float(e) for e in s.evs], job.io.max_pixels
             )
@@ -226,23 +230,30 @@ def synthesize_photo(job: _Job) -> _Done:
     for name, kind, tau, ev in todo:
         out = clean if kind == "target" else _render(s, kind, tau, ev, clean, raw_renders)
         imageio.write_image(folder / name, out, png_level=job.io.png_level)
-    rows = [
-        PairRow(
-            id=f"{job.key}--{Path(name).stem}",
-            scene=entry.scene,
-            source=entry.source,
-            split=entry.split,
-            input=f"{job.key}/{name}",
-            target=f"{job.key}/{target_name}",
-            kind=kind,
-            tau=tau,
-            ev=ev,
-            gamma=s.gamma if s.curve == "gamma" else None,
-            width=width,
-            height=height,
+    in_photo = not s.write_images and not raw  # recipes only: the target is the clean photo
+    target = relpath(entry.path, job.output) if in_photo else f"{job.key}/{target_name}"
+    rows = []
+    for name, kind, tau, ev in variants:
+        recipe = not (raw and kind == "ev")
+        written = s.write_images or not recipe or name == target_name
+        rows.append(
+            PairRow(
+                id=f"{job.key}--{Path(name).stem}",
+                scene=entry.scene,
+                source=entry.source,
+                split=entry.split,
+                input=(target if name == target_name else f"{job.key}/{name}") if written else None,
+                target=target,
+                kind=kind,
+                tau=tau,
+                ev=ev,
+                gamma=s.gamma if s.curve == "gamma" else None,
+                width=width,
+                height=height,
+                curve=s.curve,
+                recipe=recipe,
+            )
         )
-        for name, kind, tau, ev in variants
-    ]
     return _Done(rows, alpha=imageio.has_alpha(info))
 
 
@@ -269,11 +280,13 @@ def native_row(entry: _Entry, output: Path) -> PairRow:
     )
 
 
-def _jobs(clean: list[_Entry], keys: list[str], params: Params, staging: Path) -> Iterator[_Job]:
+def _jobs(
+    clean: list[_Entry], keys: list[str], params: Params, staging: Path, output: Path
+) -> Iterator[_Job]:
     tau = parse_tau(params.synthesize.tau)
     for entry, key in zip(clean, keys, strict=True):
         taus = draw_taus(params.synthesize.seed, key, tau, params.synthesize.tau_samples)
-        yield _Job(entry, key, taus, staging, params.synthesize, params.io)
+        yield _Job(entry, key, taus, staging, params.synthesize, params.io, output)
 
 
 def run(params: Params, input_path: Path, output: Path, strict: bool = False) -> Summary:
@@ -341,7 +354,7 @@ def _write(
             reject(Reject(str(loop), LOOP_REASON, "synthesize"))
         results = map_ordered(
             synthesize_photo,
-            _jobs(clean, keys, params, staged.path),
+            _jobs(clean, keys, params, staged.path, output_abs),
             params.synthesize.workers,
             describe=_describe,
         )

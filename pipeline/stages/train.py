@@ -19,8 +19,9 @@ from exposure_models.training import distributed as ddp
 from exposure_models.training import setup, trainstate
 from exposure_models.training.loop import Trainer, TrainingError, open_live, train_loader
 from exposure_models.training.validation import Validation
+from pipeline.core import shardfmt
 from pipeline.core.console import Summary
-from pipeline.params import Params, to_dict
+from pipeline.params import Params, parse_tau, to_dict
 
 LAST = "last.pt"
 __all__ = ["LAST", "TrainingError", "run"]
@@ -34,15 +35,20 @@ def run(
     logs: Path,
     fresh: bool = False,
     resume: bool = False,
+    verify: bool = True,
 ) -> Summary:
     """Train on ``shards`` (``prep shard`` output); write ``model_out`` (generator.pt).
 
     The last checkpoint is resumed when it was made with the same architecture, training
     params (other than ``setup.RUNTIME_KEYS``) and shards; otherwise training starts over, with
     a note. ``resume=True`` insists on resuming (error if impossible); ``fresh=True`` ignores it.
+    ``verify`` checks each train shard's sha256 against ``index.json`` once, first: a corrupt
+    shard is skipped and counted, more than ``train.max_corrupt`` of them is an error.
     """
     p = params.train
     summary = Summary("train", unit="img", rate_key="images")
+    checked = shardfmt.check_shards(shards, "train", verify=verify, max_corrupt=p.max_corrupt)
+    summary.notes += [f"[yellow]corrupt shard skipped:[/yellow] {c}" for c in checked.corrupt]
     device, ctx = setup.configure(p)
     encoding = setup.encoding_of(params.synthesize)
     gan = setup.build_step(p, device, ctx.world, encoding)
@@ -57,7 +63,8 @@ def run(
     if ctx.main:
         trainer.live = open_live(logs, params, resume=step > 0)
         trainer.validation = Validation.load(shards, p.val_images, p.resize)
-    loader, replay = train_loader(p, shards, step)
+    fresh_tau = parse_tau(params.synthesize.tau) if p.fresh_tau else None
+    loader, replay = train_loader(p, checked.urls(shards), step, fresh_tau)
     try:
         step = trainer.run(loader, step, replay)
     finally:
