@@ -19,10 +19,13 @@ import itertools
 import os
 import shutil
 import tempfile
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from exposure_models.image_metrics import score_stream
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.learned_metrics import LearnedMetrics
 from pipeline.core import upsample
@@ -34,7 +37,7 @@ from pipeline.evaluation import results as evalfiles
 from pipeline.evaluation.baselines import BLIND_BASELINES, oracle
 from pipeline.evaluation.report import readme
 from pipeline.evaluation.results import ORACLE, Results
-from pipeline.evaluation.scoring import GROUPS, Tally, exposure_group, tau_bucket
+from pipeline.evaluation.scoring import GROUPS, ImageJob, Tally, exposure_group, tau_bucket
 from pipeline.evaluation.testsets import EvalItem, EvalSet, paired_set, test_set
 from pipeline.params import EvaluateParams, Params
 
@@ -46,8 +49,10 @@ def check_params(p: EvaluateParams) -> list[str]:
     unknown = [b for b in p.baselines if b not in BLIND_BASELINES]
     if unknown:
         raise UserError(f"evaluate.baselines: unknown {unknown}; known: {list(BLIND_BASELINES)}")
-    if p.resolution < 0 or p.max_images < 0 or p.samples < 0:
-        raise UserError(f"evaluate.resolution, max_images and samples must be >= 0, got {p}")
+    if p.resolution < 0 or p.max_images < 0 or p.samples < 0 or p.workers < 0:
+        raise UserError(
+            f"evaluate.resolution, max_images, samples and workers must be >= 0, got {p}"
+        )
     edges = p.tau_buckets
     if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
         raise UserError(f"evaluate.tau_buckets must be increasing upper edges, got {edges}")
@@ -85,38 +90,48 @@ def _score_set(
     tally: Tally,
     chooser: grids.SampleChooser | None,
 ) -> int:
+    """Run every method on each pair here; score them in ``evaluate.workers`` processes (on
+    the GPU when the model runs on one), recording the scores in image order."""
     p = params.evaluate
+    waiting: deque[tuple[dict, dict]] = deque()  # (base row, learned metrics) per job sent
+
+    def jobs() -> Iterator[ImageJob]:
+        for item in track(eval_set.items, f"evaluate {eval_set.name}"):
+            inp = at_resolution(item.input, p.resolution)
+            target = at_resolution(item.target, p.resolution)
+            outputs: dict[str, np.ndarray | None] = {"model": enhancer.correct(inp)}
+            for name in methods[1:]:
+                outputs[name] = (
+                    _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
+                )
+            m = item.meta
+            group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
+            base = {
+                "set": eval_set.name,
+                "id": item.id,
+                "scene": m.get("scene"),
+                "source": m.get("source"),
+                "kind": m["kind"],
+                "group": group,
+                "tau": m.get("tau"),
+                "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
+                "ev": m.get("ev"),
+                "width": inp.shape[1],
+                "height": inp.shape[0],
+            }
+            waiting.append((base, learned.per_image(eval_set.name, target, outputs)))
+            if chooser is not None:
+                tally.add_luma(inp, outputs["model"], target)  # type: ignore[arg-type]
+                if chooser.wants(group):
+                    shown = {k: v for k, v in outputs.items() if k not in (ORACLE, "identity")}
+                    images = {"input": inp, "target": target, **shown}
+                    chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
+            yield tally.job(base, target, outputs)
+
     count = 0
-    for item in track(eval_set.items, f"evaluate {eval_set.name}"):
-        inp = at_resolution(item.input, p.resolution)
-        target = at_resolution(item.target, p.resolution)
-        outputs: dict[str, np.ndarray | None] = {"model": enhancer.correct(inp)}
-        for name in methods[1:]:
-            outputs[name] = (
-                _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
-            )
-        m = item.meta
-        group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
-        base = {
-            "set": eval_set.name,
-            "id": item.id,
-            "scene": m.get("scene"),
-            "source": m.get("source"),
-            "kind": m["kind"],
-            "group": group,
-            "tau": m.get("tau"),
-            "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
-            "ev": m.get("ev"),
-            "width": inp.shape[1],
-            "height": inp.shape[0],
-        }
-        tally.add(base, target, outputs, learned.per_image(eval_set.name, target, outputs))
-        if chooser is not None:
-            tally.add_luma(inp, outputs["model"], target)  # type: ignore[arg-type]
-            if chooser.wants(group):
-                shown = {k: v for k, v in outputs.items() if k not in (ORACLE, "identity")}
-                images = {"input": inp, "target": target, **shown}
-                chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
+    for scores in score_stream(jobs(), enhancer.device, p.workers):
+        base, extra = waiting.popleft()
+        tally.record(base, methods, scores, extra)
         count += 1
     return count
 
