@@ -7,7 +7,8 @@ long side of N (``cv2.INTER_AREA``, never up). The model always runs through
 see the input only; with ``evaluate.oracle`` seed 002's inverse transform gets the pair's
 true tau or EV (synthetic rows only; a row with ``gamma`` None was made with the sRGB curve).
 
-Outputs (in ``output``): ``metrics.json``, ``per_image.csv``, ``plots/`` (dvc.yaml plots),
+Outputs (in ``output``): ``metrics.json`` (the headline: PSNR and SSIM per method and kind),
+``breakdown.json`` (every average), ``per_image.csv``, ``plots/`` (dvc.yaml plots),
 ``samples/<id>.png`` and ``README.md``. They are built in a staging folder inside ``output``
 and each swapped into place at the end, so a stale file of an earlier run never lingers
 and other files in ``output`` are left alone.
@@ -41,7 +42,7 @@ from pipeline.evaluation.scoring import GROUPS, ImageJob, Tally, exposure_group,
 from pipeline.evaluation.testsets import EvalItem, EvalSet, paired_set, test_set
 from pipeline.params import EvaluateParams, Params
 
-MANAGED = ("metrics.json", "per_image.csv", "README.md", "plots", "samples")
+MANAGED = ("metrics.json", "breakdown.json", "per_image.csv", "README.md", "plots", "samples")
 
 
 def check_params(p: EvaluateParams) -> list[str]:
@@ -152,6 +153,7 @@ def _publish(staging: Path, output: Path) -> None:
 
 def _write(results: Results, chooser: grids.SampleChooser, staging: Path, png_level: int) -> None:
     atomic_write_json(staging / "metrics.json", evalfiles.metrics_json(results))
+    atomic_write_json(staging / "breakdown.json", evalfiles.breakdown_json(results))
     atomic_write_text(staging / "per_image.csv", evalfiles.per_image_csv(results))
     plots = staging / "plots"
     atomic_write_text(plots / "psnr_by_tau.csv", evalfiles.psnr_plot_csv(results, "tau"))
