@@ -12,7 +12,8 @@ for speed:
   ``sepFilter2D`` (float64, the same weights as scipy's ``gaussian_filter``; about ten times
   faster there than torch's float64 convolution), on a GPU as two 1-D convolutions;
 * CIEDE2000 runs in float32 (twice as fast; the mean moves by about 1e-6), summed in
-  float64, over strips of rows, so memory stays bounded at full resolution.
+  float64, over strips of rows (on the CPU small enough to stay in its cache), so memory
+  stays bounded at full resolution.
 
 Images come in as float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded (numpy arrays).
 ``score_image`` scores one ``ImageJob`` of ``pipeline.evaluation.scoring`` (every method's
@@ -46,7 +47,8 @@ XYZ_FROM_RGB = (
     (0.019334, 0.119193, 0.950227),
 )
 D65_WHITE = (0.95047, 1.0, 1.08883)
-STRIP_PIXELS = 1 << 21  # CIEDE2000 works on strips of about this many pixels
+# CIEDE2000 works on strips of about this many pixels: cache-sized on the CPU, large on a GPU.
+STRIP_PIXELS = {"cpu": 1 << 15, "cuda": 1 << 22}
 _DTYPE = torch.float64
 LAB_DTYPE = torch.float32  # CIEDE2000's colour maths (see Reference.delta_e2000)
 
@@ -172,7 +174,7 @@ class Reference:
         self.use_opencv = use_opencv
         self.mu = blur_valid(target, use_opencv)
         self.var = blur_valid(target * target, use_opencv) - self.mu * self.mu
-        rows = max(1, STRIP_PIXELS // target.shape[2])
+        rows = max(1, STRIP_PIXELS.get(target.device.type, 1 << 22) // target.shape[2])
         self.strips = [
             (y, rgb_to_lab(target[:, y : y + rows].to(LAB_DTYPE)))
             for y in range(0, target.shape[1], rows)

@@ -126,3 +126,13 @@ def test_score_stream_in_processes_keeps_order(demo_photos) -> None:
     for a, b in zip(alone, pooled, strict=True):
         assert a.metrics == b.metrics
         np.testing.assert_array_equal(a.target_patches, b.target_patches)
+
+
+def test_delta_e_over_several_strips(demo_photos, monkeypatch) -> None:
+    target = _crop(demo_photos["astronaut"], 50, 70)
+    pred = shift_ev(target, 1.0)
+    monkeypatch.setitem(im.STRIP_PIXELS, "cpu", 7 * 70)  # 7 rows a strip, the last one 1 row
+    ref = im.Reference(im.to_tensor(target))
+    assert len(ref.strips) == 8
+    got = ref.delta_e2000(im.to_tensor(pred))
+    assert got == pytest.approx(sk.delta_e2000(pred, target), abs=TOLERANCE)
