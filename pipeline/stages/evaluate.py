@@ -50,10 +50,8 @@ def check_params(p: EvaluateParams) -> list[str]:
     unknown = [b for b in p.baselines if b not in BLIND_BASELINES]
     if unknown:
         raise UserError(f"evaluate.baselines: unknown {unknown}; known: {list(BLIND_BASELINES)}")
-    if p.resolution < 0 or p.max_images < 0 or p.samples < 0 or p.workers < 0:
-        raise UserError(
-            f"evaluate.resolution, max_images, samples and workers must be >= 0, got {p}"
-        )
+    if p.resolution < 0 or p.max_images < 0 or p.samples < 0:
+        raise UserError(f"evaluate.resolution, max_images and samples must be >= 0, got {p}")
     edges = p.tau_buckets
     if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
         raise UserError(f"evaluate.tau_buckets must be increasing upper edges, got {edges}")
