@@ -243,6 +243,7 @@ class EvaluateParams:
     inception_weights: str = ""  # TorchScript Inception-v3 classifier for the Inception Score
     tau_buckets: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     seed: int = 0
+    workers: int = 2  # scoring processes on the CPU (0 or 1: in the main process)
 
     def __post_init__(self) -> None:
         if self.resolution < 0 or self.max_images < 0 or self.samples < 0:

@@ -113,14 +113,22 @@ def _header(path: Path) -> list[str]:
 def test_every_declared_output_exists_and_parses(report) -> None:
     out, summary = report
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["resolution"] == "full" and metrics["n_images"] == len(ROWS)
-    assert "Gaussian" in metrics["ssim_convention"] and metrics["skipped"] == 0
+    assert metrics["n_images"] == len(ROWS) and metrics["skipped"] == 0
+    kinds = {"all", "overexpose", "ev_under", "ev_over", "unchanged", "native"}
+    assert set(metrics) == {*METHODS, "n_images", "n_expected", "skipped"}
+    assert set(metrics["model"]) == kinds
+    assert all(set(v) == {"psnr", "ssim"} for m in METHODS for v in metrics[m].values())
+    breakdown = json.loads((out / "breakdown.json").read_text())
+    assert breakdown["resolution"] == "full" and "Gaussian" in breakdown["ssim_convention"]
+    test = breakdown["test"]
+    assert test["n_images"] == len(ROWS) and set(test["by_kind"]) == kinds
     for method in METHODS:
-        entry = metrics[method]
-        assert {"psnr", "ssim", "mae", "delta_e2000", "n", "hist_mean", "by_kind"} <= set(entry)
-    assert set(metrics["model"]["by_kind"]) == {
-        "overexpose", "ev_under", "ev_over", "unchanged", "native"
-    }  # fmt: skip
+        entry = test["by_kind"]["all"][method]
+        assert {"psnr", "ssim", "mae", "delta_e2000", "n", "hist_mean"} <= set(entry)
+        assert entry["psnr"] == round(metrics[method]["all"]["psnr"], 4)
+    assert set(test["by_tau_bucket"]) == {"0.6", "0.9"}
+    assert set(test["by_ev"]) == {"ev -1", "ev +0", "ev +1"}
+    assert set(test["by_source"]) == {"demo", "lol"}
     rows = _csv(out / "per_image.csv")
     assert len(rows) == len(ROWS) * len(METHODS)
     assert {(r["id"], r["method"]) for r in rows} == {(i, m) for i in ROWS for m in METHODS}
@@ -169,11 +177,12 @@ def test_samples_cover_the_kinds_with_labelled_panels(report) -> None:
 def test_oracle_applies_only_to_synthetic_rows(report) -> None:
     out, _ = report
     metrics = json.loads((out / "metrics.json").read_text())
+    test = json.loads((out / "breakdown.json").read_text())["test"]
     # the EV 0 row (input == target) is reported in its own group, not in the ranking
-    assert metrics["oracle"]["n"] == 4 and metrics["oracle_excluded"] == 1
-    assert metrics["model"]["n"] == 5 and "native" not in metrics["oracle"]["by_kind"]
-    assert metrics["identity"]["by_kind"]["unchanged"]["psnr"] == 100.0
-    assert metrics["identity"]["psnr"] < 100.0
+    assert test["by_kind"]["all"]["oracle"]["n"] == 4 and test["oracle_excluded"] == 1
+    assert test["by_kind"]["all"]["model"]["n"] == 5 and "native" not in metrics["oracle"]
+    assert metrics["identity"]["unchanged"]["psnr"] == 100.0
+    assert metrics["identity"]["all"]["psnr"] < 100.0
     rows = {(r["id"], r["method"]): r for r in _csv(out / "per_image.csv")}
     assert rows[("coffee-native", "oracle")]["psnr"] == ""
     assert float(rows[("astro-tau", "oracle")]["psnr"]) > float(rows[("astro-tau", "he")]["psnr"])
@@ -200,7 +209,7 @@ def test_resolution_changes_the_evaluated_size(data, tmp_path) -> None:
     stage.run(_params(resolution=28, samples=0), data / "shards", data / "generator.pt", tmp_path)
     rows = _csv(tmp_path / "per_image.csv")
     assert {(r["width"], r["height"]) for r in rows} == {("28", "20")}
-    assert json.loads((tmp_path / "metrics.json").read_text())["resolution"] == 28
+    assert json.loads((tmp_path / "breakdown.json").read_text())["resolution"] == 28
     assert "long side 28 px" in (tmp_path / "README.md").read_text()
     assert not any((tmp_path / "samples").iterdir())
 
@@ -220,9 +229,13 @@ def test_paired_low_high_folder(data, tmp_path, demo_photos) -> None:
     )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_images"] == 2  # max_images applies to each set
-    paired = metrics["paired"]["mine"]
-    assert paired["n_images"] == 2 and paired["model"]["n"] == 2
-    assert "psnr_gt_mean" in paired["identity"] and paired["oracle_excluded"] == 2
+    assert (
+        metrics["paired"]["mine"]["n_images"] == 2 and "native" in metrics["paired"]["mine"]["he"]
+    )
+    paired = json.loads((out / "breakdown.json").read_text())["paired"]["mine"]
+    assert paired["n_images"] == 2 and paired["by_kind"]["all"]["model"]["n"] == 2
+    assert "psnr_gt_mean" in paired["by_kind"]["all"]["identity"]
+    assert paired["oracle_excluded"] == 2
     notes = "\n".join(summary.notes)
     assert "lonely.png" in notes and "0broken.png" in notes
     rows = [r for r in _csv(out / "per_image.csv") if r["set"] == "paired:mine"]
@@ -305,11 +318,11 @@ def test_lpips_and_inception_score_with_scripted_modules(data, tmp_path) -> None
     # Inputs are mapped to [-1, 1]: the toy distance is 4 x the MSE on [0, 1].
     assert float(rows[("astro-evn", "identity")]["lpips"]) == pytest.approx(4 * mse, rel=1e-4)
     assert rows[("coffee-native", "oracle")]["lpips"] == ""
-    metrics = json.loads((out / "metrics.json").read_text())
+    overall = json.loads((out / "breakdown.json").read_text())["test"]["by_kind"]["all"]
     for method in ("model", "identity", "oracle"):
-        assert 1.0 <= metrics[method]["inception_score"] <= 5.0
-        assert metrics[method]["inception_splits"] == 1  # 6 images: one split
-        assert "lpips" in metrics[method]
+        assert 1.0 <= overall[method]["inception_score"] <= 5.0
+        assert overall[method]["inception_splits"] == 1  # 6 images: one split
+        assert "lpips" in overall[method]
     assert "LPIPS" in (out / "README.md").read_text()
 
 
@@ -351,7 +364,8 @@ def test_rerun_replaces_report_files_and_keeps_others(data, tmp_path) -> None:
     assert sample.name in ("astro-tau.png", "coffee-tau.png")  # the first group: overexposed
     assert not (out / "plots" / "old.csv").exists() and (out / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "keep.txt", "metrics.json", "per_image.csv", "plots", "samples"
+        "README.md", "breakdown.json", "keep.txt", "metrics.json", "per_image.csv", "plots",
+        "samples",
     ]  # fmt: skip
 
 

@@ -34,7 +34,8 @@ CropPosition = tuple[int, int, int, list[tuple[int, int]]]
 _SSIM_MIN_SIDE = 11
 
 
-def _check_pair(pred: np.ndarray, target: np.ndarray) -> None:
+def check_pair(pred: np.ndarray, target: np.ndarray) -> None:
+    """ValueError unless both are float32 (H, W, 3) arrays of the same shape."""
     check_rgb(pred, "pred")
     check_rgb(target, "target")
     if pred.shape != target.shape:
@@ -49,7 +50,7 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
     Identical images give ``inf``: callers that average over a set must decide how to
     treat it (skip, cap, or report separately) and say so.
     """
-    _check_pair(pred, target)
+    check_pair(pred, target)
     mse = float(np.mean((pred.astype(np.float64) - target.astype(np.float64)) ** 2))
     if mse == 0.0:
         return float("inf")
@@ -64,7 +65,7 @@ def ssim(pred: np.ndarray, target: np.ndarray) -> float:
     covariances (``use_sample_covariance=False``); the per-channel means are averaged.
     Both sides must be at least 11 pixels.
     """
-    _check_pair(pred, target)
+    check_pair(pred, target)
     if min(pred.shape[:2]) < _SSIM_MIN_SIDE:
         raise ValueError(f"ssim needs both sides >= {_SSIM_MIN_SIDE}, got shape {pred.shape}")
     return float(
@@ -82,7 +83,7 @@ def ssim(pred: np.ndarray, target: np.ndarray) -> float:
 
 def mae(pred: np.ndarray, target: np.ndarray) -> float:
     """Mean absolute error over all pixels and channels, on the [0, 1] scale."""
-    _check_pair(pred, target)
+    check_pair(pred, target)
     return float(np.mean(np.abs(pred.astype(np.float64) - target.astype(np.float64))))
 
 
@@ -92,7 +93,7 @@ def delta_e2000(pred: np.ndarray, target: np.ndarray) -> float:
     Both images go to CIELAB with ``skimage.color.rgb2lab`` (sRGB transfer curve) in
     float64; 0 means identical colours, black against white gives 100.
     """
-    _check_pair(pred, target)
+    check_pair(pred, target)
     lab_pred = rgb2lab(pred.astype(np.float64))
     lab_target = rgb2lab(target.astype(np.float64))
     return float(np.mean(deltaE_ciede2000(lab_pred, lab_target, channel_axis=-1)))
@@ -100,7 +101,7 @@ def delta_e2000(pred: np.ndarray, target: np.ndarray) -> float:
 
 def evaluate_pair(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """All full-reference metrics of one image: ``psnr``, ``ssim``, ``mae``, ``delta_e2000``."""
-    _check_pair(pred, target)
+    check_pair(pred, target)
     return {
         "psnr": psnr(pred, target),
         "ssim": ssim(pred, target),
@@ -156,6 +157,16 @@ def hu_patches(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """
     check_rgb(image)
     return _cut_patches(image, hu_crop_positions(image.shape[0], image.shape[1], rng))
+
+
+def hu_statistics(image: np.ndarray, positions: list[CropPosition]) -> np.ndarray:
+    """``patch_statistics`` of the patches of ``image`` at ``positions`` (``hu_crop_positions``).
+
+    Returns float64 ``(16, 3)``; the same positions on an output and its target sample the
+    same scene content.
+    """
+    check_rgb(image)
+    return patch_statistics(_cut_patches(image, positions))
 
 
 def patch_statistics(patches: np.ndarray) -> np.ndarray:
@@ -225,10 +236,18 @@ class HistogramSimilarity:
 
     def add(self, pred: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> None:
         """Add one pair: float32 ``(H, W, 3)`` RGB in [0, 1], the same shape."""
-        _check_pair(pred, target)
+        check_pair(pred, target)
         positions = hu_crop_positions(pred.shape[0], pred.shape[1], rng)
-        self._out.append(patch_statistics(_cut_patches(pred, positions)))
-        self._target.append(patch_statistics(_cut_patches(target, positions)))
+        self.add_statistics(hu_statistics(pred, positions), hu_statistics(target, positions))
+
+    def add_statistics(self, stats_out: np.ndarray, stats_target: np.ndarray) -> None:
+        """Add one pair's ``patch_statistics`` (the same crop positions on both sides)."""
+        if stats_out.shape != stats_target.shape:
+            raise ValueError(
+                f"patch statistics differ in shape: {stats_out.shape} and {stats_target.shape}"
+            )
+        self._out.append(stats_out)
+        self._target.append(stats_target)
 
     def result(self) -> dict[str, float]:
         """``{"luminance", "contrast", "saturation", "mean"}`` in percent over all pairs added."""

@@ -1,7 +1,9 @@
 """What ``prep evaluate`` computed, and its machine-readable files.
 
 ``Results`` gathers the scores; ``method_stats`` turns them into per-method averages (all
-images and per exposure group) used by ``metrics.json`` and the README alike. Plot tables
+images and per exposure group) used by the JSON files and the README alike: ``metrics.json``
+holds the headline (PSNR and SSIM per method and kind, what ``dvc metrics show`` prints) and
+``breakdown.json`` everything else (a plain output: DVC does not flatten it). Plot tables
 follow the top-level ``plots:`` of dvc.yaml: ``psnr_by_tau.csv`` (tau bucket upper edge),
 ``psnr_by_ev.csv`` (EV-shifted pairs) and ``luminance_histogram.csv``.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +56,6 @@ PSNR_CONVENTION = (
     f"{PSNR_CAP:g} dB"
 )
 SIMILARITY_KEYS = ("luminance", "contrast", "saturation", "mean")
-KIND_KEYS = frozenset({"n", "psnr", "ssim", "mae", "delta_e2000", "psnr_gt_mean", "hist_mean"})
 
 
 @dataclass
@@ -112,8 +114,30 @@ def _rounded(stats: dict[str, float]) -> dict[str, float]:
     return {k: (int(v) if k == "n" else round(float(v), 4)) for k, v in stats.items()}
 
 
+HEADLINE = ("psnr", "ssim")  # per method and kind in metrics.json
+
+
+def _by(rows: list[Row], key: Callable[[Row], Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """``averages`` with string keys (JSON), in sorted key order."""
+    table = averages(rows, key)
+    return {_key_text(k): {m: _rounded(s) for m, s in table[k].items()} for k in sorted(table)}
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, tuple):  # (kind, EV)
+        return f"{key[0]} {key[1]:+g}"
+    return f"{key:g}" if isinstance(key, float) else str(key)
+
+
+def _set_names(results: Results) -> dict[str, str]:
+    """Set name -> its key in the JSON files: "test", or the paired folder's name."""
+    return {s: s.split(":", 1)[1] if s.startswith("paired:") else s for s in results.sets}
+
+
 def metrics_json(results: Results) -> dict[str, Any]:
-    """The DVC metrics: per method overall numbers and ``by_kind``, per set."""
+    """The DVC metrics, small enough to read as a table in ``dvc metrics show``:
+    ``{method: {"all" | kind: {"psnr", "ssim"}}}`` for the test split, the image counts, and
+    the same per paired folder. Everything else is in ``breakdown_json``."""
 
     def block(set_name: str) -> dict[str, Any]:
         table = method_stats(results, set_name)
@@ -121,33 +145,59 @@ def metrics_json(results: Results) -> dict[str, Any]:
         if set_name in results.expected:
             out["n_expected"] = results.expected[set_name]
         for method in results.methods:
-            if method not in table.get("all", {}):
-                continue
-            entry: dict[str, Any] = _rounded(table["all"][method])
-            # Per kind only the headline numbers: dvc metrics show prints one column per key.
-            entry["by_kind"] = {
-                g: _rounded({k: v for k, v in table[g][method].items() if k in KIND_KEYS})
-                for g, _ in GROUPS
-                if method in table.get(g, {})
+            kinds = {
+                group: {k: round(float(table[group][method][k]), 4) for k in HEADLINE}
+                for group in ("all", *(g for g, _ in GROUPS))
+                if method in table.get(group, {})
             }
-            out[method] = entry
+            if kinds:
+                out[method] = kinds
+        return out
+
+    metrics = block("test") if "test" in results.n_images else {}
+    metrics["skipped"] = len(results.skipped)
+    paired = {key: block(s) for s, key in _set_names(results).items() if s != "test"}
+    if paired:
+        metrics["paired"] = paired
+    return metrics
+
+
+def breakdown_json(results: Results) -> dict[str, Any]:
+    """Every average ``prep evaluate`` computed, per set: by kind (every metric, histogram
+    similarity, learned metrics), by source, by EV and by tau bucket; and the conventions."""
+
+    def block(set_name: str) -> dict[str, Any]:
+        table = method_stats(results, set_name)
+        rows = results.rows_of(set_name)
+        overexposed = [r for r in rows if r["kind"] == "overexpose"]
+        out: dict[str, Any] = {
+            "n_images": results.n_images[set_name],
+            "by_kind": {
+                group: {m: _rounded(table[group][m]) for m in results.methods if m in table[group]}
+                for group in ("all", *(g for g, _ in GROUPS))
+                if group in table
+            },
+            "by_source": _by(rows, lambda r: r["source"]),
+            "by_ev": _by(rows, lambda r: None if r.get("ev") is None else (r["kind"], r["ev"])),
+            "by_tau_bucket": _by(overexposed, lambda r: r["tau_bucket"]),
+        }
         if ORACLE in results.methods:
             out["oracle_excluded"] = results.oracle_excluded(set_name)
         return out
 
-    metrics = block("test") if "test" in results.n_images else {}
-    metrics |= {
+    out: dict[str, Any] = {
         "resolution": "full" if results.resolution == 0 else results.resolution,
-        "ssim_convention": "RGB [0,1], Gaussian window sigma 1.5",
-        "psnr_convention": f"RGB [0,1], identical images capped at {PSNR_CAP:g} dB",
+        "ssim_convention": SSIM_CONVENTION,
+        "psnr_convention": PSNR_CONVENTION,
         "skipped": len(results.skipped),
     }
     if ORACLE in results.methods:
-        metrics["oracle_label"] = ORACLE_LABEL
-    paired = {s.split(":", 1)[1]: block(s) for s in results.sets if s.startswith("paired:")}
+        out["oracle_label"] = ORACLE_LABEL
+    out |= {key: block(s) for s, key in _set_names(results).items() if s == "test"}
+    paired = {key: block(s) for s, key in _set_names(results).items() if s != "test"}
     if paired:
-        metrics["paired"] = paired
-    return metrics
+        out["paired"] = paired
+    return out
 
 
 def _csv_text(header: list[str], rows: list[list[Any]]) -> str:

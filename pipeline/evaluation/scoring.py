@@ -3,21 +3,32 @@
 Images: float32 (H, W, 3) RGB in [0, 1], gamma-encoded, at the evaluation resolution.
 PSNR of identical images is infinite; it is capped at ``PSNR_CAP`` so averages stay finite
 (EV 0 variants are their own target, so identity scores the cap there).
+
+Scoring is split so that it can run elsewhere: ``Tally.job`` packs one image (its target and
+every method's output) into an ``ImageJob``, a scorer turns it into ``ImageScores``
+(``score_image_reference`` here, with scikit-image; ``exposure_models.image_metrics`` in
+torch, in worker processes or on a GPU), and ``Tally.record`` adds them, in image order.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from pipeline.evaluation.metrics import HU_LUMA_WEIGHTS, HistogramSimilarity, evaluate_pair, psnr
+from pipeline.evaluation.metrics import (
+    HU_LUMA_WEIGHTS,
+    HistogramSimilarity,
+    evaluate_pair,
+    hu_crop_positions,
+    hu_statistics,
+    psnr,
+)
 
 PSNR_CAP = 100.0  # dB
 # Groups left out of the overall ("all") averages: a pair whose input already is its target
@@ -90,6 +101,43 @@ def luma_histogram(image: np.ndarray) -> np.ndarray:
     return np.histogram(luma, bins=LUMA_BINS, range=(0.0, 1.0))[0].astype(np.int64)
 
 
+@dataclass
+class ImageJob:
+    """One image to score: every applicable method's output against the target.
+
+    ``outputs``: method -> float32 (H, W, 3), the target's shape; ``native``: a native pair
+    (adds the GT-mean PSNR); ``seed``: the crop positions of histogram similarity.
+    """
+
+    target: np.ndarray
+    outputs: dict[str, np.ndarray]
+    native: bool
+    seed: int
+
+    def patch_statistics(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Hu et al.'s patch statistics of each output and of the target, at the same crops."""
+        height, width = self.target.shape[:2]
+        positions = hu_crop_positions(height, width, np.random.default_rng(self.seed))
+        outputs = {m: hu_statistics(pred, positions) for m, pred in self.outputs.items()}
+        return outputs, hu_statistics(self.target, positions)
+
+
+@dataclass
+class ImageScores:
+    """What a scorer returns for an ``ImageJob``: ``metrics[method]`` as ``score_pair``
+    gives it, and the patch statistics of each output (``patches``) and of the target."""
+
+    metrics: dict[str, dict[str, float]]
+    patches: dict[str, np.ndarray]
+    target_patches: np.ndarray
+
+
+def score_image_reference(job: ImageJob) -> ImageScores:
+    """Score ``job`` with the reference metrics (scikit-image, float64, one method at a time)."""
+    metrics = {m: score_pair(pred, job.target, job.native) for m, pred in job.outputs.items()}
+    return ImageScores(metrics, *job.patch_statistics())
+
+
 class Tally:
     """Everything scored so far: per-image rows, histogram similarity, luminance histograms.
 
@@ -105,31 +153,34 @@ class Tally:
         )
         self.luma = {role: np.zeros(LUMA_BINS, np.int64) for role in ("output", "target", "input")}
 
-    def add(
+    def job(self, base: Row, target: np.ndarray, outputs: dict[str, np.ndarray | None]) -> ImageJob:
+        """The ``ImageJob`` of one image (call once per image, in order: it draws the seed).
+
+        ``base`` holds set, id, group...; ``outputs`` maps method -> image (None: the method
+        does not apply to this image).
+        """
+        seed = int(self.rng.integers(2**63))
+        applied = {m: pred for m, pred in outputs.items() if pred is not None}
+        return ImageJob(target, applied, base["group"] == "native", seed)
+
+    def record(
         self,
         base: Row,
-        target: np.ndarray,
-        outputs: dict[str, np.ndarray | None],
+        methods: Iterable[str],
+        scores: ImageScores,
         extra: dict[str, dict[str, float]] | None = None,
     ) -> None:
-        """Score one image: ``base`` holds set, id, group...; ``outputs`` maps method -> image
-        (None: the method does not apply, its row gets no scores)."""
-        seed = int(self.rng.integers(2**63))
-        scored = [(m, pred) for m, pred in outputs.items() if pred is not None]
-        native = base["group"] == "native"
-        # SSIM and CIEDE2000 dominate the run time, in numpy/scipy calls that release the GIL.
-        with ThreadPoolExecutor(max(1, min(len(scored), os.cpu_count() or 1))) as pool:
-            scores: dict[str, dict[str, float]] = {m: {} for m in outputs}
-            jobs = [pool.submit(score_pair, pred, target, native) for _, pred in scored]
-            scores |= {m: job.result() for (m, _), job in zip(scored, jobs, strict=True)}
-        for method, pred in outputs.items():
-            row = base | {"method": method} | scores[method]
-            if pred is not None:
-                row |= (extra or {}).get(method, {})
+        """Add one image's rows, one per method in ``methods`` order (a method without scores
+        did not apply: its row gets none)."""
+        for method in methods:
+            row = base | {"method": method}
+            if method in scores.metrics:
+                row |= scores.metrics[method] | (extra or {}).get(method, {})
                 groups = (base["group"],) if base["group"] in UNRANKED else ("all", base["group"])
                 for group in groups:
-                    key = (base["set"], method, group)
-                    self.similarity[key].add(pred, target, np.random.default_rng(seed))
+                    self.similarity[(base["set"], method, group)].add_statistics(
+                        scores.patches[method], scores.target_patches
+                    )
             self.rows.append(row)
 
     def add_luma(self, inp: np.ndarray, output: np.ndarray, target: np.ndarray) -> None:

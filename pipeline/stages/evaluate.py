@@ -7,7 +7,8 @@ long side of N (``cv2.INTER_AREA``, never up). The model always runs through
 see the input only; with ``evaluate.oracle`` seed 002's inverse transform gets the pair's
 true tau or EV (synthetic rows only; a row with ``gamma`` None was made with the sRGB curve).
 
-Outputs (in ``output``): ``metrics.json``, ``per_image.csv``, ``plots/`` (dvc.yaml plots),
+Outputs (in ``output``): ``metrics.json`` (the headline: PSNR and SSIM per method and kind),
+``breakdown.json`` (every average), ``per_image.csv``, ``plots/`` (dvc.yaml plots),
 ``samples/<id>.png`` and ``README.md``. They are built in a staging folder inside ``output``
 and each swapped into place at the end, so a stale file of an earlier run never lingers
 and other files in ``output`` are left alone.
@@ -18,10 +19,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from exposure_models.image_metrics import score_stream
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.learned_metrics import LearnedMetrics
 from pipeline.core import upsample
@@ -34,11 +38,11 @@ from pipeline.evaluation.baselines import BLIND_BASELINES, oracle
 from pipeline.evaluation.methods import IDENTITY, MODEL, ORACLE
 from pipeline.evaluation.report import readme
 from pipeline.evaluation.results import Results
-from pipeline.evaluation.scoring import GROUPS, Tally, exposure_group, tau_bucket
+from pipeline.evaluation.scoring import GROUPS, ImageJob, Tally, exposure_group, tau_bucket
 from pipeline.evaluation.testsets import EvalItem, EvalSet, paired_set, test_set
 from pipeline.params import EvaluateParams, Params
 
-MANAGED = ("metrics.json", "per_image.csv", "README.md", "plots", "samples")
+MANAGED = ("metrics.json", "breakdown.json", "per_image.csv", "README.md", "plots", "samples")
 
 
 def check_params(p: EvaluateParams) -> list[str]:
@@ -80,38 +84,48 @@ def _score_set(
     tally: Tally,
     chooser: grids.SampleChooser | None,
 ) -> int:
+    """Run every method on each pair here; score them in ``evaluate.workers`` processes (on
+    the GPU when the model runs on one), recording the scores in image order."""
     p = params.evaluate
+    waiting: deque[tuple[dict, dict]] = deque()  # (base row, learned metrics) per job sent
+
+    def jobs() -> Iterator[ImageJob]:
+        for item in track(eval_set.items, f"evaluate {eval_set.name}"):
+            inp = at_resolution(item.input, p.resolution)
+            target = at_resolution(item.target, p.resolution)
+            outputs: dict[str, np.ndarray | None] = {MODEL: enhancer.correct(inp)}
+            for name in methods[1:]:
+                outputs[name] = (
+                    _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
+                )
+            m = item.meta
+            group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
+            base = {
+                "set": eval_set.name,
+                "id": item.id,
+                "scene": m.get("scene"),
+                "source": m.get("source"),
+                "kind": m["kind"],
+                "group": group,
+                "tau": m.get("tau"),
+                "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
+                "ev": m.get("ev"),
+                "width": inp.shape[1],
+                "height": inp.shape[0],
+            }
+            waiting.append((base, learned.per_image(eval_set.name, target, outputs)))
+            if chooser is not None:
+                tally.add_luma(inp, outputs[MODEL], target)  # type: ignore[arg-type]
+                if chooser.wants(group):
+                    shown = {k: v for k, v in outputs.items() if k not in (ORACLE, IDENTITY)}
+                    images = {"input": inp, "target": target, **shown}
+                    chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
+            yield tally.job(base, target, outputs)
+
     count = 0
-    for item in track(eval_set.items, f"evaluate {eval_set.name}"):
-        inp = at_resolution(item.input, p.resolution)
-        target = at_resolution(item.target, p.resolution)
-        outputs: dict[str, np.ndarray | None] = {MODEL: enhancer.correct(inp)}
-        for name in methods[1:]:
-            outputs[name] = (
-                _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
-            )
-        m = item.meta
-        group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
-        base = {
-            "set": eval_set.name,
-            "id": item.id,
-            "scene": m.get("scene"),
-            "source": m.get("source"),
-            "kind": m["kind"],
-            "group": group,
-            "tau": m.get("tau"),
-            "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
-            "ev": m.get("ev"),
-            "width": inp.shape[1],
-            "height": inp.shape[0],
-        }
-        tally.add(base, target, outputs, learned.per_image(eval_set.name, target, outputs))
-        if chooser is not None:
-            tally.add_luma(inp, outputs[MODEL], target)  # type: ignore[arg-type]
-            if chooser.wants(group):
-                shown = {k: v for k, v in outputs.items() if k not in (ORACLE, IDENTITY)}
-                images = {"input": inp, "target": target, **shown}
-                chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
+    for scores in score_stream(jobs(), enhancer.device, p.workers):
+        base, extra = waiting.popleft()
+        tally.record(base, methods, scores, extra)
         count += 1
     return count
 
@@ -132,6 +146,7 @@ def _publish(staging: Path, output: Path) -> None:
 
 def _write(results: Results, chooser: grids.SampleChooser, staging: Path, png_level: int) -> None:
     atomic_write_json(staging / "metrics.json", evalfiles.metrics_json(results))
+    atomic_write_json(staging / "breakdown.json", evalfiles.breakdown_json(results))
     atomic_write_text(staging / "per_image.csv", evalfiles.per_image_csv(results))
     plots = staging / "plots"
     atomic_write_text(plots / "psnr_by_tau.csv", evalfiles.psnr_plot_csv(results, "tau"))

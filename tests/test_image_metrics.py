@@ -1,0 +1,138 @@
+"""The torch metrics of prep evaluate against scikit-image's (CPU torch here)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from exposure_models import image_metrics as im
+from pipeline.core.exposure import overexpose, shift_ev
+from pipeline.evaluation import metrics as sk
+from pipeline.evaluation.baselines import clahe, histogram_equalization
+from pipeline.evaluation.scoring import ImageJob, score_image_reference
+
+TOLERANCE = 1e-4  # what the torch path must match scikit-image to (it does to ~1e-10)
+
+
+def _crop(image: np.ndarray, height: int = 96, width: int = 128) -> np.ndarray:
+    return np.ascontiguousarray(image[:height, :width])
+
+
+def _noisy(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0.0, sigma, image.shape)
+    return np.clip(image + noise, 0.0, 1.0).astype(np.float32)
+
+
+def _cases(photos: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    coffee, rocket = _crop(photos["coffee"]), _crop(photos["rocket"], 64, 47)
+    rng = np.random.default_rng(3)
+    random = rng.random((33, 40, 3), dtype=np.float32)
+    grey = np.repeat(rng.random((20, 30, 1), dtype=np.float32), 3, axis=2)  # a = b = 0 pixels
+    return [
+        (overexpose(coffee, 0.6), coffee),
+        (shift_ev(coffee, -1.5), coffee),
+        (clahe(rocket), rocket),
+        (histogram_equalization(coffee), coffee),
+        (_noisy(coffee, 0.05, 1), coffee),
+        (rng.random((33, 40, 3), dtype=np.float32), random),
+        (np.clip(grey * 1.4, 0, 1).astype(np.float32), grey),
+        (grey, _noisy(grey, 0.2, 2)),
+    ]
+
+
+def test_metrics_match_scikit_image(demo_photos) -> None:
+    for pred, target in _cases(demo_photos):
+        ref = im.Reference(im.to_tensor(target))
+        got = ref.scores(im.to_tensor(pred))
+        assert got["psnr"] == pytest.approx(sk.psnr(pred, target), abs=TOLERANCE)
+        assert got["ssim"] == pytest.approx(sk.ssim(pred, target), abs=TOLERANCE)
+        assert got["mae"] == pytest.approx(sk.mae(pred, target), abs=TOLERANCE)
+        assert got["delta_e2000"] == pytest.approx(sk.delta_e2000(pred, target), abs=TOLERANCE)
+
+
+def test_hand_values_and_identical_images() -> None:
+    black = np.zeros((16, 16, 3), np.float32)
+    white = np.ones((16, 16, 3), np.float32)
+    ref = im.Reference(im.to_tensor(white))
+    assert ref.delta_e2000(im.to_tensor(black)) == pytest.approx(100.0, abs=1e-3)
+    assert ref.psnr(im.to_tensor(black)) == pytest.approx(0.0)
+    same = ref.scores(im.to_tensor(white.copy()))
+    assert same == {"psnr": math.inf, "ssim": pytest.approx(1.0), "mae": 0.0, "delta_e2000": 0.0}
+
+
+def test_lab_matches_scikit_image() -> None:
+    from skimage.color import rgb2lab
+
+    rgb = np.random.default_rng(0).random((7, 9, 3))
+    lab = im.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(lab, rgb2lab(rgb), atol=1e-9)
+
+
+def test_opencv_and_torch_gaussian_agree() -> None:
+    x = torch.rand(3, 30, 41, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    by_opencv = im.blur_valid(x, use_opencv=True)
+    by_torch = im.blur_valid(x, use_opencv=False)
+    assert by_opencv.shape == (3, 20, 31)
+    torch.testing.assert_close(by_opencv, by_torch, atol=1e-12, rtol=0)
+    constant = torch.full((1, 11, 11), 0.3, dtype=torch.float64)
+    assert float(im.blur_valid(constant)[0, 0, 0]) == pytest.approx(0.3)
+    ref = im.Reference(im.to_tensor(np.random.default_rng(1).random((25, 25, 3), np.float32)))
+    conv = im.Reference(ref.target, use_opencv=False)
+    pred = torch.rand_like(ref.target)
+    assert ref.ssim(pred) == pytest.approx(conv.ssim(pred), abs=1e-12)
+
+
+def test_bad_inputs_are_refused() -> None:
+    with pytest.raises(ValueError, match="sides >= 11"):
+        im.Reference(im.to_tensor(np.zeros((10, 40, 3), np.float32)))
+    ref = im.Reference(im.to_tensor(np.zeros((12, 12, 3), np.float32)))
+    with pytest.raises(ValueError, match="same shape"):
+        ref.scores(im.to_tensor(np.zeros((12, 13, 3), np.float32)))
+    with pytest.raises(ValueError, match="float32"):
+        im.to_tensor(np.zeros((12, 12, 3), np.float64))
+
+
+def _job(photos: dict[str, np.ndarray], native: bool, seed: int) -> ImageJob:
+    target = _crop(photos["chelsea"], 80, 100)
+    low = overexpose(target, 0.55)
+    outputs = {"identity": low.copy(), "he": histogram_equalization(low), "same": target.copy()}
+    return ImageJob(target, outputs, native, seed)
+
+
+def test_score_image_equals_the_reference_scorer(demo_photos) -> None:
+    for native in (False, True):
+        job = _job(demo_photos, native, seed=7)
+        want, got = score_image_reference(job), im.score_image(job)
+        assert list(got.metrics) == list(job.outputs)
+        for method, scores in want.metrics.items():
+            assert set(got.metrics[method]) == set(scores)
+            for key, value in scores.items():
+                assert got.metrics[method][key] == pytest.approx(value, abs=TOLERANCE), key
+            np.testing.assert_array_equal(got.patches[method], want.patches[method])
+        np.testing.assert_array_equal(got.target_patches, want.target_patches)
+        assert got.metrics["same"]["psnr"] == 100.0  # capped
+        assert ("psnr_gt_mean" in got.metrics["he"]) == native
+
+
+def test_score_stream_in_processes_keeps_order(demo_photos) -> None:
+    jobs = [_job(demo_photos, False, seed) for seed in range(3)]
+    jobs[1].outputs = {"he": jobs[1].outputs["he"]}
+    alone = [im.score_image(job) for job in jobs]
+    pooled = list(im.score_stream(iter(jobs), "cpu", workers=2))
+    assert [list(s.metrics) for s in pooled] == [list(s.metrics) for s in alone]
+    for a, b in zip(alone, pooled, strict=True):
+        assert a.metrics == b.metrics
+        np.testing.assert_array_equal(a.target_patches, b.target_patches)
+
+
+def test_delta_e_over_several_strips(demo_photos, monkeypatch) -> None:
+    target = _crop(demo_photos["astronaut"], 50, 70)
+    pred = shift_ev(target, 1.0)
+    monkeypatch.setitem(im.STRIP_PIXELS, "cpu", 7 * 70)  # 7 rows a strip, the last one 1 row
+    ref = im.Reference(im.to_tensor(target))
+    assert len(ref.strips) == 8
+    got = ref.delta_e2000(im.to_tensor(pred))
+    assert got == pytest.approx(sk.delta_e2000(pred, target), abs=TOLERANCE)
