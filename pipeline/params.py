@@ -120,19 +120,47 @@ class DownloadParams:
 
 @dataclass(frozen=True)
 class FilterParams:
-    """Thresholds that decide whether a clean photo is well exposed (README: "prep filter")."""
+    """Thresholds that decide whether a clean photo is well exposed (README: "prep filter").
+
+    Tuned on the calibration half of the real-photo corpus (``tools/real_photos.py``).
+    """
 
     analysis_side: int = 1024  # stats use every k-th pixel so the long side is about this
-    max_saturated: float = 0.03  # fraction of pixels at the top code
-    max_clipping_spike: float = 15.0  # top-code count / mean count of the 20 codes below
-    spike_min_saturated: float = 0.005  # the spike test applies from this saturated fraction
-    max_crushed: float = 0.30  # fraction of pixels at most 2/255 in every channel
-    min_mean: float = 0.12
-    max_mean: float = 0.65
-    min_p99: float = 0.65  # a photo without highlights is underexposed
-    max_p01: float = 0.35  # a photo without shadows is washed out
-    min_spread: float = 0.20
+    min_highlight: float = 0.65  # brightest 0.1 % of pixels below this: no highlights
+    shadow_level: float = 0.10  # luma below this is deep shadow (named in the reason)
+    max_blown: float = 0.01  # fraction of pixels in blown (white, clipped) regions
+    min_blown_region: float = 0.0005  # a white region counts from this fraction of the image
+    min_blown_spike: float = 1.0  # white pixels at the top code / in the 24 codes below
+    light_level: float = 0.75  # a clipped pixel is light, not colour, if every channel >= this
+    max_clipped_light: float = 0.005  # with a spike above min_clipped_spike: clipped highlights
+    min_clipped_spike: float = 4.0
+    bright_median: float = 0.50  # in a photo with a brighter median luma ...
+    max_clipped_bright: float = 0.05  # ... this much clipped light is overexposure
+    max_p05: float = 0.76  # 5th percentile luma above this: no shadows, washed out
     workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.analysis_side < 16:
+            raise ParamsError(f"filter.analysis_side: expected >= 16, got {self.analysis_side}")
+        if self.workers < 1:
+            raise ParamsError(f"filter.workers: expected >= 1, got {self.workers}")
+        for name in (
+            "min_highlight",
+            "shadow_level",
+            "max_blown",
+            "min_blown_region",
+            "light_level",
+            "max_clipped_light",
+            "bright_median",
+            "max_clipped_bright",
+            "max_p05",
+        ):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ParamsError(f"filter.{name}: expected a level in [0, 1], got {value}")
+        for name in ("min_blown_spike", "min_clipped_spike"):
+            if getattr(self, name) < 0:
+                raise ParamsError(f"filter.{name}: expected >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""prep filter: the exposure verdicts, measured on scikit-image's photos, and bad input."""
+"""prep filter: verdicts on scikit-image's photos and on constructed cases; bad input."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.core import exposure, imageio
+from pipeline.core import exposure, exposure_stats, imageio
 from pipeline.errors import StrictError, UserError
 from pipeline.params import FilterParams, Params
 from pipeline.stages import filter as stage
@@ -31,9 +31,14 @@ def degraded_set(demo_photos) -> dict[str, list[np.ndarray]]:
     }
 
 
+def verdict(image: np.ndarray, p: FilterParams | None = None) -> tuple[bool, str]:
+    p = p or FilterParams()
+    stats = exposure_stats.exposure_stats(image, p.min_blown_region, p.light_level, p.shadow_level)
+    return stage.judge(stats, p)
+
+
 def kept_fraction(images: list[np.ndarray], params: FilterParams) -> float:
-    verdicts = [stage.judge(exposure.exposure_stats(img), params)[0] for img in images]
-    return float(np.mean(verdicts))
+    return float(np.mean([verdict(img, params)[0] for img in images]))
 
 
 def test_confusion_targets_on_demo_photos(demo_photos) -> None:
@@ -46,14 +51,12 @@ def test_confusion_targets_on_demo_photos(demo_photos) -> None:
 
 
 def test_reasons_name_the_test(demo_photos) -> None:
-    p = FilterParams()
-    dark = exposure.exposure_stats(exposure.shift_ev(demo_photos["coffee"], -2.0))
-    bright = exposure.exposure_stats(
-        np.round(exposure.overexpose(demo_photos["coffee"], 0.5) * 255) / 255
+    coffee = demo_photos["coffee"]
+    assert verdict(exposure.shift_ev(coffee, -2.0))[1].startswith("underexposed: no highlights")
+    assert verdict(np.round(exposure.overexpose(coffee, 0.5) * 255) / 255)[1].startswith(
+        "overexposed"
     )
-    assert stage.judge(dark, p)[1].startswith("underexposed")
-    assert stage.judge(bright, p)[1].startswith("overexposed")
-    assert stage.judge(exposure.exposure_stats(demo_photos["coffee"]), p) == (True, "well exposed")
+    assert verdict(coffee) == (True, "well exposed")
 
 
 def _folder(tmp_path: Path, demo_photos) -> Path:
@@ -107,3 +110,103 @@ def test_workers_give_the_same_manifest(tmp_path: Path, demo_photos) -> None:
 def test_missing_input_folder(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such folder"):
         stage.run(Params(), tmp_path / "nope", tmp_path / "out")
+
+
+# --- constructed cases: exposure, not content -------------------------------------------------
+
+
+def _texture(
+    lo: float, hi: float, seed: int = 0, shape: tuple[int, int] = (240, 320)
+) -> np.ndarray:
+    """A smooth random texture with levels spread over [lo, hi] (HWC, RGB, [0,1], float32)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.random((shape[0] // 8, shape[1] // 8, 3)).astype(np.float32)
+    big = np.kron(noise, np.ones((8, 8, 1), np.float32))
+    big = (big - big.min()) / (big.max() - big.min())
+    return (lo + (hi - lo) * big).astype(np.float32)
+
+
+def test_saturated_colour_patch_is_kept(demo_photos) -> None:
+    """A red patch at the top code of one channel is colour, not blown light."""
+    image = demo_photos["coffee"].copy()
+    h, w = image.shape[:2]
+    image[: h // 3, : w // 2] = np.array([1.0, 0.12, 0.05], np.float32)  # ~17 % of the frame
+    stats = exposure_stats.exposure_stats(image)
+    assert stats.clipped_any > 0.15 and stats.blown == 0.0 and stats.clipped_light < 0.01
+    assert verdict(image) == (True, "well exposed")
+
+
+def test_clipped_white_region_is_rejected(demo_photos) -> None:
+    image = demo_photos["coffee"].copy()
+    h, w = image.shape[:2]
+    image[: h // 4, : w // 4] = 1.0  # one white region, ~6 % of the frame
+    stats = exposure_stats.exposure_stats(image)
+    assert stats.blown == pytest.approx(1 / 16, rel=0.05)
+    keep, reason = verdict(image)
+    assert not keep and reason.startswith("overexposed") and "blown white regions" in reason
+
+
+def test_speckles_of_white_are_not_blown_regions() -> None:
+    """Isolated white pixels (specular glints) are below min_blown_region: not a region."""
+    image = _texture(0.1, 0.9)
+    image[::16, ::16] = 1.0  # 0.4 % of the pixels, each alone
+    assert exposure_stats.exposure_stats(image).blown == 0.0
+
+
+def test_high_key_with_detail_is_kept() -> None:
+    """Light tones almost everywhere, a few shadows and unclipped highlights: well exposed."""
+    image = _texture(0.70, 0.97)
+    image[100:130, 40:280] = _texture(0.05, 0.30, seed=1)[100:130, 40:280]  # ~10 % dark detail
+    stats = exposure_stats.exposure_stats(image)
+    assert stats.median > 0.8 and stats.clipped_any == 0.0
+    assert verdict(image) == (True, "well exposed")
+
+
+def test_low_key_with_a_highlight_is_kept() -> None:
+    """A dark scene with a small unclipped light source is not underexposed (not a low mean)."""
+    image = _texture(0.0, 0.25)
+    image[50:60, 50:60] = 0.92  # 0.13 % of the frame
+    assert exposure_stats.exposure_stats(image).mean < 0.15
+    assert verdict(image) == (True, "well exposed")
+
+
+def test_crushed_low_key_without_highlights_is_rejected() -> None:
+    image = _texture(0.0, 0.45)
+    keep, reason = verdict(image)
+    assert not keep and reason.startswith("underexposed: no highlights")
+    assert "in deep shadow" in reason
+
+
+def test_washed_out_photo_is_rejected() -> None:
+    keep, reason = verdict(_texture(0.80, 0.97))
+    assert not keep and reason.startswith("washed out: no shadows")
+
+
+def test_stats_check_their_input() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        exposure_stats.exposure_stats(np.zeros((8, 8), np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        exposure_stats.exposure_stats(np.zeros((8, 8, 3), np.float64))
+    with pytest.raises(ValueError, match="mask"):
+        exposure_stats.region_fraction(np.zeros((4, 4, 3), bool), 0.0)
+
+
+def test_region_fraction_by_hand() -> None:
+    mask = np.zeros((10, 10), bool)
+    mask[0:3, 0:3] = True  # 9 pixels
+    mask[9, 9] = True  # 1 pixel
+    assert exposure_stats.region_fraction(mask, 0.0) == pytest.approx(0.10)
+    assert exposure_stats.region_fraction(mask, 0.05) == pytest.approx(0.09)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("min_highlight", 1.5), ("max_blown", -0.1), ("min_clipped_spike", -1.0), ("workers", 0)],
+)
+def test_filter_params_are_checked(tmp_path: Path, key: str, value: float) -> None:
+    from pipeline.params import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text(f"filter:\n  {key}: {value}\n")
+    with pytest.raises(UserError, match=f"filter.{key}"):
+        load_params(path)

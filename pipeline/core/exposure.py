@@ -1,4 +1,4 @@
-"""Pure exposure maths on float images: gamma curves, overexposure, EV shifts, statistics.
+"""Pure exposure maths on float images: gamma curves, overexposure, EV shifts.
 
 Every function here is pure (no I/O, no global state) and works on
 ``float32`` arrays holding gamma-encoded RGB in [0, 1] (``H x W x 3``) unless the
@@ -241,62 +241,3 @@ def luminance(image_lin: np.ndarray) -> np.ndarray:
     """
     check_rgb(image_lin, "image_lin")
     return image_lin @ LUMA_WEIGHTS
-
-
-@dataclass(frozen=True)
-class ExposureStats:
-    """Exposure statistics of one image (fractions and levels in [0, 1]).
-
-    Levels are of the gamma-encoded luma ``Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'``;
-    "saturated" and "crushed" look at each pixel's brightest channel.
-    """
-
-    saturated: float  # fraction of pixels whose brightest channel is at the top code
-    clipping_spike: float  # pixels at the top code / mean count per code just below it
-    crushed: float  # fraction of pixels whose brightest channel is at most 2/255
-    mean: float
-    median: float
-    p01: float
-    p05: float
-    p95: float
-    p99: float
-    spread: float  # p95 - p05: how much of the tonal range the photo uses
-    mean_linear: float  # mean linear luminance (scene brightness)
-
-
-def exposure_stats(image: np.ndarray, gamma: float = DEFAULT_GAMMA) -> ExposureStats:
-    """Exposure statistics used by ``prep filter``.
-
-    Clipping shows as a spike at the top code of the brightest-channel histogram: a natural
-    highlight roll-off spreads over the codes below, a clipped one piles up at the top.
-    The histogram has 256 bins of width 1/255 whatever the bit depth, bin 255 being the top.
-
-    Args:
-        image: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1].
-        gamma: power-law exponent for the linear-light mean.
-    Returns:
-        An ``ExposureStats``.
-    """
-    check_rgb(image)
-    brightest = np.clip(image.max(axis=2), 0.0, 1.0)
-    codes = (brightest * np.float32(255) + np.float32(0.5)).astype(np.int32)
-    hist = np.bincount(codes.ravel(), minlength=256).astype(np.float64) / codes.size
-    saturated = float(hist[255])
-    below = float(hist[235:255].mean())
-    spike = min(saturated / below, 1000.0) if below > 0 else (1000.0 if saturated > 0 else 0.0)
-    luma = image @ LUMA_WEIGHTS
-    p01, p05, p50, p95, p99 = np.percentile(luma, [1, 5, 50, 95, 99])
-    linear_luma = luminance(gamma_decode(image, gamma))
-    return ExposureStats(
-        saturated=saturated,
-        clipping_spike=float(spike),
-        crushed=float(hist[:3].sum()),
-        mean=float(luma.mean()),
-        median=float(p50),
-        p01=float(p01),
-        p05=float(p05),
-        p95=float(p95),
-        p99=float(p99),
-        spread=float(p95 - p05),
-        mean_linear=float(linear_luma.mean()),
-    )

@@ -4,7 +4,8 @@ Seed 002 removes over- and under-exposed photos before synthesizing overexposure
 ground truth is clean and the simulated amount is controlled. Native pairs (MSEC, LOL) pass
 through unscored: their inputs are badly exposed on purpose. Output: ``manifest.jsonl``
 (one ``FilterRow`` per item, kept or not, with the reason and the stats) and
-``rejects.jsonl`` (files that could not be used at all).
+``rejects.jsonl`` (files that could not be used at all). The statistics and the verdict are
+pure functions in ``pipeline.core.exposure_stats``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from pipeline.core import imageio
 from pipeline.core.console import Summary, track
 from pipeline.core.discover import LOOP_REASON, discover, symlink_loops
-from pipeline.core.exposure import ExposureStats, exposure_stats
+from pipeline.core.exposure_stats import ExposureStats, exposure_stats, judge
 from pipeline.core.fsutil import StagedDir, fingerprint, relpath
 from pipeline.core.manifest import (
     MANIFEST_NAME,
@@ -32,34 +33,7 @@ from pipeline.errors import StrictError
 from pipeline.params import FilterParams, IoParams, Params, to_dict
 
 
-def judge(stats: ExposureStats, p: FilterParams) -> tuple[bool, str]:
-    """Decide from the stats whether a photo is well exposed; the reason names the test."""
-    if stats.saturated > p.max_saturated:
-        return (
-            False,
-            f"overexposed: {stats.saturated:.1%} of pixels saturated > {p.max_saturated:.1%}",
-        )
-    if stats.saturated >= p.spike_min_saturated and stats.clipping_spike > p.max_clipping_spike:
-        return False, (
-            f"overexposed: clipped highlights (spike {stats.clipping_spike:.0f} > "
-            f"{p.max_clipping_spike:g})"
-        )
-    if stats.mean > p.max_mean:
-        return False, f"overexposed: mean luma {stats.mean:.2f} > {p.max_mean:.2f}"
-    if stats.p01 > p.max_p01:
-        return False, f"washed out: 1st percentile luma {stats.p01:.2f} > {p.max_p01:.2f}"
-    if stats.p99 < p.min_p99:
-        return False, f"underexposed: 99th percentile luma {stats.p99:.2f} < {p.min_p99:.2f}"
-    if stats.mean < p.min_mean:
-        return False, f"underexposed: mean luma {stats.mean:.2f} < {p.min_mean:.2f}"
-    if stats.crushed > p.max_crushed:
-        return False, f"underexposed: {stats.crushed:.1%} crushed shadows > {p.max_crushed:.1%}"
-    if stats.spread < p.min_spread:
-        return False, f"flat: luma spread {stats.spread:.2f} < {p.min_spread:.2f}"
-    return True, "well exposed"
-
-
-def analyse(path: Path, io: IoParams, analysis_side: int) -> tuple[ExposureStats, int, int]:
+def analyse(path: Path, io: IoParams, p: FilterParams) -> tuple[ExposureStats, int, int]:
     """Exposure stats of one photo on a strided subsample (exact code values are kept)."""
     info = imageio.probe(path, io.max_pixels)
     if min(info.width, info.height) < io.min_side:
@@ -67,8 +41,10 @@ def analyse(path: Path, io: IoParams, analysis_side: int) -> tuple[ExposureStats
             path, f"too small: {info.width}x{info.height} (min side {io.min_side})"
         )
     image = imageio.read_image(path, io.max_pixels)
-    step = max(1, int(np.ceil(max(image.shape[:2]) / analysis_side)))
-    return exposure_stats(np.ascontiguousarray(image[::step, ::step])), info.width, info.height
+    step = max(1, int(np.ceil(max(image.shape[:2]) / p.analysis_side)))
+    sample = np.ascontiguousarray(image[::step, ::step])
+    stats = exposure_stats(sample, p.min_blown_region, p.light_level, p.shadow_level)
+    return stats, info.width, info.height
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +63,7 @@ def _score(job: _Job) -> FilterRow | Reject:
     try:
         if item.kind == "native":
             return _native_row(job, path, shown)
-        stats, width, height = analyse(path, job.io, job.filter.analysis_side)
+        stats, width, height = analyse(path, job.io, job.filter)
     except (imageio.ImageError, OSError) as exc:
         return Reject(str(path), getattr(exc, "reason", str(exc)), "filter")
     keep, reason = judge(stats, job.filter)

@@ -1,0 +1,177 @@
+"""Exposure statistics of one photo, and the verdict ``prep filter`` draws from them.
+
+The statistics tell exposure from content:
+
+- **Blown highlights** are light clipped in every channel (white), over connected regions, with
+  a clipping spike: many more white pixels at the top code than just below it. A natural
+  highlight (snow, a white wall, fog) rolls off over the codes below the top; clipped light
+  piles up at the top. A saturated colour (a red petal, a blue sky) reaches the top code in one
+  or two channels only and is not counted.
+- **Clipped light** is a pixel with a channel at the top code whose every channel is bright
+  (a pale, nearly white pixel), so again not a saturated colour.
+- **No highlights**: the brightest 0.1 % of the pixels stay well below the top in every channel.
+  A photo darkened by 1.5 stops cannot go above ``0.5 ** (1.5 / 2.2) = 0.62``; a low-key photo
+  that keeps a highlight somewhere passes.
+
+Every function is pure and takes ``float32`` ``(H, W, 3)`` gamma-encoded RGB in [0, 1].
+Levels are compared as 8-bit codes (``round(x * 255)``) whatever the source bit depth, so a
+16-bit photo and its 8-bit copy give the same statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from pipeline.core.exposure import LUMA_WEIGHTS, check_rgb
+
+if TYPE_CHECKING:
+    from pipeline.params import FilterParams
+
+TOP_CODE = 254  # a channel at the top code (one code of tolerance for rounding)
+WHITE_CODE = 250  # every channel at least this: white
+NEAR_CODE = 230  # codes NEAR_CODE..TOP_CODE-1 hold a highlight's natural roll-off
+CRUSHED_CODE = 2  # the brightest channel at most this: crushed to black
+_EPS = 1e-4  # floor of a fraction in a ratio (about 100 pixels of a 1 MP photo)
+
+
+@dataclass(frozen=True)
+class ExposureStats:
+    """Exposure statistics of one image (fractions of pixels, levels in [0, 1]).
+
+    Luma levels are of the gamma-encoded ``Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'``.
+    """
+
+    highlight: float  # 99.9th percentile of each pixel's brightest channel
+    blown: float  # pixels in connected white regions (every channel clipped) of min_region+
+    blown_spike: float  # white pixels at the top code / those in the codes just below
+    clipped_light: float  # a channel at the top code and every channel >= light_level
+    clipped_spike: float  # clipped_light / light pixels whose brightest channel is just below
+    clipped_any: float  # a channel at the top code, saturated colours included (reported)
+    shadows: float  # luma below shadow_level
+    crushed: float  # the brightest channel at most 2/255
+    mean: float
+    median: float
+    p01: float
+    p05: float
+    p95: float
+    p99: float
+
+
+def code_indices(image: np.ndarray) -> np.ndarray:
+    """``float32 (H, W, 3)`` in [0, 1] -> ``int16 (H, W, 3)`` 8-bit code indices, rounded.
+
+    Histogram bins for the statistics, not an image: files are decoded by ``imageio`` alone.
+    """
+    check_rgb(image)
+    return (np.clip(image, 0.0, 1.0) * np.float32(255) + np.float32(0.5)).astype(np.int16)
+
+
+def region_fraction(mask: np.ndarray, min_region: float) -> float:
+    """Fraction of the image covered by 8-connected regions of ``mask`` of ``min_region``+.
+
+    Args:
+        mask: bool ``(H, W)``.
+        min_region: smallest region counted, as a fraction of the image (0 counts all).
+    Returns:
+        A fraction in [0, 1].
+    """
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
+    if not mask.any():
+        return 0.0
+    count, _, regions, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    areas = regions[1:count, cv2.CC_STAT_AREA]
+    return float(areas[areas >= min_region * mask.size].sum() / mask.size)
+
+
+def _ratio(top: float, near: float) -> float:
+    return top / max(near, _EPS)
+
+
+def exposure_stats(
+    image: np.ndarray,
+    min_region: float = 0.0005,
+    light_level: float = 0.75,
+    shadow_level: float = 0.10,
+) -> ExposureStats:
+    """Statistics that ``judge`` decides on.
+
+    Args:
+        image: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1].
+        min_region: smallest white region that counts as blown, as a fraction of the image.
+        light_level: a clipped pixel is clipped light when every channel is at least this.
+        shadow_level: luma below this is deep shadow.
+    Returns:
+        An ``ExposureStats``.
+    """
+    codes = code_indices(image)
+    top = codes.max(axis=2)
+    low = codes.min(axis=2)
+    size = top.size
+
+    white = low >= WHITE_CODE
+    low_hist = np.bincount(low.ravel(), minlength=256) / size
+    light = low >= light_level * 255
+    at_top = top >= TOP_CODE
+    near_top = (top >= NEAR_CODE) & ~at_top
+    clipped_light = float(np.count_nonzero(at_top & light)) / size
+    near_light = float(np.count_nonzero(near_top & light)) / size
+
+    luma = np.clip(image, 0.0, 1.0) @ LUMA_WEIGHTS
+    p01, p05, p50, p95, p99 = np.percentile(luma, [1, 5, 50, 95, 99])
+    return ExposureStats(
+        highlight=float(np.percentile(top, 99.9)) / 255,
+        blown=region_fraction(white, min_region),
+        blown_spike=_ratio(float(low_hist[255]), float(low_hist[NEAR_CODE:255].sum())),
+        clipped_light=clipped_light,
+        clipped_spike=_ratio(clipped_light, near_light),
+        clipped_any=float(np.count_nonzero(at_top)) / size,
+        shadows=float(np.count_nonzero(luma < shadow_level)) / size,
+        crushed=float(np.count_nonzero(top <= CRUSHED_CODE)) / size,
+        mean=float(luma.mean()),
+        median=float(p50),
+        p01=float(p01),
+        p05=float(p05),
+        p95=float(p95),
+        p99=float(p99),
+    )
+
+
+def judge(stats: ExposureStats, p: FilterParams) -> tuple[bool, str]:
+    """Decide whether a photo is well exposed; the reason names the test and its figures.
+
+    Tests, in order: no highlights (underexposed); blown regions with a clipping spike;
+    clipped light with a spike; clipped light in a bright photo; no shadows (washed out).
+    A high-key or low-key photo that keeps a highlight and a shadow passes all of them.
+    """
+    if stats.highlight < p.min_highlight:
+        shadows = f", {stats.shadows:.0%} in deep shadow" if stats.shadows >= 0.05 else ""
+        return False, (
+            f"underexposed: no highlights (brightest 0.1% of pixels at {stats.highlight:.2f} "
+            f"< {p.min_highlight:.2f}){shadows}"
+        )
+    if stats.blown > p.max_blown and stats.blown_spike > p.min_blown_spike:
+        return False, (
+            f"overexposed: {stats.blown:.1%} of pixels in blown white regions > "
+            f"{p.max_blown:.1%} (clipping spike {stats.blown_spike:.1f})"
+        )
+    if stats.clipped_light > p.max_clipped_light and stats.clipped_spike > p.min_clipped_spike:
+        return False, (
+            f"overexposed: clipped highlights, {stats.clipped_light:.1%} of pixels "
+            f"(clipping spike {stats.clipped_spike:.1f} > {p.min_clipped_spike:g})"
+        )
+    if stats.median > p.bright_median and stats.clipped_light > p.max_clipped_bright:
+        return False, (
+            f"overexposed: {stats.clipped_light:.1%} of pixels clipped > "
+            f"{p.max_clipped_bright:.1%} in a bright photo (median luma {stats.median:.2f})"
+        )
+    if stats.p05 > p.max_p05:
+        return (
+            False,
+            f"washed out: no shadows (5th percentile luma {stats.p05:.2f} > {p.max_p05:.2f})",
+        )
+    return True, "well exposed"
