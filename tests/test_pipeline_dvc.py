@@ -58,7 +58,10 @@ def test_dvc_repro_runs_every_stage(tmp_path: Path) -> None:
     for stage in ("download", "filter", "synthesize", "shard", "train", "evaluate"):
         assert f"Running stage '{stage}'" in done.stdout
     index = json.loads((project / "data/shards/index.json").read_text())
-    assert index["counts"] == {"test": 3, "train": 3, "val": 3}
+    assert index["counts"] == {"test": 1, "train": 1, "val": 1}  # photos
+    assert index["pair_counts"] == {"test": 3, "train": 3, "val": 3}
+    pairs = sorted(p.name for p in (project / "data/pairs").iterdir())
+    assert pairs == ["manifest.jsonl", "rejects.jsonl"]  # recipes only: no image bytes
     assert (project / "models/generator.pt").is_file()
     assert (project / "reports/README.md").is_file()
 

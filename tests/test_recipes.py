@@ -18,8 +18,10 @@ from pipeline.core import imageio, shardfmt
 from pipeline.core.fsutil import MARKER
 from pipeline.errors import UserError
 from pipeline.evaluation.testsets import test_set as read_test_set
-from pipeline.params import Params, SplitFractions, SynthesizeParams, load_params
+from pipeline.params import AugmentParams, Params, SplitFractions, SynthesizeParams, load_params
 from pipeline.stages import shard, synthesize
+
+ALL_FLIPS = AugmentParams(hflip=True, vflip=True, rot90=True, jitter=0.0)
 
 
 def _params(split=(0.5, 0.0, 0.5), **synth) -> Params:
@@ -296,3 +298,27 @@ def test_cli_recipes_only_and_a_corrupt_shard_named_by_evaluate(tmp_path, photos
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     assert 0 < metrics["n_images"] < metrics["n_expected"]
+
+
+def test_training_crops_render_the_window_as_the_full_image_would(tmp_path, photos) -> None:
+    params = _params(split=(1.0, 0.0, 0.0), write_images=False)
+    synthesize.run(params, photos, tmp_path / "pairs")
+    shard.run(params, tmp_path / "pairs", tmp_path / "shards")
+    loader = make_loader(
+        shard_urls(tmp_path / "shards", "train"), batch_size=2, crop=24, train=True,
+        epoch_len=10, augment=ALL_FLIPS, seed=4,
+    )  # fmt: skip
+    checked = 0
+    for batch in loader:
+        for inp, tgt, meta in zip(batch.input, batch.target, batch.meta, strict=True):
+            bits = 16 if "rocket" in meta["id"] else 8
+            top = (1 << bits) - 1
+            codes = np.rint(tgt.permute(1, 2, 0).numpy().astype(np.float64) * top)
+            dtype = np.uint16 if bits == 16 else np.uint8
+            window = imageio.Codes(codes.astype(dtype))
+            variant = shardfmt.Variant(**{k: meta[k] for k in ("id", "kind", "tau", "ev", "gamma",
+                                                              "curve")})  # fmt: skip
+            expected = shardfmt.render(window, variant).array.astype(np.float32) / top
+            assert np.array_equal(inp.permute(1, 2, 0).numpy(), expected), meta["id"]
+            checked += 1
+    assert checked == 20

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -190,6 +190,7 @@ class _Pairs:
             try:
                 photo, target = self._decode(sample)
                 stored: dict[str, imageio.Codes] = {}  # stored inputs, decoded once per visit
+                stored[""] = imageio.shrink(target, self.cfg["resize"])  # the target, resized
                 for problem in photo.bad:
                     self.skips.handler(ValueError(f"bad recipe {problem}"))
                 if not photo.variants:
@@ -223,11 +224,15 @@ class _Pairs:
         v: shardfmt.Variant,
         rng: np.random.Generator | None,
         stored: dict[str, imageio.Codes],
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """(input, target) codes of one variant, rendered at full size then resized, and meta.
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], Callable | None]:
+        """(input, target) codes of one variant, meta, and the rendering still to apply.
 
-        With ``fresh_tau`` and an ``rng`` (training), an overexposure recipe gets a new tau
-        drawn uniformly from the range at each visit instead of its stored one.
+        A recipe is a pointwise lookup table, so with a crop and no resize the input is the
+        target and the table is applied to the crop only (``render``: the same codes as
+        cropping the full rendered image, at a fraction of the cost); with a resize the
+        variant is rendered at full size, then resized. With ``fresh_tau`` and an ``rng``
+        (training), an overexposure recipe gets a new tau drawn uniformly from the range at
+        each visit instead of its stored one.
         """
         tau = None
         fresh = self.cfg["fresh_tau"]
@@ -235,26 +240,39 @@ class _Pairs:
             lo, hi = fresh
             tau = float(lo + (hi - lo) * rng.random())
         resize = self.cfg["resize"]
+        meta = photo.meta | v.meta()
+        if tau is not None:
+            meta["tau"] = tau
+        tgt = stored[""].array
+        if v.input is None and resize <= 0 and self.cfg["crop"] is not None:
+
+            def render(window: np.ndarray) -> np.ndarray:
+                codes = imageio.Codes(np.ascontiguousarray(window))
+                return photo.input_codes(v, codes, tau).array
+
+            return tgt, tgt, meta, render
         if v.input is None:
             codes = photo.input_codes(v, target, tau)
         else:
             codes = stored.get(v.input) or photo.input_codes(v, target)
             stored[v.input] = codes
         inp = imageio.shrink(codes, resize).array
-        tgt = imageio.shrink(target, resize).array
         if inp.shape != tgt.shape:
             raise ValueError(
                 f"{photo.target_name}: input {inp.shape} and target {tgt.shape} differ"
             )
-        meta = photo.meta | v.meta()
-        if tau is not None:
-            meta["tau"] = tau
-        return inp, tgt, meta
+        return inp, tgt, meta, None
 
     def _view(
-        self, inp: np.ndarray, tgt: np.ndarray, meta: dict[str, Any], rng: np.random.Generator
+        self,
+        inp: np.ndarray,
+        tgt: np.ndarray,
+        meta: dict[str, Any],
+        render: Callable | None,
+        rng: np.random.Generator,
     ) -> tuple:
-        """One crop with flips/rotation applied to both images alike (views, no copies)."""
+        """One crop with flips/rotation applied to both images alike (views, no copies);
+        ``render`` then maps the input window (a lookup table commutes with all of them)."""
         train, crop, aug = self.cfg["train"], self.cfg["crop"], self.cfg["augment"]
         if crop is not None:
             (y, top, bottom), (x, left, right) = (
@@ -275,6 +293,8 @@ class _Pairs:
                 inp, tgt = np.rot90(inp, k), np.rot90(tgt, k)
             if aug.jitter > 0:
                 jitter = rng.uniform(1 - aug.jitter, 1 + aug.jitter, 3).astype(np.float32)
+        if render is not None:
+            inp = render(inp)
         return inp, tgt, jitter, meta
 
     def collate(self, items: list[tuple]) -> Batch:
