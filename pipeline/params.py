@@ -166,6 +166,17 @@ class GeneratorParams:
     dropout: float = 0.5
     skip: Literal["none", "residual", "gain"] = "none"  # none = the seeds (output is the image)
     max_stops: float = 4.0  # skip = gain: largest exposure change, in stops
+    # --- the seeds' other networks (exposure_models/seednets) ---
+    arch: Literal["unet", "seed002", "seed003", "seed003_sr", "rrdb"] = "unet"
+    bottleneck_padding: Literal["reflect", "zeros"] = "reflect"  # unet: seed 000's is zeros
+    levels: int = 4  # seed002: down-sampling blocks (two stride-1 convs + 2x2 pooling each)
+    kernel: int = 3  # seed002: conv kernel
+    fov: int = 0  # seed002: field of view in px; > 0 picks levels/kernel closest to it
+    upsampling: Literal["bilinear", "bicubic", "nearest"] = "bilinear"  # seed003_sr
+    features: int = 64  # rrdb (ESRGAN nf)
+    blocks: int = 23  # rrdb: residual-in-residual dense blocks
+    growth: int = 32  # rrdb: dense-block growth channels (ESRGAN gc)
+    base: Literal["none", "bicubic"] = "none"  # rrdb: add the output to bicubic up-sampling
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,11 @@ class DiscriminatorParams:
     width: int = 64
     norm: Literal["batch", "instance", "none"] = "batch"
     spectral_norm: bool = False
+    # --- the seeds' other networks (exposure_models/seednets) ---
+    arch: Literal["patch", "seed002", "seed003"] = "patch"
+    extra: int = 0  # seed002: stride-1 convs added before the logit layer (+24 px each at 3)
+    fov: int = 0  # seed002: field of view in px; > 0 picks n_layers/extra closest to it
+    color_space: Literal["rgb", "ycrcb"] = "rgb"  # seed003: the space it sees images in
 
 
 @dataclass(frozen=True)
@@ -183,6 +199,7 @@ class LossParams:
     l1_weight: float = 100.0
     perceptual_weight: float = 0.0
     vgg_weights: str = ""  # path to torchvision's vgg19-dcbb9e7d.pth (needed when perceptual > 0)
+    perceptual_norm: Literal["mean", "eq5"] = "mean"  # eq5: seed 002's sum over C / (W H)
 
 
 @dataclass(frozen=True)
@@ -191,6 +208,16 @@ class AugmentParams:
     vflip: bool = False
     rot90: bool = False
     jitter: float = 0.0  # colour jitter strength on the input only (0 disables)
+    jitter_p: float = 1.0  # probability a sample is jittered (albumentations' ColorJitter p)
+    hue: float = 0.0  # hue jitter: shift up to +-hue of the hue circle (albumentations: 0.2)
+
+
+@dataclass(frozen=True)
+class SRParams:
+    """``train.task: sr``: pairs made from the clean photos by ``degradation`` at ``scale``."""
+
+    scale: int = 4
+    degradation: Literal["bicubic", "avgpool"] = "bicubic"  # avgpool: seed 003's own
 
 
 @dataclass(frozen=True)
@@ -220,6 +247,12 @@ class TrainParams:
     discriminator: DiscriminatorParams = field(default_factory=DiscriminatorParams)
     loss: LossParams = field(default_factory=LossParams)
     augment: AugmentParams = field(default_factory=AugmentParams)
+    # --- the seeds as written (README: presets) ---
+    epochs: float = 0.0  # > 0: steps = ceil(epochs * training samples / batch_size)
+    resize_mode: Literal["short_side", "square"] = "short_side"  # square: resize x resize
+    init: Literal["native", "pytorch"] = "native"  # pytorch: PyTorch's default init everywhere
+    task: Literal["exposure", "sr"] = "exposure"
+    sr: SRParams = field(default_factory=SRParams)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, get_worker_info
 
+from exposure_models.training.augment import shift_hue, square_resize
 from pipeline.core import imageio
 from pipeline.core.exposure import LUMA_WEIGHTS
 from pipeline.errors import UserError
@@ -175,8 +176,11 @@ class _Pairs:
         inp_codes = imageio.decode_codes(sample[names["input"]], f"{url}:{key}.input")
         tgt_codes = imageio.decode_codes(sample[names["target"]], f"{url}:{key}.target")
         resize = self.cfg["resize"]
-        inp = imageio.shrink(inp_codes, resize).array
-        tgt = imageio.shrink(tgt_codes, resize).array
+        if self.cfg["square"] and resize > 0:  # seed 000: both images to resize x resize
+            inp, tgt = square_resize(inp_codes, resize), square_resize(tgt_codes, resize)
+        else:
+            inp = imageio.shrink(inp_codes, resize).array
+            tgt = imageio.shrink(tgt_codes, resize).array
         if inp.shape != tgt.shape:
             raise ValueError(f"{url}:{key}: input {inp.shape} and target {tgt.shape} differ")
         return inp, tgt, meta
@@ -203,17 +207,27 @@ class _Pairs:
             if aug.rot90:
                 k = int(rng.integers(0, 4))
                 inp, tgt = np.rot90(inp, k), np.rot90(tgt, k)
-            if aug.jitter > 0:
-                jitter = rng.uniform(1 - aug.jitter, 1 + aug.jitter, 3).astype(np.float32)
+            if (aug.jitter > 0 or aug.hue > 0) and (
+                aug.jitter_p >= 1 or rng.random() < aug.jitter_p
+            ):
+                factors = (
+                    rng.uniform(1 - aug.jitter, 1 + aug.jitter, 3) if aug.jitter > 0 else np.ones(3)
+                )
+                hue = [rng.uniform(-aug.hue, aug.hue)] if aug.hue > 0 else []
+                jitter = np.concatenate([factors, hue]).astype(np.float32)
         return inp, tgt, jitter, meta
 
     def collate(self, items: list[tuple]) -> Batch:
         inputs = _to_float([it[0] for it in items])
         targets = _to_float([it[1] for it in items])
         if any(it[2] is not None for it in items):
-            ones = np.ones(3, np.float32)
-            factors = np.stack([ones if it[2] is None else it[2] for it in items])
-            inputs = color_jitter(inputs, torch.from_numpy(factors))
+            ones = np.array([1, 1, 1, 0], np.float32)  # brightness, contrast, saturation, hue
+            factors = np.stack(
+                [ones if it[2] is None else np.r_[it[2], ones[len(it[2]) :]] for it in items]
+            )
+            inputs = color_jitter(inputs, torch.from_numpy(factors[:, :3]))
+            if factors[:, 3].any():
+                inputs = shift_hue(inputs, torch.from_numpy(factors[:, 3]))
         info = get_worker_info()
         worker = info.id if info is not None else 0
         return Batch(inputs, targets, [it[3] for it in items], worker, self.skips.count)
@@ -296,6 +310,7 @@ def make_loader(
     epoch_len: int | None = None,
     resize: int = 0,
     crops_per_sample: int = 1,
+    square: bool = False,
 ) -> PairLoader:
     """A loader of (input, target) batches from WebDataset shards.
 
@@ -318,6 +333,8 @@ def make_loader(
         crops_per_sample: training views (crop + flips) taken from each decoded pair, spread
             over batches by a small shuffle; decoding, the loader's main cost, is then paid
             once per this many training pairs.
+        square: with ``resize``, resize both images to ``resize`` x ``resize`` (aspect not
+            kept; seed 000's ``A.Resize(256, 256)``) instead of shrinking the short side.
     Returns:
         A ``PairLoader`` yielding ``Batch`` (tensors (B, 3, H, W) float32 RGB in [0, 1]).
     """
@@ -359,6 +376,7 @@ def make_loader(
         "shuffle_buffer": shuffle_buffer,
         "resize": resize,
         "crops_per_sample": crops_per_sample,
+        "square": square,
         "batch_size": batch_size,
         "split_samples": not split_shards,
     }

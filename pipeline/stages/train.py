@@ -10,6 +10,7 @@ restarted run resumes from the last one (see ``run``). The result is ``models/ge
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -20,10 +21,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from exposure_models.checkpoint import CheckpointError, save_generator
-from exposure_models.discriminator import PatchDiscriminator
-from exposure_models.generator import UNetConfig, UNetGenerator
-from exposure_models.losses import PerceptualLoss
 from exposure_models.runtime import autocast_dtype, pick_device
+from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep, LossWeights
 from exposure_models.training.loader import make_loader, shard_urls
@@ -55,6 +54,7 @@ RUNTIME_KEYS = frozenset(
         "val_images",
         "checkpoint_every",
         "crops_per_sample",
+        "epochs",
     }
 )
 
@@ -85,11 +85,9 @@ def run_identity(p: TrainParams, shards: Path) -> dict[str, Any]:
     }
 
 
-def build_models(p: TrainParams) -> tuple[UNetGenerator, PatchDiscriminator]:
-    """The two networks; the params sections carry exactly their constructor arguments."""
-    generator = UNetGenerator(UNetConfig(**to_dict(p.generator)))
-    discriminator = PatchDiscriminator(**to_dict(p.discriminator))
-    return generator, discriminator
+def build_models(p: TrainParams) -> tuple[nn.Module, nn.Module]:
+    """The two networks of ``train.generator`` / ``train.discriminator`` (every ``arch``)."""
+    return build.build_models(p)
 
 
 def build_step(p: TrainParams, device: torch.device, world: int = 1) -> GanStep:
@@ -99,9 +97,9 @@ def build_step(p: TrainParams, device: torch.device, world: int = 1) -> GanStep:
     generator.to(device, memory_format=fmt)
     discriminator.to(device, memory_format=fmt)
     amp = autocast_dtype(device, p.amp)
-    perceptual = None
-    if p.loss.perceptual_weight > 0:
-        perceptual = PerceptualLoss(p.loss.vgg_weights or None).to(device)
+    perceptual = build.build_perceptual(p.loss)
+    if perceptual is not None:
+        perceptual = perceptual.to(device)
     g_fwd: Any = generator
     if world > 1:
         g_fwd = DistributedDataParallel(
@@ -178,7 +176,8 @@ def run(
     params (other than ``RUNTIME_KEYS``) and shards; otherwise training starts over, with a
     note. ``resume=True`` insists on resuming (error if impossible); ``fresh=True`` ignores it.
     """
-    p = params.train
+    p = build.resolve_steps(params.train, shards)  # train.epochs -> steps
+    params = dataclasses.replace(params, train=p)
     summary = Summary("train", unit="img", rate_key="images")
     device = pick_device(p.device)
     ctx = ddp.init_distributed(device.type)
@@ -194,6 +193,8 @@ def run(
     fmt = torch.channels_last if p.channels_last else torch.contiguous_format
 
     gan = build_step(p, device, ctx.world)
+    if ctx.main:
+        console.print(build.describe(gan.generator, gan.discriminator, p), highlight=False)
     last = checkpoints / LAST
     identity = run_identity(p, shards)
     state = resume_state(last, identity, fresh, resume, summary)
@@ -204,7 +205,10 @@ def run(
         summary.notes.append(f"already trained to step {step} (train.steps = {p.steps})")
 
     live = _live(logs, params, resume=step > 0) if ctx.main else None
-    validation = Validation.load(shards, p.val_images, p.resize) if ctx.main else Validation([])
+    exposure = p.task == "exposure"  # super-resolution is scored by `prep evaluate --task sr`
+    validation = (
+        Validation.load(shards, p.val_images, p.resize) if ctx.main and exposure else Validation([])
+    )
     loader = make_loader(
         shard_urls(shards, "train"),
         batch_size=p.batch_size,
@@ -217,6 +221,7 @@ def run(
         epoch_len=max(1, p.steps - step),
         resize=p.resize,
         crops_per_sample=p.crops_per_sample,
+        square=p.resize_mode == "square",
     )
 
     def checkpoint() -> None:
@@ -237,6 +242,7 @@ def run(
         for batch in loader if step < p.steps else []:
             x = batch.input.to(device, non_blocking=True).contiguous(memory_format=fmt)
             y = batch.target.to(device, non_blocking=True).contiguous(memory_format=fmt)
+            x = build.task_input(x, y, p).contiguous(memory_format=fmt)
             lr = get_lr(step, p)
             out = gan.step(x, y, lr)
             if not ddp.all_finite(torch.stack([out["loss_d"], out["loss_g"]]).float(), ctx):
@@ -290,18 +296,14 @@ def run(
         )
         summary.add("steps", step)
         summary.notes.append(
-            f"generator written to {model_out} ({_count(gan.generator)}); discriminator "
-            f"receptive field {gan.discriminator.receptive_field} px"
+            f"generator written to {model_out}: "
+            f"{build.describe(gan.generator, gan.discriminator, p)}"
         )
         if loader.stats.skipped:
             summary.notes.append(f"[yellow]{loader.stats.skipped} corrupt samples skipped[/yellow]")
     ddp.barrier(ctx)
     ddp.shutdown(ctx)
     return summary
-
-
-def _count(module: nn.Module) -> str:
-    return f"{sum(t.numel() for t in module.parameters()) / 1e6:.2f}M parameters"
 
 
 def _live(logs: Path, params: Params, resume: bool) -> Any:
