@@ -200,6 +200,7 @@ class LossParams:
     perceptual_weight: float = 0.0
     vgg_weights: str = ""  # path to torchvision's vgg19-dcbb9e7d.pth (needed when perceptual > 0)
     perceptual_norm: Literal["mean", "eq5"] = "mean"  # eq5: seed 002's sum over C / (W H)
+    content_space: Literal["rgb", "ycrcb"] = "rgb"  # colour space of the L1 term (seed 003)
 
 
 @dataclass(frozen=True)

@@ -142,8 +142,9 @@ def pytorch_init_(module: nn.Module) -> None:
 
 def build_models(p: TrainParams) -> tuple[nn.Module, nn.Module]:
     """``(generator, discriminator)`` for the ``train`` params, initialised per ``train.init``."""
+    generator = build_generator(p)
     check_task(p)
-    generator, discriminator = build_generator(p), build_discriminator(p)
+    discriminator = build_discriminator(p)
     if p.init == "pytorch":
         pytorch_init_(generator)
         pytorch_init_(discriminator)

@@ -7,7 +7,7 @@ builds on) and two stride-1 convolutions; a 1x1 output convolution and tanh. Bat
 every layer but the first and the last, spectral norm on every convolution, and noise
 (:class:`~exposure_models.blocks.NoiseInjection`) after every convolution, the output one
 included (sec. 3.3: "after each convolutional layer"). With 4 levels of 3x3 convolutions the
-field of view is 136 px, the seed's best generator ("140 pixels", Table 4).
+field of view is 140 px, the seed's best generator (Table 4).
 
 Discriminator: the conditional PatchGAN with ``n_layers`` stride-2 4x4 convolutions and
 ``extra`` more stride-1 ones before the logit layer, so its field of view takes the seed's

@@ -115,7 +115,9 @@ def build_step(p: TrainParams, device: torch.device, world: int = 1) -> GanStep:
         opt_g=torch.optim.Adam(generator.parameters(), lr=p.lr, betas=(p.beta1, p.beta2)),
         opt_d=torch.optim.Adam(discriminator.parameters(), lr=p.lr, betas=(p.beta1, p.beta2)),
         scaler=torch.amp.GradScaler(device.type, enabled=amp == torch.float16),
-        weights=LossWeights(loss.gan, loss.gan_weight, loss.l1_weight, loss.perceptual_weight),
+        weights=LossWeights(
+            loss.gan, loss.gan_weight, loss.l1_weight, loss.perceptual_weight, loss.content_space
+        ),
         amp_dtype=amp,
         perceptual=perceptual,
         world=world,
