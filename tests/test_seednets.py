@@ -404,3 +404,61 @@ def test_sr_degradations():
     assert torch.allclose(degrade(hr, 4, "avgpool"), F.avg_pool2d(hr, 4))
     with pytest.raises(ValueError, match="multiples"):
         degrade(hr[..., :30], 4)
+
+
+# --- the seed presets through the loader and `prep train` ----------------------------------------
+def test_loader_square_resize_and_hue(tmp_path, demo_photos):
+    from exposure_models.training.loader import make_loader, shard_urls
+    from pipeline.params import AugmentParams
+    from tests._pairs import make_shards
+
+    shards = make_shards(tmp_path, demo_photos, size=48)
+    urls = shard_urls(shards, "train")
+
+    def first(augment, seed=0):
+        loader = make_loader(
+            urls, batch_size=2, crop=64, train=True, shuffle_buffer=1, seed=seed,
+            augment=augment, epoch_len=1, resize=64, square=True,
+        )  # fmt: skip
+        return next(iter(loader))
+
+    plain = first(AugmentParams(hflip=False))
+    assert plain.input.shape == (2, 3, 64, 64)  # 48 x 48 resized to 64 x 64: no padding
+    hued = first(AugmentParams(hflip=False, hue=0.2))
+    assert torch.equal(plain.target, hued.target)  # jitter touches the input only
+    assert not torch.allclose(plain.input, hued.input)
+    never = first(AugmentParams(hflip=False, jitter=0.2, hue=0.2, jitter_p=0.0))
+    assert torch.equal(plain.input, never.input)
+
+
+@pytest.mark.parametrize("name", ["seed000", "seed003"])
+def test_preset_runs_through_prep_train(name, tmp_path, demo_photos):
+    import yaml
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from tests._pairs import make_shards
+
+    shards = make_shards(tmp_path / "data", demo_photos, size=64)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    chosen = params["train"]["presets"][name]
+    chosen.update(batch_size=2, workers=0, log_every=1, checkpoint_every=2, val_images=1)
+    if name == "seed003":
+        chosen["crop"] = 64
+    chosen["generator"]["width"] = 2
+    chosen["discriminator"]["width"] = 2
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(yaml.safe_dump(params))
+    res = CliRunner().invoke(
+        app,
+        ["train", "--params", str(pfile), "--preset", name, "--steps", "2",
+         "--shards", str(shards), "--model", str(tmp_path / "g.pt"), "--checkpoints",
+         str(tmp_path / "ck"), "--dvclive", str(tmp_path / "live"), "--device", "cpu"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "field of view" in res.output and "step 2/2" in res.output
+    loaded, extra = load_generator(tmp_path / "g.pt")
+    assert extra["train"]["preset"] == name
+    assert type(loaded).__name__ == (
+        "ZeroPadUNetGenerator" if name == "seed000" else "Seed003Generator"
+    )
