@@ -177,7 +177,10 @@ class _Pairs:
         tgt_codes = imageio.decode_codes(sample[names["target"]], f"{url}:{key}.target")
         resize = self.cfg["resize"]
         if self.cfg["square"] and resize > 0:  # seed 000: both images to resize x resize
-            inp, tgt = square_resize(inp_codes, resize), square_resize(tgt_codes, resize)
+            inp, tgt = (
+                square_resize(inp_codes.array, resize),
+                square_resize(tgt_codes.array, resize),
+            )
         else:
             inp = imageio.shrink(inp_codes, resize).array
             tgt = imageio.shrink(tgt_codes, resize).array
