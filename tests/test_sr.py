@@ -65,6 +65,14 @@ def test_tiles_meet_without_seams(tmp_path, monkeypatch):
     assert np.allclose(tiled, whole[0].permute(1, 2, 0).numpy(), atol=1e-5)
 
 
+def test_an_upscaler_is_not_an_exposure_model(tmp_path):
+    from exposure_models.inference.enhancer import Enhancer
+    from pipeline.params import EnhanceParams
+
+    with pytest.raises(CheckpointError, match="super-resolution model"):
+        Enhancer.load(_tiny_sr(tmp_path), EnhanceParams(device="cpu"))
+
+
 def test_an_exposure_model_is_not_an_upscaler(tmp_path):
     path = tmp_path / "g.pt"
     save_generator(path, UNetGenerator(UNetConfig(depth=2, width=2)), {})
