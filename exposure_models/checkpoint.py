@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from exposure_models.generator import GENERATORS
+from exposure_models.seednets.registry import GENERATORS
 from pipeline.core.exposure import Encoding
 from pipeline.errors import UserError
 

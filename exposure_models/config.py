@@ -19,6 +19,11 @@ OUTPUTS = ("tanh", "sigmoid")
 COLOR_SPACES = ("rgb", "ycrcb")
 SKIPS = ("none", "residual", "gain")
 GAN_LOSSES = ("bce", "lsgan")
+GENERATOR_ARCHS = ("unet", "seed002", "seed003", "seed003_sr", "rrdb")
+DISCRIMINATOR_ARCHS = ("patch", "seed002", "seed003")
+PADDINGS = ("reflect", "zeros")
+UPSAMPLINGS = ("bilinear", "bicubic", "nearest")
+PERCEPTUAL_NORMS = ("mean", "eq5")
 
 
 def _int(obj: Any, name: str, low: int) -> None:
@@ -81,8 +86,30 @@ class UNetConfig(_Plain):
     # network learns it quickly (the identity is the starting point).
     skip: Literal["none", "residual", "gain"] = "none"
     max_stops: float = 4.0
+    # Which network (``exposure_models.seednets.build``): "unet" is the U-Net above; the others
+    # are the seeds' own generators and read only the fields they name below.
+    arch: Literal["unet", "seed002", "seed003", "seed003_sr", "rrdb"] = "unet"
+    bottleneck_padding: Literal["reflect", "zeros"] = "reflect"  # unet: seed 000's is zeros
+    levels: int = 4  # seed002: down-sampling blocks (two stride-1 convs + 2x2 pooling each)
+    kernel: int = 3  # seed002: conv kernel
+    fov: int = 0  # seed002: field of view in px; > 0 picks levels/kernel closest to it
+    upsampling: Literal["bilinear", "bicubic", "nearest"] = "bilinear"  # seed003_sr
+    features: int = 64  # rrdb (ESRGAN nf)
+    blocks: int = 23  # rrdb: residual-in-residual dense blocks
+    growth: int = 32  # rrdb: dense-block growth channels (ESRGAN gc)
+    base: Literal["none", "bicubic"] = "none"  # rrdb: add the output to bicubic up-sampling
 
     def __post_init__(self) -> None:
+        for name, allowed in (
+            ("arch", GENERATOR_ARCHS),
+            ("bottleneck_padding", PADDINGS),
+            ("upsampling", UPSAMPLINGS),
+            ("base", ("none", "bicubic")),
+        ):
+            _choice(self, name, allowed)
+        for name in ("levels", "kernel", "features", "blocks", "growth"):
+            _int(self, name, 1)
+        _int(self, "fov", 0)
         _int(self, "depth", 2)
         _int(self, "width", 1)
         _int(self, "max_mult", 1)
@@ -111,8 +138,17 @@ class DiscriminatorConfig(_Plain):
     width: int = 64
     norm: Literal["batch", "instance", "none"] = "batch"
     spectral_norm: bool = False
+    # Which network: "patch" is the PatchGAN; the seeds' own read the fields they name.
+    arch: Literal["patch", "seed002", "seed003"] = "patch"
+    extra: int = 0  # seed002: stride-1 convs added before the logit layer (+24 px each at 3)
+    fov: int = 0  # seed002: field of view in px; > 0 picks n_layers/extra closest to it
+    color_space: Literal["rgb", "ycrcb"] = "rgb"  # seed003: the space it sees images in
 
     def __post_init__(self) -> None:
+        _choice(self, "arch", DISCRIMINATOR_ARCHS)
+        _choice(self, "color_space", COLOR_SPACES)
+        _int(self, "extra", 0)
+        _int(self, "fov", 0)
         _int(self, "n_layers", 1)
         _int(self, "width", 1)
         _choice(self, "norm", NORMS)
@@ -129,9 +165,13 @@ class LossWeights(_Plain):
     l1_weight: float = 100.0
     perceptual_weight: float = 0.0
     vgg_weights: str = ""  # path to torchvision's vgg19-dcbb9e7d.pth (needed when perceptual > 0)
+    perceptual_norm: Literal["mean", "eq5"] = "mean"  # eq5: seed 002's sum over C / (W H)
+    content_space: Literal["rgb", "ycrcb"] = "rgb"  # colour space of the L1 term (seed 003)
 
     def __post_init__(self) -> None:
         _choice(self, "gan", GAN_LOSSES)
+        _choice(self, "perceptual_norm", PERCEPTUAL_NORMS)
+        _choice(self, "content_space", COLOR_SPACES)
         for name in ("gan_weight", "l1_weight", "perceptual_weight"):
             _number(self, name, 0.0)
         if self.perceptual_weight > 0 and not self.vgg_weights:

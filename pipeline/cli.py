@@ -201,9 +201,19 @@ def train(
     checkpoints: Annotated[Path, typer.Option(help="training checkpoints")] = Path("checkpoints"),
     dvclive: Annotated[Path, typer.Option(help="DVCLive log folder")] = Path("dvclive"),
     preset: Annotated[
-        str | None, typer.Option(help="seed000 | seed002 | seed003 | demo (train.presets)")
+        str | None,
+        typer.Option(
+            help="seed000 | seed001 | seed002 | seed003 | seed003_sr | sr_demo | demo "
+            "(train.presets)"
+        ),
     ] = None,
-    steps: Annotated[int | None, typer.Option(help="total optimisation steps")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="total optimisation steps (overrides train.epochs)")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="exposure | sr (super-resolution: --preset sr_demo or seed003_sr)"),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:1 | mps")] = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="ignore the last checkpoint and start over")
@@ -220,7 +230,13 @@ def train(
     Example: [cyan]prep train --shards data/shards --preset demo[/cyan]
     (or [cyan]torchrun --nproc_per_node 8 $(which prep) train[/cyan])
     """
-    overrides = {"train.preset": preset, "train.steps": steps, "train.device": device}
+    overrides = {
+        "train.preset": preset,
+        "train.steps": steps,
+        "train.epochs": 0.0 if steps is not None else None,
+        "train.device": device,
+        "train.task": task,
+    }
     params = _params(params_file, overrides)
     from pipeline.stages import train as stage
 
@@ -263,14 +279,30 @@ def evaluate(
             help="report the test pairs that could be read when fewer than index.json lists",
         ),
     ] = False,
+    task: Annotated[
+        str, typer.Option(help="exposure | sr (a super-resolution model vs bicubic and Lanczos)")
+    ] = "exposure",
+    photos: Annotated[
+        list[Path] | None,
+        typer.Option(help="--task sr: score on these clean photos instead of the test split"),
+    ] = None,
 ) -> None:
     """Score the model and non-learned baselines on the test split; write reports/.
 
     Example: [cyan]prep evaluate --shards data/shards --model models/generator.pt
-    --output reports[/cyan]
+    --output reports[/cyan]; super-resolution: [cyan]prep evaluate --task sr --model
+    models/sr.pt --photos holiday/[/cyan]
     """
     overrides = {"evaluate.resolution": resolution, "evaluate.max_images": max_images}
     params = _params(params_file, overrides)
+    if task not in ("exposure", "sr"):
+        raise typer.BadParameter(f"--task must be exposure or sr, got {task!r}")
+    if task == "sr":
+        from pipeline.stages import evaluate_sr
+
+        with user_errors():
+            _finish(evaluate_sr.run(params, model, output, shards=shards, photos=photos))
+        return
     from pipeline.stages import evaluate as stage
 
     with user_errors():
@@ -299,8 +331,15 @@ def enhance(
     long_side: Annotated[int | None, typer.Option(help="working resolution (long side)")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:1 | mps")] = None,
     params_file: ParamsOpt = None,
+    upscale: Annotated[
+        int, typer.Option(help="then up-sample by this factor with --sr-model (0: no)")
+    ] = 0,
+    sr_model: Annotated[
+        Path, typer.Option(help="super-resolution model (prep train --task sr)")
+    ] = Path("models/sr.pt"),
 ) -> None:
-    """Correct the exposure of your own photos, at full resolution.
+    """Correct the exposure of your own photos, at full resolution (then, with --upscale,
+    up-sample them with a super-resolution model, as seed 003 chains its two stages).
 
     Example: [cyan]prep enhance holiday/*.jpg scan.tif --model models/generator.pt
     --output fixed/[/cyan]
@@ -310,7 +349,14 @@ def enhance(
     from pipeline.stages import enhance as stage
 
     with user_errors():
-        summary = stage.run(params, photos, model, output, in_place=in_place)
+        summary = stage.run(
+            params,
+            photos,
+            model,
+            output,
+            in_place=in_place,
+            upscale=(upscale, sr_model) if upscale else None,
+        )
     _finish(summary)
     if summary.counts.get("failed"):
         raise typer.Exit(1)

@@ -222,6 +222,16 @@ class AugmentParams:
     vflip: bool = False
     rot90: bool = False
     jitter: float = 0.0  # colour jitter strength on the input only (0 disables)
+    jitter_p: float = 1.0  # probability a sample is jittered (albumentations' ColorJitter p)
+    hue: float = 0.0  # hue jitter: shift up to +-hue of the hue circle (albumentations: 0.2)
+
+
+@dataclass(frozen=True)
+class SRParams:
+    """``train.task: sr``: pairs made from the clean photos by ``degradation`` at ``scale``."""
+
+    scale: int = 4
+    degradation: Literal["bicubic", "avgpool"] = "bicubic"  # avgpool: seed 003's own
 
 
 @dataclass(frozen=True)
@@ -256,6 +266,12 @@ class TrainParams:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     augment: AugmentParams = field(default_factory=AugmentParams)
+    # --- the seeds as written (README: presets) ---
+    epochs: float = 0.0  # > 0: steps = ceil(epochs * training samples / batch_size)
+    resize_mode: Literal["short_side", "square"] = "short_side"  # square: resize x resize
+    init: Literal["native", "pytorch"] = "native"  # pytorch: PyTorch's default init everywhere
+    task: Literal["exposure", "sr"] = "exposure"
+    sr: SRParams = field(default_factory=SRParams)
 
 
 @dataclass(frozen=True)
@@ -557,46 +573,110 @@ def parse_tau(spec: str) -> tuple[float, float]:
 
 BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     "seed000": {
-        "steps": 100000,
-        "batch_size": 16,
+        "epochs": 250,
+        "batch_size": 32,
         "crop": 256,
-        "lr": 1.2e-4,
-        "generator": {"depth": 8, "width": 64, "norm": "batch", "output": "tanh"},
+        "resize": 256,
+        "resize_mode": "square",
+        "lr": 0.00012,
+        "decay_from": 1.0,
+        "init": "pytorch",
+        "generator": {
+            "depth": 8,
+            "width": 64,
+            "norm": "batch",
+            "output": "tanh",
+            "bottleneck_padding": "zeros",
+        },
         "discriminator": {"n_layers": 3, "width": 64, "norm": "batch"},
         "loss": {"gan": "bce", "gan_weight": 1.0, "l1_weight": 100.0, "perceptual_weight": 0.0},
-        "augment": {"hflip": True, "jitter": 0.2},
+        "augment": {"hflip": True, "jitter": 0.2, "jitter_p": 0.2, "hue": 0.2},
+    },
+    "seed001": {
+        "epochs": 150,
+        "batch_size": 64,
+        "crop": 256,
+        "resize": 256,
+        "resize_mode": "square",
+        "lr": 0.0001,
+        "decay_from": 1.0,
+        "init": "pytorch",
+        "generator": {
+            "depth": 8,
+            "width": 64,
+            "norm": "batch",
+            "output": "tanh",
+            "bottleneck_padding": "zeros",
+        },
+        "discriminator": {"n_layers": 3, "width": 64, "norm": "batch"},
+        "loss": {"gan": "bce", "gan_weight": 1.0, "l1_weight": 100.0, "perceptual_weight": 0.0},
+        "augment": {"hflip": True, "jitter": 0.2, "jitter_p": 0.2, "hue": 0.2},
     },
     "seed002": {
         "steps": 100000,
         "batch_size": 16,
         "crop": 256,
-        "lr": 2.0e-4,
+        "lr": 0.0002,
         "generator": {
-            "depth": 8,
+            "arch": "seed002",
+            "fov": 140,
             "width": 64,
             "norm": "batch",
             "spectral_norm": True,
             "noise": "both",
         },
-        "discriminator": {"n_layers": 3, "width": 64, "spectral_norm": True},
+        "discriminator": {"arch": "seed002", "fov": 70, "width": 64, "spectral_norm": True},
         "loss": {
             "gan": "lsgan",
-            "gan_weight": 1.0,
+            "gan_weight": 0.5,
             "l1_weight": 50.0,
             "perceptual_weight": 100.0,
+            "perceptual_norm": "eq5",
             "vgg_weights": "models/vgg19-dcbb9e7d.pth",
         },
         "augment": {"hflip": True},
     },
     "seed003": {
-        "steps": 100000,
+        "epochs": 100,
         "batch_size": 8,
         "crop": 256,
-        "lr": 1.0e-4,
-        "generator": {"depth": 8, "width": 64, "output": "sigmoid", "color_space": "ycrcb"},
-        "discriminator": {"n_layers": 3, "width": 64},
+        "lr": 0.0001,
+        "decay_from": 1.0,
+        "generator": {"arch": "seed003", "width": 64, "color_space": "ycrcb"},
+        "discriminator": {"arch": "seed003", "width": 64, "color_space": "ycrcb"},
+        "loss": {"gan": "bce", "gan_weight": 0.01, "l1_weight": 1.0, "content_space": "ycrcb"},
+        "augment": {"hflip": True, "vflip": True, "rot90": True, "jitter": 0.2, "hue": 0.2},
+    },
+    "seed003_sr": {
+        "task": "sr",
+        "epochs": 10,
+        "batch_size": 8,
+        "crop": 256,
+        "lr": 0.0002,
+        "decay_from": 1.0,
+        "sr": {"scale": 4, "degradation": "avgpool"},
+        "generator": {"arch": "seed003_sr", "width": 64, "upsampling": "bilinear"},
+        "discriminator": {"arch": "seed003", "width": 64, "color_space": "rgb"},
         "loss": {"gan": "bce", "gan_weight": 0.01, "l1_weight": 1.0},
-        "augment": {"hflip": True, "vflip": True, "rot90": True, "jitter": 0.2},
+        "augment": {"hflip": True},
+    },
+    "sr_demo": {
+        "task": "sr",
+        "steps": 800,
+        "batch_size": 8,
+        "crop": 128,
+        "crops_per_sample": 4,
+        "lr": 0.0005,
+        "decay_from": 0.5,
+        "workers": 1,
+        "shuffle_buffer": 200,
+        "log_every": 50,
+        "checkpoint_every": 200,
+        "sr": {"scale": 4, "degradation": "bicubic"},
+        "generator": {"arch": "rrdb", "features": 32, "blocks": 2, "growth": 16, "base": "bicubic"},
+        "discriminator": {"arch": "seed003", "width": 8},
+        "loss": {"gan": "bce", "gan_weight": 0.0, "l1_weight": 1.0},
+        "augment": {"hflip": True, "vflip": True, "rot90": True},
     },
     "demo": {
         "steps": 1000,
@@ -604,7 +684,7 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         "crop": 128,
         "resize": 128,
         "crops_per_sample": 2,
-        "lr": 1.0e-3,
+        "lr": 0.001,
         "decay_from": 0.5,
         "workers": 1,
         "shuffle_buffer": 200,

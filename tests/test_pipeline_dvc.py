@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.core.fsutil import MARKER
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -61,7 +63,7 @@ def test_dvc_repro_runs_every_stage(tmp_path: Path) -> None:
     assert index["counts"] == {"test": 1, "train": 1, "val": 1}  # photos
     assert index["pair_counts"] == {"test": 3, "train": 3, "val": 3}
     pairs = sorted(p.name for p in (project / "data/pairs").iterdir())
-    assert pairs == ["manifest.jsonl", "rejects.jsonl"]  # recipes only: no image bytes
+    assert pairs == [MARKER, "manifest.jsonl", "rejects.jsonl"]  # recipes only: no image bytes
     assert (project / "models/generator.pt").is_file()
     assert (project / "reports/README.md").is_file()
 

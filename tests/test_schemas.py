@@ -19,10 +19,11 @@ def test_params_build_the_model_configs_by_keyword() -> None:
     p = load_params(ROOT / "params.yaml", {"train.preset": "seed003"}).train
     assert isinstance(p.generator, UNetConfig) and p.generator.color_space == "ycrcb"
     assert isinstance(p.discriminator, DiscriminatorConfig)
-    assert p.loss == LossWeights(gan="bce", gan_weight=0.01, l1_weight=1.0)
-    gan = setup.build_step(p, torch.device("cpu"))
-    assert gan.generator.config is p.generator and gan.weights is p.loss
-    assert gan.discriminator.config == p.discriminator.to_dict()
+    assert p.loss == LossWeights(gan="bce", gan_weight=0.01, l1_weight=1.0, content_space="ycrcb")
+    assert p.generator.arch == "seed003"  # the seed's own network: its config is derived
+    demo = load_params(ROOT / "params.yaml", {"train.preset": "demo"}).train
+    gan = setup.build_step(demo, torch.device("cpu"))
+    assert gan.generator.config is demo.generator and gan.weights is demo.loss
 
 
 def test_the_checkpoint_stores_the_same_config(tmp_path: Path) -> None:

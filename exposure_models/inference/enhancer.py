@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from exposure_models.checkpoint import load_generator
+from exposure_models.checkpoint import CheckpointError, load_generator
 from exposure_models.generator import UNetGenerator, predict_padded
 from exposure_models.runtime import autocast_dtype, pick_device
+from exposure_models.seednets.registry import SR_ARCHS, arch_of
 from pipeline.core import imageio, upsample
 from pipeline.core.exposure import Encoding
 from pipeline.params import EnhanceParams
@@ -44,6 +45,10 @@ class Enhancer:
         """Load ``models/generator.pt``; raises ``CheckpointError`` for anything else."""
         device = pick_device(params.device)
         model, extra = load_generator(path, map_location="cpu")
+        if arch_of(model) in SR_ARCHS:
+            raise CheckpointError(
+                f"{path}: a super-resolution model; use it with --task sr or --upscale"
+            )
         resize = int(extra.get("resize", 0) or 0)
         return cls(model.to(device).eval(), device, params, resize)
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from exposure_models.blocks import rgb_to_ycrcb
 from exposure_models.config import LossWeights
 from exposure_models.losses import PerceptualLoss, content_l1, discriminator_loss, gan_loss
 from exposure_models.training.distributed import average_gradients
@@ -91,7 +92,7 @@ class GanStep:
         self.discriminator.requires_grad_(False)
         with self._autocast():
             loss_gan = gan_loss(d_fwd(x, fake), True, w.gan)
-            loss_l1 = content_l1(fake, y, self.generator.model_range)
+            loss_l1 = content_l1(*_in_space(fake, y, w.content_space), self.generator.model_range)
             loss_g = w.gan_weight * loss_gan + w.l1_weight * loss_l1
             if self.perceptual is not None:
                 loss_g = loss_g + w.perceptual_weight * self.perceptual(fake.float(), y)
@@ -108,3 +109,14 @@ class GanStep:
             "d_real": torch.sigmoid(d_real.detach().float()).mean(),
             "d_fake": torch.sigmoid(d_fake.detach().float()).mean(),
         }
+
+
+def _in_space(
+    fake: torch.Tensor, target: torch.Tensor, space: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both images in the content loss's colour space ("rgb" as given, or "ycrcb")."""
+    if space == "rgb":
+        return fake, target
+    if space == "ycrcb":
+        return rgb_to_ycrcb(fake), rgb_to_ycrcb(target)
+    raise ValueError(f"content_space must be 'rgb' or 'ycrcb', got {space!r}")

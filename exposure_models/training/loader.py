@@ -37,6 +37,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, get_worker_info
 
+from exposure_models.training.augment import shift_hue, square_resize
 from pipeline.core import imageio, shardfmt
 from pipeline.core.exposure import LUMA_WEIGHTS
 from pipeline.errors import UserError
@@ -243,7 +244,8 @@ class _Pairs:
         meta = photo.meta | v.meta()
         if tau is not None:
             meta["tau"] = tau
-        tgt = stored[""].array
+        square = self.cfg["square"] and resize > 0  # seed 000: both images to resize x resize
+        tgt = square_resize(target.array, resize) if square else stored[""].array
         if v.input is None and resize <= 0 and self.cfg["crop"] is not None:
 
             def render(window: np.ndarray) -> np.ndarray:
@@ -256,7 +258,7 @@ class _Pairs:
         else:
             codes = stored.get(v.input) or photo.input_codes(v, target)
             stored[v.input] = codes
-        inp = imageio.shrink(codes, resize).array
+        inp = square_resize(codes.array, resize) if square else imageio.shrink(codes, resize).array
         if inp.shape != tgt.shape:
             raise ValueError(
                 f"{photo.target_name}: input {inp.shape} and target {tgt.shape} differ"
@@ -291,8 +293,14 @@ class _Pairs:
             if aug.rot90:
                 k = int(rng.integers(0, 4))
                 inp, tgt = np.rot90(inp, k), np.rot90(tgt, k)
-            if aug.jitter > 0:
-                jitter = rng.uniform(1 - aug.jitter, 1 + aug.jitter, 3).astype(np.float32)
+            if (aug.jitter > 0 or aug.hue > 0) and (
+                aug.jitter_p >= 1 or rng.random() < aug.jitter_p
+            ):
+                factors = (
+                    rng.uniform(1 - aug.jitter, 1 + aug.jitter, 3) if aug.jitter > 0 else np.ones(3)
+                )
+                hue = [rng.uniform(-aug.hue, aug.hue)] if aug.hue > 0 else []
+                jitter = np.concatenate([factors, hue]).astype(np.float32)
         if render is not None:
             inp = render(inp)
         return inp, tgt, jitter, meta
@@ -301,9 +309,13 @@ class _Pairs:
         inputs = _to_float([it[0] for it in items])
         targets = _to_float([it[1] for it in items])
         if any(it[2] is not None for it in items):
-            ones = np.ones(3, np.float32)
-            factors = np.stack([ones if it[2] is None else it[2] for it in items])
-            inputs = color_jitter(inputs, torch.from_numpy(factors))
+            ones = np.array([1, 1, 1, 0], np.float32)  # brightness, contrast, saturation, hue
+            factors = np.stack(
+                [ones if it[2] is None else np.r_[it[2], ones[len(it[2]) :]] for it in items]
+            )
+            inputs = color_jitter(inputs, torch.from_numpy(factors[:, :3]))
+            if factors[:, 3].any():
+                inputs = shift_hue(inputs, torch.from_numpy(factors[:, 3]))
         info = get_worker_info()
         worker = info.id if info is not None else 0
         return Batch(inputs, targets, [it[3] for it in items], worker, self.skips.count)
@@ -393,6 +405,7 @@ def make_loader(
     resize: int = 0,
     crops_per_sample: int = 1,
     fresh_tau: tuple[float, float] | None = None,
+    square: bool = False,
 ) -> PairLoader:
     """A loader of (input, target) batches from WebDataset shards.
 
@@ -417,6 +430,8 @@ def make_loader(
             once per this many training pairs.
         fresh_tau: training only: a (lo, hi) range; each visit to an overexposure recipe
             draws its tau uniformly from it (seed 002) instead of using the stored tau.
+        square: with ``resize``, resize both images to ``resize`` x ``resize`` (aspect not
+            kept; seed 000's ``A.Resize(256, 256)``) instead of shrinking the short side.
     Returns:
         A ``PairLoader`` yielding ``Batch`` (tensors (B, 3, H, W) float32 RGB in [0, 1]).
     """
@@ -458,6 +473,7 @@ def make_loader(
         "shuffle_buffer": shuffle_buffer,
         "resize": resize,
         "crops_per_sample": crops_per_sample,
+        "square": square,
         "batch_size": batch_size,
         "split_samples": not split_shards,
         "fresh_tau": fresh_tau if train else None,

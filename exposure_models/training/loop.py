@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep
 from exposure_models.training.loader import PairLoader, make_loader
@@ -63,6 +64,7 @@ def train_loader(
         resize=p.resize,
         crops_per_sample=p.crops_per_sample,
         fresh_tau=fresh_tau,
+        square=p.resize_mode == "square",
     )
     return loader, 0 if fresh_stream else step
 
@@ -106,6 +108,7 @@ class Trainer:
             for batch in batches:
                 x = batch.input.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
                 y = batch.target.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+                x = build.task_input(x, y, p).contiguous(memory_format=fmt)
                 lr = get_lr(step, p)
                 out = self.gan.step(x, y, lr)
                 self._check_finite(out, step)

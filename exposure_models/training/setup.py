@@ -19,12 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from exposure_models.discriminator import PatchDiscriminator
-from exposure_models.generator import UNetGenerator
-from exposure_models.losses import PerceptualLoss
 from exposure_models.runtime import autocast_dtype, pick_device
+from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep
 from pipeline.core.exposure import Encoding
@@ -48,6 +47,7 @@ RUNTIME_KEYS = frozenset(
         "crops_per_sample",
         "exact_resume",
         "max_corrupt",
+        "epochs",
     }
 )
 
@@ -118,13 +118,10 @@ def run_identity(p: TrainParams, shards: Path, encoding: Encoding) -> dict[str, 
     }
 
 
-def build_models(
-    p: TrainParams, encoding: Encoding | None = None
-) -> tuple[UNetGenerator, PatchDiscriminator]:
-    """The two networks; the params sections are their config dataclasses."""
-    generator = UNetGenerator(p.generator, encoding)
-    discriminator = PatchDiscriminator(**to_dict(p.discriminator))
-    return generator, discriminator
+def build_models(p: TrainParams, encoding: Encoding | None = None) -> tuple[nn.Module, nn.Module]:
+    """The two networks ``train.generator`` / ``train.discriminator`` describe (every ``arch``:
+    ``exposure_models.seednets.build``)."""
+    return build.build_models(p, encoding)
 
 
 def build_step(
@@ -136,9 +133,9 @@ def build_step(
     generator.to(device, memory_format=fmt)
     discriminator.to(device, memory_format=fmt)
     amp = autocast_dtype(device, p.amp)
-    perceptual = None
-    if p.loss.perceptual_weight > 0:
-        perceptual = PerceptualLoss(p.loss.vgg_weights or None).to(device)
+    perceptual = build.build_perceptual(p.loss)
+    if perceptual is not None:
+        perceptual = perceptual.to(device)
     g_fwd: Any = generator
     if world > 1:
         g_fwd = DistributedDataParallel(

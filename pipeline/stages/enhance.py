@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from exposure_models.inference.enhancer import Enhancer, batched_forward
+from exposure_models.inference.upscaler import load_upscaler
 from pipeline.core import imageio
 from pipeline.core.console import Summary, track
 from pipeline.core.discover import LOOP_REASON, walk_photos
@@ -91,9 +92,15 @@ def _output_bits(photo_bits: int, suffix: str) -> int:
 
 
 def run(
-    params: Params, inputs: list[Path], model: Path, output: Path | None, in_place: bool = False
+    params: Params,
+    inputs: list[Path],
+    model: Path,
+    output: Path | None,
+    in_place: bool = False,
+    upscale: tuple[int, Path] | None = None,
 ) -> Summary:
-    """Correct every photo in ``inputs``; unreadable ones are named and counted as failed."""
+    """Correct every photo in ``inputs``; unreadable ones are named and counted as failed.
+    ``upscale``: (factor, SR model) to up-sample each corrected photo before writing it."""
     summary = Summary("enhance", unit="photos", rate_key="written")
     listed, loops = list_photos(inputs)
     if not listed:
@@ -115,6 +122,7 @@ def run(
         if clashes:
             raise UserError(f"would overwrite input {clashes[0]}; use --in-place to allow it")
     enhancer = Enhancer.load(model, p)
+    upscaler = load_upscaler(upscale, p.device) if upscale else None
     failures: list[str] = []
     stream = batched_forward(photos, enhancer, params.io.max_pixels, failures)
     for photo, codes, low_in, low_out in track(stream, "enhance", total=len(photos)):
@@ -123,6 +131,8 @@ def run(
         result = imageio.assemble(
             enhancer.strips(codes, low_in, low_out), codes.height, codes.width, bits
         )
+        if upscaler is not None:
+            result = upscaler.upscale_codes(result)
         imageio.write_image(dest, result, quality=p.quality, png_level=params.io.png_level)
         summary.add("written")
     if failures:

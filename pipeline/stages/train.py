@@ -12,15 +12,17 @@ The pieces live in ``exposure_models.training`` (setup, trainstate, loop).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from exposure_models.checkpoint import save_generator
+from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training import setup, trainstate
 from exposure_models.training.loop import Trainer, TrainingError, open_live, train_loader
 from exposure_models.training.validation import Validation
 from pipeline.core import shardfmt
-from pipeline.core.console import Summary
+from pipeline.core.console import Summary, console
 from pipeline.params import Params, parse_tau, to_dict
 
 LAST = "last.pt"
@@ -45,13 +47,16 @@ def run(
     ``verify`` checks each train shard's sha256 against ``index.json`` once, first: a corrupt
     shard is skipped and counted, more than ``train.max_corrupt`` of them is an error.
     """
-    p = params.train
+    p = build.resolve_steps(params.train, shards)  # train.epochs -> steps
+    params = dataclasses.replace(params, train=p)
     summary = Summary("train", unit="img", rate_key="images")
     checked = shardfmt.check_shards(shards, "train", verify=verify, max_corrupt=p.max_corrupt)
     summary.notes += [f"[yellow]corrupt shard skipped:[/yellow] {c}" for c in checked.corrupt]
     device, ctx = setup.configure(p)
     encoding = setup.encoding_of(params.synthesize)
     gan = setup.build_step(p, device, ctx.world, encoding)
+    if ctx.main:
+        console.print(build.describe(gan.generator, gan.discriminator, p), highlight=False)
     last, identity = checkpoints / LAST, setup.run_identity(p, shards, encoding)
     state = trainstate.resume_state(last, identity, fresh, resume, summary.notes)
     step = trainstate.restore(gan, state) if state is not None else 0
@@ -62,7 +67,8 @@ def run(
     trainer = Trainer(params, gan, device, ctx, last, identity, summary)
     if ctx.main:
         trainer.live = open_live(logs, params, resume=step > 0)
-        trainer.validation = Validation.load(shards, p.val_images, p.resize)
+        if p.task == "exposure":  # super-resolution is scored by `prep evaluate --task sr`
+            trainer.validation = Validation.load(shards, p.val_images, p.resize)
     fresh_tau = parse_tau(params.synthesize.tau) if p.fresh_tau else None
     loader, replay = train_loader(p, checked.urls(shards), step, fresh_tau)
     try:
@@ -74,11 +80,9 @@ def run(
         extra = {"step": step, "preset": p.preset, "crop": p.crop, "resize": p.resize}
         save_generator(model_out, gan.generator, {**extra, "train": to_dict(p)})
         summary.add("steps", step)
-        params_m = sum(t.numel() for t in gan.generator.parameters()) / 1e6
         summary.notes.append(
-            f"generator written to {model_out} ({params_m:.2f}M parameters, curve "
-            f"{encoding.curve}); discriminator receptive field "
-            f"{gan.discriminator.receptive_field} px"
+            f"generator written to {model_out} (curve {encoding.curve}): "
+            f"{build.describe(gan.generator, gan.discriminator, p)}"
         )
         if loader.stats.skipped:
             summary.notes.append(f"[yellow]{loader.stats.skipped} corrupt samples skipped[/yellow]")
