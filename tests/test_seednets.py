@@ -345,9 +345,12 @@ def test_preset_trains_a_few_cpu_steps(name, demo_photos):
 
 # --- run length, data, checkpoints --------------------------------------------------------------
 def test_epochs_become_steps_from_the_shard_index(tmp_path):
-    (tmp_path / "index.json").write_text(json.dumps({"counts": {"train": 1000}}))
+    index = {"counts": {"train": 100}, "pair_counts": {"train": 1000}}  # photos, pairs
+    (tmp_path / "index.json").write_text(json.dumps(index))
     p = preset("seed000")
-    assert build.resolve_steps(p, tmp_path).steps == math.ceil(250 * 1000 / 32)
+    assert build.resolve_steps(p, tmp_path).steps == math.ceil(250 * 1000 / 32)  # pairs
+    sr = preset("sr_demo", **{"train.epochs": 2.0})
+    assert build.resolve_steps(sr, tmp_path).steps == math.ceil(2 * 100 / sr.batch_size)
     assert build.resolve_steps(dataclasses.replace(p, epochs=0.0), tmp_path).steps == p.steps
     with pytest.raises(UserError, match="index.json"):
         build.resolve_steps(p, tmp_path / "missing")

@@ -197,26 +197,30 @@ def describe(generator: nn.Module, discriminator: nn.Module, p: TrainParams) -> 
     )
 
 
-def training_samples(shards: Path) -> int:
-    """Training samples in ``<shards>/index.json`` (``counts.train``)."""
+def training_samples(shards: Path, task: str = "exposure") -> int:
+    """What one epoch passes over, from ``<shards>/index.json``: the training pairs
+    (``pair_counts.train``: a seed's epoch visits each input image once) for the exposure task,
+    the clean photos (``counts.train``) for super-resolution, whose pairs are made from them."""
     index = shards / "index.json"
+    key = "counts" if task == "sr" else "pair_counts"
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
-        return int(data["counts"]["train"])
+        return int(data[key]["train"])
     except FileNotFoundError as err:
         raise UserError(f"{index}: no shard index; run `prep shard` first") from err
     except (ValueError, KeyError, TypeError) as err:
-        raise UserError(f"{index}: no training-sample count (counts.train): {err}") from err
+        raise UserError(f"{index}: no training-sample count ({key}.train): {err}") from err
 
 
 def resolve_steps(p: TrainParams, shards: Path) -> TrainParams:
     """``p`` with ``steps`` set from ``epochs`` when ``epochs > 0``: one epoch is one pass over
-    the training samples of the shard index, so steps = ceil(epochs * samples / batch_size)."""
+    the training samples of the shard index (``training_samples``), so
+    steps = ceil(epochs * samples / batch_size)."""
     if p.epochs < 0:
         raise UserError(f"train.epochs must be >= 0, got {p.epochs}")
     if p.epochs == 0:
         return p
-    samples = training_samples(shards)
+    samples = training_samples(shards, p.task)
     steps = max(1, math.ceil(p.epochs * samples / p.batch_size))
     return dataclasses.replace(p, steps=steps)
 
