@@ -21,6 +21,7 @@ from exposure_models.blocks import (
     rgb_to_ycrcb,
     ycrcb_to_rgb,
 )
+from exposure_models.global_exposure import GLOBAL_BRANCHES, GlobalExposure
 
 NOISE_PLACES = ("none", "encoder", "decoder", "both")
 OUTPUTS = ("tanh", "sigmoid")
@@ -49,6 +50,12 @@ class UNetConfig:
     # network learns it quickly (the identity is the starting point).
     skip: str = "none"
     max_stops: float = 4.0
+    # An image-level exposure estimate added to the gain's stops (skip = "gain" only):
+    # "histogram" reads layout-free histograms of the input (exposure_models.global_exposure),
+    # "pooled" also the mean of the deepest encoder map. "none": the local path alone.
+    global_branch: str = "none"
+    global_bins: int = 32
+    global_width: int = 64
 
     def __post_init__(self) -> None:
         for name in ("depth", "width", "max_mult"):
@@ -65,6 +72,7 @@ class UNetConfig:
             ("output", OUTPUTS),
             ("color_space", COLOR_SPACES),
             ("skip", SKIPS),
+            ("global_branch", GLOBAL_BRANCHES),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -82,6 +90,12 @@ class UNetConfig:
             or (self.max_stops <= 0)
         ):
             raise ValueError(f"max_stops must be a positive number, got {self.max_stops!r}")
+        if self.global_branch != "none" and self.skip != "gain":
+            raise ValueError(f"global_branch={self.global_branch!r} needs skip='gain'")
+        for name in ("global_bins", "global_width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ValueError(f"{name} must be an int >= 2, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -147,6 +161,12 @@ class UNetGenerator(nn.Module):
         head = nn.ConvTranspose2d(2 * chans[0], 3, 4, 2, 1)
         init_conv_(head)
         self.head = maybe_spectral(head, cfg.spectral_norm)
+        self.global_exposure = None
+        if cfg.global_branch != "none":
+            pooled = chans[-1] if cfg.global_branch == "pooled" else 0
+            self.global_exposure = GlobalExposure(
+                cfg.global_bins, cfg.global_width, cfg.max_stops, pooled
+            )
 
     @property
     def multiple(self) -> int:
@@ -180,7 +200,7 @@ class UNetGenerator(nn.Module):
         for block in self.encoder:
             x = block(x)
             skips.append(x)
-        skips.pop()  # the bottleneck output is not a skip
+        deepest = skips.pop()  # the bottleneck output is not a skip
         for block in self.decoder:
             x = torch.cat([block(x), skips.pop()], dim=1)
         x = self.head(x)
@@ -189,6 +209,8 @@ class UNetGenerator(nn.Module):
         if cfg.skip == "gain":
             # (light * 2**stops) ** (1/gamma) == pixel * 2**(stops/gamma): no decoding needed
             stops = cfg.max_stops * torch.tanh(x)
+            if self.global_exposure is not None:
+                stops = stops + self.global_exposure(source, deepest)
             return (source * torch.exp2(stops / GAMMA)).clamp(0.0, 1.0)
         out = (torch.tanh(x) + 1) / 2 if cfg.output == "tanh" else torch.sigmoid(x)
         if cfg.color_space == "ycrcb":

@@ -166,6 +166,11 @@ class GeneratorParams:
     dropout: float = 0.5
     skip: Literal["none", "residual", "gain"] = "none"  # none = the seeds (output is the image)
     max_stops: float = 4.0  # skip = gain: largest exposure change, in stops
+    # skip = gain: an image-level exposure estimate beside the local path (histogram |
+    # pooled = histograms + mean of the deepest encoder map; exposure_models/global_exposure.py)
+    global_branch: Literal["none", "histogram", "pooled"] = "none"
+    global_bins: int = 32
+    global_width: int = 64
 
 
 @dataclass(frozen=True)
