@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from exposure_models.inference.enhancer import Enhancer, batched_forward
+from exposure_models.pretrained import resolve_model
 from pipeline.core import imageio
 from pipeline.core.console import Summary, track
 from pipeline.errors import UserError
@@ -49,9 +50,15 @@ def _output_bits(photo_bits: int, suffix: str) -> int:
 
 
 def run(
-    params: Params, inputs: list[Path], model: Path, output: Path | None, in_place: bool = False
+    params: Params,
+    inputs: list[Path],
+    model: Path | None,
+    output: Path | None,
+    in_place: bool = False,
 ) -> Summary:
-    """Correct every photo in ``inputs``; unreadable ones are named and counted as failed."""
+    """Correct every photo in ``inputs``; unreadable ones are named and counted as failed.
+
+    ``model`` None: the shipped generator (``exposure_models.pretrained``)."""
     summary = Summary("enhance", unit="photos", rate_key="written")
     photos = list_photos(inputs)
     if not photos:
@@ -64,7 +71,7 @@ def run(
         ]
         if clashes:
             raise UserError(f"would overwrite input {clashes[0]}; use --in-place to allow it")
-    enhancer = Enhancer.load(model, p)
+    enhancer = Enhancer.load(resolve_model(model), p)
     failures: list[str] = []
     stream = batched_forward(photos, enhancer, params.io.max_pixels, failures)
     for photo, codes, low_in, low_out in track(stream, "enhance", total=len(photos)):
