@@ -21,11 +21,16 @@ from pipeline.core.exposure import LUMA_WEIGHTS
 GLOBAL_BRANCHES = ("none", "histogram", "pooled")
 TOP_CODE = 254.5 / 255.0  # at or above: the top 8-bit code (clipped)
 CLIP_FEATURES = 4  # fraction clipped in R, G, B and in all three channels
+# Upper quantiles, read as log2 of the encoded value: an EV shift moves each of them by the
+# same amount (until it clips), so the size of a shift is a difference of these features.
+QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
+LOG_FLOOR = 1.0 / 255.0  # keeps log2 finite on black
+QUANTILE_SAMPLES = 65536  # quantiles of larger images come from an even subsample
 
 
 def feature_count(bins: int) -> int:
     """Length of :func:`histogram_features` for ``bins`` bins."""
-    return 4 * bins + CLIP_FEATURES
+    return 4 * bins + CLIP_FEATURES + 2 * len(QUANTILES)
 
 
 def _histogram(values: torch.Tensor, bins: int) -> torch.Tensor:
@@ -45,8 +50,9 @@ def histogram_features(images: torch.Tensor, bins: int) -> torch.Tensor:
     Returns:
         (B, feature_count(bins)) float32: for the brightest channel and for the luma, the square
         root of the bin fractions (small fractions, such as a few highlights, stay visible) and
-        the cumulative fractions (the quantiles, read sideways); then the fraction of pixels at
-        the top code in R, G, B and in all three at once.
+        the cumulative fractions (the quantiles, read sideways); the fraction of pixels at
+        the top code in R, G, B and in all three at once; then log2 of the ``QUANTILES`` of
+        the brightest channel and of the luma.
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
@@ -62,6 +68,11 @@ def histogram_features(images: torch.Tensor, bins: int) -> torch.Tensor:
         parts += [hist.sqrt(), hist.cumsum(1)]
     clipped = x >= TOP_CODE
     parts += [clipped.float().mean(2), clipped.all(1).float().mean(1, keepdim=True)]
+    q = torch.tensor(QUANTILES, device=x.device)
+    step = max(1, brightest.shape[1] // QUANTILE_SAMPLES)
+    for plane in (brightest, luma):
+        quantiles = torch.quantile(plane[:, ::step], q, dim=1).T  # (B, len(QUANTILES))
+        parts.append(torch.log2(quantiles + LOG_FLOOR))
     return torch.cat(parts, 1)
 
 

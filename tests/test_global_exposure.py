@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from exposure_models.generator import UNetConfig, UNetGenerator
-from exposure_models.global_exposure import GlobalExposure, feature_count, histogram_features
+from exposure_models.global_exposure import (
+    QUANTILES,
+    GlobalExposure,
+    feature_count,
+    histogram_features,
+)
 
 
 def test_histogram_features_read_exposure_not_layout() -> None:
@@ -18,14 +23,20 @@ def test_histogram_features_read_exposure_not_layout() -> None:
     torch.testing.assert_close(a, b)  # a permutation of pixels changes nothing
     # larger image, same distribution: the features are fractions, not counts
     big = torch.nn.functional.interpolate(img, scale_factor=2, mode="nearest")
-    torch.testing.assert_close(histogram_features(big, 16), a)
+    torch.testing.assert_close(histogram_features(big, 16), a, atol=0.01, rtol=0)
     clipped = img.clone()
     clipped[..., :8, :] = 1.0  # a quarter of the photo blown out in every channel
     feats = histogram_features(clipped, 16)
-    assert torch.allclose(feats[0, -4:], torch.full((4,), 0.25))
-    assert torch.allclose(a[0, -4:], torch.zeros(4))
+    clip = feats[0, 4 * 16 : 4 * 16 + 4]
+    assert torch.allclose(clip, torch.full((4,), 0.25))
+    assert torch.allclose(a[0, 4 * 16 : 4 * 16 + 4], torch.zeros(4))
     # cumulative fractions end at 1
     assert feats[0, 2 * 16 - 1] == pytest.approx(1.0)
+    # one stop darker (no clipping): every log2 quantile moves by the same 1 / gamma
+    darker = histogram_features(img * 2 ** (-1 / 2.2), 16)
+    n = len(QUANTILES)
+    shift = a[0, -2 * n :] - darker[0, -2 * n :]
+    assert torch.allclose(shift, torch.full_like(shift, 1 / 2.2), atol=0.02)
 
 
 def test_histogram_features_bad_input() -> None:
