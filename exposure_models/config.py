@@ -24,6 +24,7 @@ DISCRIMINATOR_ARCHS = ("patch", "seed002", "seed003")
 PADDINGS = ("reflect", "zeros")
 UPSAMPLINGS = ("bilinear", "bicubic", "nearest")
 PERCEPTUAL_NORMS = ("mean", "eq5")
+GLOBAL_BRANCHES = ("none", "histogram", "pooled")
 
 
 def _int(obj: Any, name: str, low: int) -> None:
@@ -98,6 +99,12 @@ class UNetConfig(_Plain):
     blocks: int = 23  # rrdb: residual-in-residual dense blocks
     growth: int = 32  # rrdb: dense-block growth channels (ESRGAN gc)
     base: Literal["none", "bicubic"] = "none"  # rrdb: add the output to bicubic up-sampling
+    # An image-level exposure estimate added to the gain's stops (skip = "gain" only):
+    # "histogram" reads layout-free histograms of the input (exposure_models.global_exposure),
+    # "pooled" also the mean of the deepest encoder map. "none": the local path alone.
+    global_branch: Literal["none", "histogram", "pooled"] = "none"
+    global_bins: int = 32
+    global_width: int = 64
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -105,11 +112,16 @@ class UNetConfig(_Plain):
             ("bottleneck_padding", PADDINGS),
             ("upsampling", UPSAMPLINGS),
             ("base", ("none", "bicubic")),
+            ("global_branch", GLOBAL_BRANCHES),
         ):
             _choice(self, name, allowed)
         for name in ("levels", "kernel", "features", "blocks", "growth"):
             _int(self, name, 1)
         _int(self, "fov", 0)
+        _int(self, "global_bins", 2)
+        _int(self, "global_width", 2)
+        if self.global_branch != "none" and self.skip != "gain":
+            raise ValueError(f"global_branch={self.global_branch!r} needs skip='gain'")
         _int(self, "depth", 2)
         _int(self, "width", 1)
         _int(self, "max_mult", 1)

@@ -18,6 +18,7 @@ from exposure_models.blocks import (
 )
 from exposure_models.config import UNetConfig
 from exposure_models.curves import exposure_gain
+from exposure_models.global_exposure import GlobalExposure
 from pipeline.core.exposure import Encoding
 
 DROPOUT_BLOCKS = 3  # pix2pix: dropout in the three innermost decoder blocks only
@@ -78,6 +79,12 @@ class UNetGenerator(nn.Module):
         head = nn.ConvTranspose2d(2 * chans[0], 3, 4, 2, 1)
         init_conv_(head)
         self.head = maybe_spectral(head, cfg.spectral_norm)
+        self.global_exposure = None
+        if cfg.global_branch != "none":
+            pooled = chans[-1] if cfg.global_branch == "pooled" else 0
+            self.global_exposure = GlobalExposure(
+                cfg.global_bins, cfg.global_width, cfg.max_stops, pooled
+            )
 
     @property
     def multiple(self) -> int:
@@ -111,14 +118,17 @@ class UNetGenerator(nn.Module):
         for block in self.encoder:
             x = block(x)
             skips.append(x)
-        skips.pop()  # the bottleneck output is not a skip
+        deepest = skips.pop()  # the bottleneck output is not a skip
         for block in self.decoder:
             x = torch.cat([block(x), skips.pop()], dim=1)
         x = self.head(x)
         if cfg.skip == "residual":
             return (source + torch.tanh(x)).clamp(0.0, 1.0)
         if cfg.skip == "gain":
-            return exposure_gain(source, cfg.max_stops * torch.tanh(x), self.encoding)
+            stops = cfg.max_stops * torch.tanh(x)
+            if self.global_exposure is not None:
+                stops = stops + self.global_exposure(source, deepest)
+            return exposure_gain(source, stops, self.encoding)
         out = (torch.tanh(x) + 1) / 2 if cfg.output == "tanh" else torch.sigmoid(x)
         if cfg.color_space == "ycrcb":
             # Some YCrCb triples lie outside the RGB gamut; clipping stops the gradient only in

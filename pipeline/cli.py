@@ -322,7 +322,10 @@ def evaluate(
 @app.command()
 def enhance(
     photos: Annotated[list[Path], typer.Argument(help="photos or folders (JPEG/PNG/TIFF/RAW)")],
-    model: Annotated[Path, typer.Option(help="trained generator")] = Path("models/generator.pt"),
+    model: Annotated[
+        Path | None,
+        typer.Option(help="trained generator (default: the shipped models/pretrained/real.pt)"),
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="folder for the corrected photos")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="overwrite the input files")] = False,
     fmt: Annotated[
@@ -341,8 +344,8 @@ def enhance(
     """Correct the exposure of your own photos, at full resolution (then, with --upscale,
     up-sample them with a super-resolution model, as seed 003 chains its two stages).
 
-    Example: [cyan]prep enhance holiday/*.jpg scan.tif --model models/generator.pt
-    --output fixed/[/cyan]
+    Example: [cyan]prep enhance holiday/*.jpg scan.tif --output fixed/[/cyan] (the shipped
+    model), or with your own: [cyan]--model models/generator.pt[/cyan]
     """
     overrides = {"enhance.format": fmt, "enhance.long_side": long_side, "enhance.device": device}
     params = _params(params_file, overrides)

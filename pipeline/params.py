@@ -697,6 +697,32 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"gan": "bce", "gan_weight": 0.1, "l1_weight": 100.0},
         "augment": {"hflip": True, "vflip": True, "rot90": True},
     },
+    "real": {
+        "steps": 1800,
+        "batch_size": 8,
+        "crop": 128,
+        "resize": 128,
+        "crops_per_sample": 4,
+        "lr": 0.001,
+        "decay_from": 0.5,
+        "workers": 1,
+        "shuffle_buffer": 300,
+        "log_every": 50,
+        "val_every": 500,
+        "val_images": 8,
+        "checkpoint_every": 250,
+        "generator": {
+            "depth": 5,
+            "width": 16,
+            "norm": "none",
+            "skip": "gain",
+            "dropout": 0.0,
+            "global_branch": "histogram",
+        },
+        "discriminator": {"n_layers": 3, "width": 16},
+        "loss": {"gan": "bce", "gan_weight": 0.1, "l1_weight": 100.0},
+        "augment": {"hflip": True, "vflip": True, "rot90": True},
+    },
 }
 
 

@@ -128,3 +128,34 @@ def test_same_size_photos_share_a_batch(
     stage.run(Params(enhance=EnhanceParams(batch_size=4)), [tmp_path / "in"], model,
               tmp_path / "out")  # fmt: skip
     assert sizes == [3]
+
+
+def test_without_model_uses_the_shipped_one(
+    tmp_path: Path, demo_photos, model: Path, monkeypatch
+) -> None:
+    from exposure_models import pretrained
+
+    imageio.write_image(tmp_path / "x.png", dark(demo_photos))
+    monkeypatch.setattr(pretrained, "SHIPPED_MODEL", model)
+    result = runner.invoke(app, ["enhance", str(tmp_path / "x.png"), "--output",
+                                 str(tmp_path / "o")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    brighter = imageio.read_image(tmp_path / "o" / "x.png").mean()
+    assert brighter > imageio.read_image(tmp_path / "x.png").mean() * 1.2  # the +1 stop model
+    monkeypatch.setattr(pretrained, "SHIPPED_MODEL", tmp_path / "missing" / "real.pt")
+    result = runner.invoke(app, ["enhance", str(tmp_path / "x.png"), "--output",
+                                 str(tmp_path / "o2")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "no shipped model" in result.output and "--model" in result.output
+    assert not (tmp_path / "o2").exists()
+
+
+def test_shipped_model_loads_when_present() -> None:
+    from exposure_models import pretrained
+
+    if not pretrained.SHIPPED_MODEL.is_file():
+        pytest.skip("no shipped model in this checkout")
+    enhancer = Enhancer.load(pretrained.SHIPPED_MODEL, EnhanceParams(device="cpu"))
+    photo = np.full((96, 128, 3), 0.4, np.float32)
+    out = enhancer.correct(photo)
+    assert out.shape == photo.shape and np.isfinite(out).all()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from exposure_models.inference.enhancer import Enhancer, batched_forward
 from exposure_models.inference.upscaler import load_upscaler
+from exposure_models.pretrained import resolve_model
 from pipeline.core import imageio
 from pipeline.core.console import Summary, track
 from pipeline.core.discover import LOOP_REASON, walk_photos
@@ -94,13 +95,15 @@ def _output_bits(photo_bits: int, suffix: str) -> int:
 def run(
     params: Params,
     inputs: list[Path],
-    model: Path,
+    model: Path | None,
     output: Path | None,
     in_place: bool = False,
     upscale: tuple[int, Path] | None = None,
 ) -> Summary:
     """Correct every photo in ``inputs``; unreadable ones are named and counted as failed.
-    ``upscale``: (factor, SR model) to up-sample each corrected photo before writing it."""
+
+    ``model`` None: the shipped generator (``exposure_models.pretrained``). ``upscale``:
+    (factor, SR model) to up-sample each corrected photo before writing it."""
     summary = Summary("enhance", unit="photos", rate_key="written")
     listed, loops = list_photos(inputs)
     if not listed:
@@ -121,7 +124,7 @@ def run(
         clashes = [str(ph) for ph, out in targets.items() if out.resolve() in resolved]
         if clashes:
             raise UserError(f"would overwrite input {clashes[0]}; use --in-place to allow it")
-    enhancer = Enhancer.load(model, p)
+    enhancer = Enhancer.load(resolve_model(model), p)
     upscaler = load_upscaler(upscale, p.device) if upscale else None
     failures: list[str] = []
     stream = batched_forward(photos, enhancer, params.io.max_pixels, failures)
