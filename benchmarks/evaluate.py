@@ -73,7 +73,12 @@ def make_pairs(count: int, side: int) -> list[dict]:
     for i in range(count):
         name = PHOTOS[i // len(VARIANTS) % len(PHOTOS)]
         kind, tau, ev = VARIANTS[i % len(VARIANTS)]
-        target = square(getattr(skimage.data, name)().astype(np.float32) / 255, side)
+        if name.startswith("motorcycle"):
+            left, right, _ = skimage.data.stereo_motorcycle()
+            photo = left if name.endswith("left") else right
+        else:
+            photo = getattr(skimage.data, name)()
+        target = square(photo.astype(np.float32) / 255, side)
         low = overexpose(target, tau) if kind == "overexpose" else shift_ev(target, ev)
         pairs.append(
             {"id": f"{name}-{i}", "scene": name, "kind": kind, "tau": tau,

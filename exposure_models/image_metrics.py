@@ -25,6 +25,7 @@ and binning (``pipeline.evaluation.metrics``), so its values stay bit-identical.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Iterator
 
 import cv2
@@ -248,7 +249,14 @@ def score_image(job: ImageJob, device: torch.device | str = "cpu") -> ImageScore
 
 
 def _score_on_cpu(job: ImageJob) -> ImageScores:
-    return score_image(job, "cpu")
+    """``score_image`` on one thread (strips are too small to gain from more, and this
+    process's other threads would only spin waiting for each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return score_image(job, "cpu")
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _score_in_worker(job: ImageJob) -> ImageScores:
@@ -262,10 +270,25 @@ def score_stream(
     jobs: Iterable[ImageJob], device: torch.device | str = "cpu", workers: int = 1
 ) -> Iterator[ImageScores]:
     """Scores of ``jobs`` in order: on a CUDA ``device`` in this process, otherwise on the CPU
-    in ``workers`` processes (one thread each; ``workers <= 1``: in this process)."""
+    in ``workers`` processes (one thread each; ``workers <= 1``: in this process).
+
+    While a pool runs, this process (which makes the jobs: the model's forward pass) keeps
+    the cores the workers leave, at least one thread (torch and OpenCV), so that its threads do
+    not compete with the workers for the same cores.
+    """
     device = torch.device(device)
     if device.type == "cuda":
-        return (score_image(job, device) for job in jobs)
+        yield from (score_image(job, device) for job in jobs)
+        return
     if workers <= 1:
-        return map(_score_on_cpu, jobs)
-    return map_ordered(_score_in_worker, jobs, workers, ahead=2)
+        yield from map(_score_on_cpu, jobs)
+        return
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    left = max(1, (os.cpu_count() or 1) - workers)
+    torch.set_num_threads(left)
+    cv2.setNumThreads(left)
+    try:
+        yield from map_ordered(_score_in_worker, jobs, workers, ahead=2)
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)

@@ -290,10 +290,10 @@ class EvaluateParams:
     workers: int = 2  # scoring processes on the CPU (0 or 1: in the main process)
 
     def __post_init__(self) -> None:
-        if self.resolution < 0 or self.max_images < 0 or self.samples < 0:
+        if min(self.resolution, self.max_images, self.samples, self.workers) < 0:
             raise ValueError(
-                "resolution, max_images and samples must be >= 0, got "
-                f"{self.resolution}, {self.max_images}, {self.samples}"
+                "resolution, max_images, samples and workers must be >= 0, got "
+                f"{self.resolution}, {self.max_images}, {self.samples}, {self.workers}"
             )
         edges = self.tau_buckets
         if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
