@@ -24,6 +24,7 @@ from pipeline.core.manifest import PairRow, write_jsonl
 from pipeline.errors import UserError
 from pipeline.evaluation.grids import PANEL_SIDE, SampleChooser, panel
 from pipeline.evaluation.metrics import psnr
+from pipeline.evaluation.results import read_metrics
 from pipeline.evaluation.scoring import (
     exposure_group,
     gt_mean_rescale,
@@ -112,7 +113,7 @@ def _header(path: Path) -> list[str]:
 
 def test_every_declared_output_exists_and_parses(report) -> None:
     out, summary = report
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = read_metrics(out / "metrics")
     assert metrics["n_images"] == len(ROWS) and metrics["skipped"] == 0
     kinds = {"all", "overexpose", "ev_under", "ev_over", "unchanged", "native"}
     assert set(metrics) == {*METHODS, "n_images", "n_expected", "skipped"}
@@ -176,7 +177,7 @@ def test_samples_cover_the_kinds_with_labelled_panels(report) -> None:
 
 def test_oracle_applies_only_to_synthetic_rows(report) -> None:
     out, _ = report
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = read_metrics(out / "metrics")
     test = json.loads((out / "breakdown.json").read_text())["test"]
     # the EV 0 row (input == target) is reported in its own group, not in the ranking
     assert test["by_kind"]["all"]["oracle"]["n"] == 4 and test["oracle_excluded"] == 1
@@ -227,7 +228,7 @@ def test_paired_low_high_folder(data, tmp_path, demo_photos) -> None:
     summary = stage.run(
         _params(max_images=2, samples=0), data / "shards", data / "generator.pt", out, [folder]
     )
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = read_metrics(out / "metrics")
     assert metrics["n_images"] == 2  # max_images applies to each set
     assert (
         metrics["paired"]["mine"]["n_images"] == 2 and "native" in metrics["paired"]["mine"]["he"]
@@ -258,7 +259,7 @@ def test_paired_msec_testing_and_lol_eval15_folders(data, tmp_path) -> None:
     fast = _params(samples=0, baselines=["identity"], oracle=False)
     params = replace(fast, data=replace(Params().data, msec=MsecSource(expert="a")))
     stage.run(params, data / "shards", data / "generator.pt", tmp_path / "out", folders)
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    metrics = read_metrics(tmp_path / "out" / "metrics")
     assert metrics["paired"]["testing"]["n_images"] == 9
     assert metrics["paired"]["eval15"]["n_images"] == 2
     rows = [r for r in _csv(tmp_path / "out" / "per_image.csv") if r["method"] == "identity"]
@@ -364,7 +365,7 @@ def test_rerun_replaces_report_files_and_keeps_others(data, tmp_path) -> None:
     assert sample.name in ("astro-tau.png", "coffee-tau.png")  # the first group: overexposed
     assert not (out / "plots" / "old.csv").exists() and (out / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "breakdown.json", "keep.txt", "metrics.json", "per_image.csv", "plots",
+        "README.md", "breakdown.json", "keep.txt", "metrics", "per_image.csv", "plots",
         "samples",
     ]  # fmt: skip
 
@@ -425,7 +426,7 @@ def test_corrupt_sample_is_skipped_and_named(data, tmp_path) -> None:
     with pytest.raises(UserError, match=rf"{len(ROWS) - 1} of {len(ROWS)} test pairs.*astro-evp"):
         stage.run(params, shards, model, out, verify=False)
     summary = stage.run(params, shards, model, out, verify=False, allow_missing=True)
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    metrics = read_metrics(tmp_path / "out" / "metrics")
     assert metrics["n_images"] == len(ROWS) - 1 and metrics["skipped"] == 1
     assert metrics["n_expected"] == len(ROWS)
     readme = (tmp_path / "out" / "README.md").read_text()

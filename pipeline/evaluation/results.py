@@ -1,8 +1,9 @@
 """What ``prep evaluate`` computed, and its machine-readable files.
 
 ``Results`` gathers the scores; ``method_stats`` turns them into per-method averages (all
-images and per exposure group) used by the JSON files and the README alike: ``metrics.json``
-holds the headline (PSNR and SSIM per method and kind, what ``dvc metrics show`` prints) and
+images and per exposure group) used by the JSON files and the README alike: ``metrics/``
+holds the headline (PSNR and SSIM per method and kind, one file per method, so that
+``dvc metrics show`` prints a row per method) and
 ``breakdown.json`` everything else (a plain output: DVC does not flatten it). Plot tables
 follow the top-level ``plots:`` of dvc.yaml: ``psnr_by_tau.csv`` (tau bucket upper edge),
 ``psnr_by_ev.csv`` (EV-shifted pairs) and ``luminance_histogram.csv``.
@@ -12,12 +13,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.core.manifest import slug
 from pipeline.evaluation.baselines import BLIND_BASELINES
 from pipeline.evaluation.methods import MODEL, ORACLE, ORACLE_LABEL
 from pipeline.evaluation.scoring import (
@@ -114,7 +118,7 @@ def _rounded(stats: dict[str, float]) -> dict[str, float]:
     return {k: (int(v) if k == "n" else round(float(v), 4)) for k, v in stats.items()}
 
 
-HEADLINE = ("psnr", "ssim")  # per method and kind in metrics.json
+HEADLINE = ("psnr", "ssim")  # per method and kind in the metrics folder
 
 
 def _by(rows: list[Row], key: Callable[[Row], Any]) -> dict[str, dict[str, dict[str, float]]]:
@@ -160,6 +164,44 @@ def metrics_json(results: Results) -> dict[str, Any]:
     if paired:
         metrics["paired"] = paired
     return metrics
+
+
+METRICS_DIR = "metrics"  # one small JSON file per method: a row each in `dvc metrics show`
+COUNTS_NAME = "_counts"  # n_images, n_expected, skipped of the test split
+_COUNT_KEYS = ("n_images", "n_expected", "skipped")
+
+
+def metrics_files(results: Results) -> dict[str, dict[str, Any]]:
+    """``metrics_json`` split into the files of the metrics folder, ``{file name: content}``:
+    ``<method>.json`` holds ``{"all" | kind: {"psnr", "ssim"}}`` for the test split, so that
+    ``dvc metrics show`` prints one row per method and one column per kind and metric (DVC
+    flattens each file into one row); ``_counts.json`` the image counts; and
+    ``paired_<folder>.json`` each paired folder's block."""
+    head = metrics_json(results)
+    files: dict[str, dict[str, Any]] = {}
+    counts = {k: head[k] for k in _COUNT_KEYS if k in head}
+    for key, value in head.items():
+        if key == "paired":
+            files |= {f"paired_{slug(name)}.json": block for name, block in value.items()}
+        elif key not in _COUNT_KEYS:
+            files[f"{key}.json"] = value
+    files[f"{COUNTS_NAME}.json"] = counts
+    return files
+
+
+def read_metrics(folder: Path) -> dict[str, Any]:
+    """The metrics folder read back into ``metrics_json``'s one dictionary (paired folders
+    under ``"paired"``, keyed by their file names)."""
+    out: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if path.stem == COUNTS_NAME:
+            out |= data
+        elif path.stem.startswith("paired_"):
+            out.setdefault("paired", {})[path.stem.removeprefix("paired_")] = data
+        else:
+            out[path.stem] = data
+    return out
 
 
 def breakdown_json(results: Results) -> dict[str, Any]:

@@ -7,7 +7,8 @@ long side of N (``cv2.INTER_AREA``, never up). The model always runs through
 see the input only; with ``evaluate.oracle`` seed 002's inverse transform gets the pair's
 true tau or EV (synthetic rows only; a row with ``gamma`` None was made with the sRGB curve).
 
-Outputs (in ``output``): ``metrics.json`` (the headline: PSNR and SSIM per method and kind),
+Outputs (in ``output``): ``metrics/`` (the headline: PSNR and SSIM per method and kind, a file
+per method),
 ``breakdown.json`` (every average), ``per_image.csv``, ``plots/`` (dvc.yaml plots),
 ``samples/<id>.png`` and ``README.md``. They are built in a staging folder inside ``output``
 and each swapped into place at the end, so a stale file of an earlier run never lingers
@@ -42,7 +43,14 @@ from pipeline.evaluation.scoring import GROUPS, ImageJob, Tally, exposure_group,
 from pipeline.evaluation.testsets import EvalItem, EvalSet, paired_set, test_set
 from pipeline.params import EvaluateParams, Params
 
-MANAGED = ("metrics.json", "breakdown.json", "per_image.csv", "README.md", "plots", "samples")
+MANAGED = (
+    evalfiles.METRICS_DIR,
+    "breakdown.json",
+    "per_image.csv",
+    "README.md",
+    "plots",
+    "samples",
+)
 
 
 def check_params(p: EvaluateParams) -> list[str]:
@@ -145,7 +153,8 @@ def _publish(staging: Path, output: Path) -> None:
 
 
 def _write(results: Results, chooser: grids.SampleChooser, staging: Path, png_level: int) -> None:
-    atomic_write_json(staging / "metrics.json", evalfiles.metrics_json(results))
+    for name, content in evalfiles.metrics_files(results).items():
+        atomic_write_json(staging / evalfiles.METRICS_DIR / name, content)
     atomic_write_json(staging / "breakdown.json", evalfiles.breakdown_json(results))
     atomic_write_text(staging / "per_image.csv", evalfiles.per_image_csv(results))
     plots = staging / "plots"
