@@ -17,6 +17,7 @@ from exposure_models.training.loader import make_loader, shard_urls
 from pipeline.core import imageio, shardfmt
 from pipeline.core.fsutil import MARKER
 from pipeline.errors import UserError
+from pipeline.evaluation.results import read_metrics
 from pipeline.evaluation.testsets import test_set as read_test_set
 from pipeline.params import AugmentParams, Params, SplitFractions, SynthesizeParams, load_params
 from pipeline.stages import shard, synthesize
@@ -296,7 +297,7 @@ def test_cli_recipes_only_and_a_corrupt_shard_named_by_evaluate(tmp_path, photos
     assert name in result.output and "sha256" in result.output
     result = runner.invoke(app, [*evaluate, "--no-verify", "--allow-missing"], terminal_width=400)
     assert result.exit_code == 0, result.output
-    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    metrics = read_metrics(tmp_path / "reports" / "metrics")
     assert 0 < metrics["n_images"] < metrics["n_expected"]
 
 

@@ -48,7 +48,7 @@ def test_the_checkpoint_stores_the_same_config(tmp_path: Path) -> None:
         ({"synthesize.gamma": 0}, r"synthesize\.gamma must be > 0"),
         ({"shard.max_samples": 0}, r"shard\.max_samples and max_bytes must be >= 1"),
         ({"shard.split": {"train": 0.5, "val": 0.1, "test": 0.1}}, r"shard\.split.*sum to 1"),
-        ({"evaluate.resolution": -1}, r"evaluate\.resolution, max_images and samples"),
+        ({"evaluate.resolution": -1}, r"evaluate\.resolution, max_images, samples and workers"),
         ({"evaluate.tau_buckets": [0.7, 0.6]}, r"evaluate\.tau_buckets must be increasing"),
         ({"enhance.radius": 0}, r"enhance\.radius must be >= 1"),
         ({"enhance.highlight_lo": 0.99, "enhance.highlight_hi": 0.9}, r"enhance\.highlight_lo"),
