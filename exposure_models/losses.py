@@ -84,5 +84,9 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             target_maps = self.vgg(target)
         pred_maps = self.vgg(pred)
-        terms = [F.l1_loss(p, t) for p, t in zip(pred_maps, target_maps, strict=True)]
+        terms = [self.map_term(p, t) for p, t in zip(pred_maps, target_maps, strict=True)]
         return torch.stack(terms).sum()
+
+    def map_term(self, pred_map: torch.Tensor, target_map: torch.Tensor) -> torch.Tensor:
+        """One VGG map's term: the mean absolute difference over (B, C, H, W)."""
+        return F.l1_loss(pred_map, target_map)

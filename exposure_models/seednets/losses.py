@@ -19,20 +19,8 @@ class Eq5PerceptualLoss(PerceptualLoss):
     """Same VGG-19 taps and weights as :class:`PerceptualLoss`; only the normalisation is eq. 5
     (sum over channels / (W H)) instead of the mean over C x H x W."""
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if pred.ndim != 4 or pred.shape[1] != 3 or pred.shape != target.shape:
-            raise ValueError(
-                "pred and target must both be (B, 3, H, W), "
-                f"got {tuple(pred.shape)} and {tuple(target.shape)}"
-            )
-        first = next(self.vgg.parameters())
-        if first.device != pred.device or first.dtype != pred.dtype:
-            self.vgg.to(device=pred.device, dtype=pred.dtype)
-        with torch.no_grad():
-            target_maps = self.vgg(target)
-        pred_maps = self.vgg(pred)
-        terms = [eq5_term(p, t) for p, t in zip(pred_maps, target_maps, strict=True)]
-        return torch.stack(terms).sum()
+    def map_term(self, pred_map: torch.Tensor, target_map: torch.Tensor) -> torch.Tensor:
+        return eq5_term(pred_map, target_map)
 
 
 def eq5_term(pred_map: torch.Tensor, target_map: torch.Tensor) -> torch.Tensor:
