@@ -196,6 +196,7 @@ class AugmentParams:
     vflip: bool = False
     rot90: bool = False
     jitter: float = 0.0  # colour jitter strength on the input only (0 disables)
+    identity: float = 0.0  # chance a view's input is its target (a pair to leave alone)
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,8 @@ class _Pairs:
             if aug.rot90:
                 k = int(rng.integers(0, 4))
                 inp, tgt = np.rot90(inp, k), np.rot90(tgt, k)
+            if aug.identity > 0 and rng.random() < aug.identity:
+                inp = tgt  # a well-exposed photo: the model must leave it alone
             if aug.jitter > 0:
                 jitter = rng.uniform(1 - aug.jitter, 1 + aug.jitter, 3).astype(np.float32)
         return inp, tgt, jitter, meta
