@@ -224,6 +224,12 @@ class AugmentParams:
     jitter: float = 0.0  # colour jitter strength on the input only (0 disables)
     jitter_p: float = 1.0  # probability a sample is jittered (albumentations' ColorJitter p)
     hue: float = 0.0  # hue jitter: shift up to +-hue of the hue circle (albumentations: 0.2)
+    identity: float = 0.0  # chance a view's input is its target (a pair to leave alone)
+
+    def __post_init__(self) -> None:
+        for name in ("jitter", "jitter_p", "hue", "identity"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -721,7 +727,7 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         },
         "discriminator": {"n_layers": 3, "width": 16},
         "loss": {"gan": "bce", "gan_weight": 0.1, "l1_weight": 100.0},
-        "augment": {"hflip": True, "vflip": True, "rot90": True},
+        "augment": {"hflip": True, "vflip": True, "rot90": True, "identity": 0.25},
     },
 }
 

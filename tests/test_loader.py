@@ -298,3 +298,17 @@ def test_resize_shrinks_before_cropping(shards):
     )
     batch = next(iter(loader))
     assert min(batch.input.shape[-2:]) == 8 and batch.input.shape == batch.target.shape
+
+
+def test_identity_views_take_the_target_as_input(shards):
+    urls = shard_urls(shards, "train")
+    always = AugmentParams(hflip=True, identity=1.0)
+    for batch in make_loader(urls, batch_size=4, crop=CROP, train=True, augment=always):
+        assert torch.equal(batch.input, batch.target)
+    some = AugmentParams(hflip=False, identity=0.5)
+    kinds = set()
+    for batch in make_loader(urls, batch_size=4, crop=CROP, train=True, augment=some):
+        for inp, tgt, meta in zip(batch.input, batch.target, batch.meta, strict=True):
+            if not meta["id"].startswith("same"):
+                kinds.add(bool(torch.equal(inp, tgt)))
+    assert kinds == {True, False}  # some pairs are kept, some become identity pairs

@@ -293,6 +293,8 @@ class _Pairs:
             if aug.rot90:
                 k = int(rng.integers(0, 4))
                 inp, tgt = np.rot90(inp, k), np.rot90(tgt, k)
+            if aug.identity > 0 and rng.random() < aug.identity:
+                inp, render = tgt, None  # a well-exposed photo: the model must leave it alone
             if (aug.jitter > 0 or aug.hue > 0) and (
                 aug.jitter_p >= 1 or rng.random() < aug.jitter_p
             ):
