@@ -203,7 +203,7 @@ def train(
     preset: Annotated[
         str | None,
         typer.Option(
-            help="seed000 | seed001 | seed002 | seed003 | seed003_sr | sr_demo | demo "
+            help="seed000 | seed001 | seed002 | seed003 | seed003_sr | sr_demo | demo | real "
             "(train.presets)"
         ),
     ] = None,
