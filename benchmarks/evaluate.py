@@ -87,15 +87,19 @@ def make_pairs(count: int, side: int) -> list[dict]:
     return pairs
 
 
-def make_model(path: Path) -> None:
+def make_model(path: Path, tree: Path = ROOT) -> None:
     import torch
 
     from exposure_models.checkpoint import save_generator
     from pipeline.params import load_params
-    from pipeline.stages.train import build_models
+
+    try:
+        from exposure_models.training.setup import build_models
+    except ImportError:  # a checkout from before the training package (``--before``)
+        from pipeline.stages.train import build_models  # type: ignore[no-redef]
 
     torch.manual_seed(0)
-    p = load_params(ROOT / "params.yaml").train
+    p = load_params(tree / "params.yaml").train
     generator, _ = build_models(p)
     save_generator(path, generator.eval(), {"resize": p.resize, "preset": p.preset})
 
@@ -196,6 +200,20 @@ def write_shards(pairs: list[dict], root: Path) -> Path:
     return root / "shards"
 
 
+def prepare(tree: Path, images: int, side: int, folder: Path) -> None:
+    """Shards of the benchmark pairs and a random-weight default model, made by TREE's own code.
+
+    Runs this script with ``--prepare`` in a fresh process whose imports come from TREE, so a
+    checkout with an older shard format or model schema gets inputs it can read.
+    """
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    command = [sys.executable, __file__, "--prepare", str(folder), "--tree", str(tree)]
+    command += ["--images", str(images), "--side", str(side)]
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: preparing the inputs failed:\n{done.stderr[-2000:]}")
+
+
 def whole_command(tree: Path, shards: Path, model: Path, out: Path) -> float:
     env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, "-m", "pipeline", "evaluate", "--shards", str(shards)]
@@ -218,7 +236,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu | cuda (the new scoring only)")
     parser.add_argument("--before", type=Path, help="a checkout of the previous code")
+    parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tree", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare is not None:  # the inputs of the whole-command run, in TREE's own code
+        sys.path.insert(0, str(args.tree.resolve()))
+        args.prepare.mkdir(parents=True, exist_ok=True)
+        make_model(args.prepare / "generator.pt", args.tree.resolve())
+        write_shards(make_pairs(args.images, args.side), args.prepare)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -248,12 +274,16 @@ def main() -> None:
             f"pairs/s): {old_median / new_median:.2f}x"
         )
         if args.before is not None:
-            shards = write_shards(pairs, root)
+            trees = {"before": args.before.resolve(), "now": ROOT}
+            for name, tree in trees.items():
+                prepare(tree, args.images, args.side, root / name)
             runs: dict[str, list[float]] = {"before": [], "now": []}
             for _ in range(args.repeat):
-                for name, tree in (("before", args.before.resolve()), ("now", ROOT)):
-                    out = root / f"reports-{name}"
-                    runs[name].append(whole_command(tree, shards, root / "generator.pt", out))
+                for name, tree in trees.items():
+                    inputs, out = root / name, root / f"reports-{name}"
+                    runs[name].append(
+                        whole_command(tree, inputs / "shards", inputs / "generator.pt", out)
+                    )
             before, now = statistics.median(runs["before"]), statistics.median(runs["now"])
             print(json.dumps({k: [round(t, 2) for t in v] for k, v in runs.items()}))
             print(
