@@ -333,6 +333,14 @@ def enhance(
     ] = None,
     long_side: Annotated[int | None, typer.Option(help="working resolution (long side)")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:1 | mps")] = None,
+    always_correct: Annotated[
+        bool,
+        typer.Option(
+            "--always-correct",
+            help="apply the model to every photo (default: photos that prep filter calls well "
+            "exposed, and that the model would not brighten, are written unchanged)",
+        ),
+    ] = False,
     params_file: ParamsOpt = None,
     upscale: Annotated[
         int, typer.Option(help="then up-sample by this factor with --sr-model (0: no)")
@@ -347,7 +355,12 @@ def enhance(
     Example: [cyan]prep enhance holiday/*.jpg scan.tif --output fixed/[/cyan] (the shipped
     model), or with your own: [cyan]--model models/generator.pt[/cyan]
     """
-    overrides = {"enhance.format": fmt, "enhance.long_side": long_side, "enhance.device": device}
+    overrides = {
+        "enhance.format": fmt,
+        "enhance.long_side": long_side,
+        "enhance.device": device,
+        "enhance.leave_well_exposed": False if always_correct else None,
+    }
     params = _params(params_file, overrides)
     from pipeline.stages import enhance as stage
 

@@ -323,8 +323,14 @@ class EnhanceParams:
     device: str = "auto"
     format: Literal["same", "jpg", "png", "tif"] = "same"  # RAW inputs give 16-bit TIFF
     quality: int = 95  # JPEG quality
+    # A photo that prep filter keeps and the network lifts by less than max_lift (log2 of its
+    # mean-luma ratio) is returned unchanged (exposure_models/inference/gate.py).
+    leave_well_exposed: bool = True
+    max_lift: float = 0.2  # chosen on the calibration half of the real-photo corpus
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.max_lift <= 4.0:
+            raise ValueError(f"max_lift must be in [0, 4] (log2 units), got {self.max_lift}")
         for name, low in (("long_side", 0), ("radius", 1), ("strip_rows", 1), ("batch_size", 1)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")

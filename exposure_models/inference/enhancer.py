@@ -5,6 +5,10 @@ model's multiple); its correction is carried to full resolution edge-aware
 (``pipeline.core.upsample``), strip by strip from the 8/16-bit codes, so a 24 MP photo keeps its
 detail and memory does not grow with the megapixels beyond the photo itself.
 ``prep enhance`` and ``prep evaluate`` both score and correct through this one path.
+
+With ``enhance.leave_well_exposed`` a photo that ``prep filter`` would keep, and that the
+network does not brighten by ``enhance.max_lift`` or more, is returned unchanged
+(``exposure_models.inference.gate``).
 """
 
 from __future__ import annotations
@@ -19,21 +23,24 @@ import torch
 
 from exposure_models.checkpoint import CheckpointError, load_generator
 from exposure_models.generator import UNetGenerator, predict_padded
+from exposure_models.inference.gate import Verdict, analysis_sample, decide
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.seednets.registry import SR_ARCHS, arch_of
 from pipeline.core import imageio, upsample
 from pipeline.core.exposure import Encoding
-from pipeline.params import EnhanceParams
+from pipeline.params import EnhanceParams, FilterParams
 
 
 @dataclass
 class Enhancer:
-    """A loaded generator plus the working-resolution and upsampling settings."""
+    """A loaded generator plus the working-resolution, upsampling and gate settings."""
 
     model: UNetGenerator
     device: torch.device
     params: EnhanceParams
     train_resize: int = 0  # the short side the model was trained at (0: stored size)
+    thresholds: FilterParams | None = None  # the filter's, when well-exposed photos are kept
+    left_alone: int = 0  # photos returned unchanged so far (the gate said well exposed)
 
     @property
     def encoding(self) -> Encoding:
@@ -41,8 +48,14 @@ class Enhancer:
         return self.model.encoding
 
     @classmethod
-    def load(cls, path: Path, params: EnhanceParams) -> Enhancer:
-        """Load ``models/generator.pt``; raises ``CheckpointError`` for anything else."""
+    def load(
+        cls, path: Path, params: EnhanceParams, thresholds: FilterParams | None = None
+    ) -> Enhancer:
+        """Load ``models/generator.pt``; raises ``CheckpointError`` for anything else.
+
+        ``thresholds``: ``prep filter``'s, for the well-exposed gate (default: the defaults);
+        unused when ``params.leave_well_exposed`` is off.
+        """
         device = pick_device(params.device)
         model, extra = load_generator(path, map_location="cpu")
         if arch_of(model) in SR_ARCHS:
@@ -50,7 +63,8 @@ class Enhancer:
                 f"{path}: a super-resolution model; use it with --task sr or --upscale"
             )
         resize = int(extra.get("resize", 0) or 0)
-        return cls(model.to(device).eval(), device, params, resize)
+        gate = (thresholds or FilterParams()) if params.leave_well_exposed else None
+        return cls(model.to(device).eval(), device, params, resize, gate)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """Size the network runs at (before padding to its multiple), never above the photo.
@@ -75,9 +89,25 @@ class Enhancer:
         out = out.float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         return [np.ascontiguousarray(o) for o in out]
 
+    def verdict(
+        self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray
+    ) -> Verdict | None:
+        """The well-exposed gate's decision for one photo (None when the gate is off)."""
+        if self.thresholds is None:
+            return None
+        sample = analysis_sample(codes, self.thresholds.analysis_side)
+        return decide(sample, low_input, low_output, self.thresholds, self.params.max_lift)
+
     def strips(self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray):
-        """Full-resolution corrected strips ``(top, bottom, float32 rows)``."""
+        """Full-resolution corrected strips ``(top, bottom, float32 rows)``.
+
+        A photo the gate leaves alone gives its own rows back (and counts in ``left_alone``).
+        """
         p = self.params
+        verdict = self.verdict(codes, low_input, low_output)
+        if verdict is not None and verdict.leave_alone:
+            self.left_alone += 1
+            return _unchanged_strips(codes, p.strip_rows)
         return upsample.transfer_strips(
             lambda top, bottom: imageio.rows_to_float(codes, top, bottom),
             (codes.height, codes.width),
@@ -104,6 +134,13 @@ class Enhancer:
         """Correct one float32 (H, W, 3) RGB [0, 1] image; returns the same layout."""
         codes = imageio.float_to_codes(image, 16)
         return imageio.codes_to_float(self.correct_codes(codes, 16))
+
+
+def _unchanged_strips(codes: imageio.Codes, strip_rows: int):  # type: ignore[no-untyped-def]
+    """The photo's own rows as float32 strips ``(top, bottom, rows)``."""
+    for top in range(0, codes.height, strip_rows):
+        bottom = min(codes.height, top + strip_rows)
+        yield top, bottom, imageio.rows_to_float(codes, top, bottom)
 
 
 def batched_forward(

@@ -124,7 +124,7 @@ def run(
         clashes = [str(ph) for ph, out in targets.items() if out.resolve() in resolved]
         if clashes:
             raise UserError(f"would overwrite input {clashes[0]}; use --in-place to allow it")
-    enhancer = Enhancer.load(resolve_model(model), p)
+    enhancer = Enhancer.load(resolve_model(model), p, params.filter)
     upscaler = load_upscaler(upscale, p.device) if upscale else None
     failures: list[str] = []
     stream = batched_forward(photos, enhancer, params.io.max_pixels, failures)
@@ -138,6 +138,11 @@ def run(
             result = upscaler.upscale_codes(result)
         imageio.write_image(dest, result, quality=p.quality, png_level=params.io.png_level)
         summary.add("written")
+    if enhancer.left_alone:
+        summary.notes.append(
+            f"{enhancer.left_alone} well-exposed photo(s) written unchanged "
+            "(--always-correct applies the model to every photo)"
+        )
     if failures:
         summary.add("failed", len(failures))
     summary.notes += [f"[red]failed:[/red] {line}" for line in failures]

@@ -194,7 +194,8 @@ def run(
     p = params.evaluate
     methods = check_params(p)
     summary = Summary("evaluate", unit="images", rate_key="images scored")
-    enhancer = Enhancer.load(model, params.enhance)  # CheckpointError for a foreign file
+    # CheckpointError for a foreign file; the filter's thresholds drive the well-exposed gate
+    enhancer = Enhancer.load(model, params.enhance, params.filter)
     learned = LearnedMetrics(p.lpips_weights, p.inception_weights, enhancer.device)
     sets = [test_set(shards, p.max_images, verify=verify)]
     names = ["test"]
@@ -228,6 +229,11 @@ def run(
         results.skipped += eval_set.skipped
         results.notes += eval_set.notes
         summary.add("images scored", scored)
+    if enhancer.thresholds is not None:
+        results.notes.append(
+            f"model: {enhancer.left_alone} of {sum(results.n_images.values())} inputs judged "
+            "well exposed (prep filter's verdict, no lift by the network) and returned unchanged"
+        )
     results.learned = learned.results()
     results.best_blind = _best_blind(results)
     output.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,95 @@
+"""Whether the enhancer leaves a photo as it is: well exposed, and the network agrees.
+
+A well-exposed photo should come out of ``prep enhance`` unchanged. The network alone cannot
+always tell a bright, correctly exposed scene with clipped highlights from an overexposed copy
+of it, and corrects both a little. So the enhancer asks two questions before it applies the
+network's correction:
+
+1. Does ``prep filter``'s verdict (``pipeline.core.exposure_stats.judge``, the same thresholds)
+   call the photo well exposed? Its overexposure tests look for clipped light with a clipping
+   spike and its underexposure test for a missing highlight.
+2. Does the network lift the photo by less than ``max_lift`` (log2 of the mean-luma ratio of
+   its output to its input, gamma-encoded)? A photo one stop under still keeps a highlight, so
+   it can pass the filter; the network, which sees it as dark, brightens it by more than that
+   and is then trusted. Darkening is never a reason to correct a photo the filter keeps: the
+   filter's clipping tests are the stronger judge of overexposure.
+
+Both yes: the photo is left alone, bit for bit. The pure functions here decide; the enhancer
+(``exposure_models.inference.enhancer``) applies the decision.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.core import imageio
+from pipeline.core.exposure_stats import exposure_stats, judge
+from pipeline.params import FilterParams
+
+LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709
+LUMA_FLOOR = 1e-4  # keeps the log of a black image finite
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's decision for one photo, with the reason in words."""
+
+    leave_alone: bool
+    reason: str
+    lift: float  # log2 mean-luma ratio, network output / input (working resolution)
+
+
+def mean_luma_lift(low_input: np.ndarray, low_output: np.ndarray) -> float:
+    """log2 of the network's mean-luma ratio, output over input.
+
+    Args:
+        low_input, low_output: float32 ``(h, w, 3)`` gamma-encoded RGB in [0, 1], the
+            network's input and output at working resolution.
+    Returns:
+        > 0 when the network brightens the photo, < 0 when it darkens it.
+    """
+    mean_in = float((low_input @ LUMA_WEIGHTS).mean())
+    mean_out = float((low_output @ LUMA_WEIGHTS).mean())
+    return math.log2((mean_out + LUMA_FLOOR) / (mean_in + LUMA_FLOOR))
+
+
+def analysis_sample(codes: imageio.Codes, side: int) -> np.ndarray:
+    """A strided subsample of the photo with a long side of about ``side``, as float32 RGB.
+
+    Striding keeps exact code values (no averaging), as ``prep filter`` analyses a photo.
+    """
+    step = max(1, math.ceil(max(codes.height, codes.width) / side))
+    return imageio.codes_to_float(imageio.Codes(np.ascontiguousarray(codes.array[::step, ::step])))
+
+
+def decide(
+    photo_sample: np.ndarray,
+    low_input: np.ndarray,
+    low_output: np.ndarray,
+    thresholds: FilterParams,
+    max_lift: float,
+) -> Verdict:
+    """Leave the photo alone when the filter keeps it and the network lifts it < ``max_lift``.
+
+    Args:
+        photo_sample: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1]: the photo (or the
+            ``analysis_sample`` of it) that the filter's statistics are computed on.
+        low_input, low_output: the network's input and output at working resolution.
+        thresholds: ``prep filter``'s thresholds.
+        max_lift: brightening (log2 mean-luma ratio) from which the network is trusted.
+    """
+    lift = mean_luma_lift(low_input, low_output)
+    stats = exposure_stats(
+        photo_sample, thresholds.min_blown_region, thresholds.light_level, thresholds.shadow_level
+    )
+    kept, reason = judge(stats, thresholds)
+    if not kept:
+        return Verdict(False, reason, lift)
+    if lift >= max_lift:
+        return Verdict(
+            False, f"well exposed for the filter, but the network lifts it {lift:+.2f}", lift
+        )
+    return Verdict(True, f"well exposed (network change {lift:+.2f})", lift)
