@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -202,3 +204,18 @@ def test_ddp_two_cpu_processes(tmp_path: Path, shards: Path) -> None:
     assert extra["step"] == 6
     # both ranks stepped: the logged throughput counts images of the whole job (2 x 2 per step)
     assert "train: 24 images" in done.stderr + done.stdout
+
+
+def test_a_corrupt_val_shard_is_named_and_training_goes_on(tmp_path: Path, shards: Path) -> None:
+    copy = tmp_path / "shards"
+    shutil.copytree(shards, copy)
+    index = json.loads((copy / "index.json").read_text())
+    val = next(s["name"] for s in index["shards"] if s["split"] == "val")
+    with open(copy / val, "r+b") as handle:  # same size, other bytes: only the sha256 tells
+        handle.seek(600)
+        handle.write(b"\x00" * 16)
+    summary = run(tiny(steps=5, val_every=5), tmp_path, copy)
+    assert any("corrupt val shard skipped" in n and val in n for n in summary.notes)
+    assert (tmp_path / "models/generator.pt").is_file()
+    intact = run(tiny(steps=5, val_every=5), tmp_path / "intact", shards)
+    assert not any("corrupt val shard" in n for n in intact.notes)

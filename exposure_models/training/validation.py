@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from exposure_models.generator import predict_padded
-from exposure_models.training.loader import make_loader, shard_urls
+from exposure_models.training.loader import make_loader
+from pipeline.core import shardfmt
 from pipeline.evaluation import metrics
 
 
@@ -23,11 +24,28 @@ class Validation:
     pairs: list[tuple[torch.Tensor, torch.Tensor]]  # (1, 3, H, W) RGB [0, 1] each
 
     @classmethod
-    def load(cls, shards: Path, count: int, resize: int = 0) -> Validation:
-        """The first ``count`` pairs of the val split (none when ``count`` is 0)."""
+    def load(
+        cls,
+        shards: Path,
+        count: int,
+        resize: int = 0,
+        verify: bool = True,
+        notes: list[str] | None = None,
+    ) -> Validation:
+        """The first ``count`` pairs of the val split (none when ``count`` is 0).
+
+        With ``verify`` each val shard's sha256 is checked against ``index.json`` first, as the
+        train split's: a corrupt one is left out and named in ``notes``; validation goes on
+        with the intact ones (none left: no validation). No val split is a ``UserError``.
+        """
         if count <= 0:
             return cls([])
-        loader = make_loader(shard_urls(shards, "val"), batch_size=1, crop=None, train=False)
+        checked = shardfmt.check_shards(shards, "val", verify=verify)
+        if notes is not None:
+            notes += [f"[yellow]corrupt val shard skipped:[/yellow] {c}" for c in checked.corrupt]
+        if not checked.usable:
+            return cls([])
+        loader = make_loader(checked.urls(shards), batch_size=1, crop=None, train=False)
         pairs = []
         for batch in loader:
             x, y = batch.input, batch.target

@@ -68,7 +68,9 @@ def run(
     if ctx.main:
         trainer.live = open_live(logs, params, resume=step > 0)
         if p.task == "exposure":  # super-resolution is scored by `prep evaluate --task sr`
-            trainer.validation = Validation.load(shards, p.val_images, p.resize)
+            trainer.validation = Validation.load(
+                shards, p.val_images, p.resize, verify, summary.notes
+            )
     fresh_tau = parse_tau(params.synthesize.tau) if p.fresh_tau else None
     loader, replay = train_loader(p, checked.urls(shards), step, fresh_tau)
     try:
