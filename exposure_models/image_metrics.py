@@ -73,14 +73,15 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def gaussian_blur(image: np.ndarray) -> np.ndarray:
+def gaussian_blur(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The SSIM window's weighted mean around every pixel of a float32 ``(H, W, C)`` image.
 
     Same shape as ``image``; only the pixels at least ``SSIM_RADIUS`` from every border
     (whose window lies inside the image, all that skimage keeps of the SSIM map) are used,
-    so the border mode never matters.
+    so the border mode never matters. ``out``: an array of the same shape to write into
+    (not ``image`` itself).
     """
-    return cv2.sepFilter2D(image, cv2.CV_32F, SSIM_TAPS, SSIM_TAPS)
+    return cv2.sepFilter2D(image, cv2.CV_32F, SSIM_TAPS, SSIM_TAPS, dst=out)
 
 
 def valid(image: np.ndarray) -> np.ndarray:
@@ -89,10 +90,25 @@ def valid(image: np.ndarray) -> np.ndarray:
     return image[r:-r, r:-r]
 
 
+def channel_means(image: np.ndarray) -> np.ndarray:
+    """The per-channel means of a float32 ``(H, W, 3)`` image, ``(3,)`` float32 (summed in
+    float64)."""
+    return np.asarray(cv2.mean(image)[:3], dtype=np.float32)
+
+
+def add_per_channel(image: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``image + values`` (``values``: one per channel, ``(3,)``) into ``out``, all float32
+    ``(H, W, 3)``; as ``(H, W * 3)`` rows, numpy's broadcasting over a last axis of 3 being
+    ten times slower."""
+    rows = np.tile(values, image.shape[1])
+    np.add(image.reshape(image.shape[0], -1), rows, out=out.reshape(out.shape[0], -1))
+    return out
+
+
 def centred(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``image`` minus its per-channel mean (float32, new array) and that mean (``(3,)``)."""
-    mean = np.asarray(cv2.mean(image)[:3], dtype=np.float32)  # summed in float64
-    return image - mean, mean
+    mean = channel_means(image)
+    return add_per_channel(image, -mean, np.empty_like(image)), mean
 
 
 def blend(out: np.ndarray, other: np.ndarray, mask: np.ndarray) -> None:
@@ -137,11 +153,19 @@ def _half_chroma_weight(c: np.ndarray) -> np.ndarray:
     return np.sqrt(np.divide(c7, out, out=out), out=out)
 
 
+def chroma(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sqrt(a^2 + b^2)`` (a new float32 array): numpy's ``hypot`` guards against overflow
+    that CIELAB's range never reaches, and is several times slower."""
+    out = a * a
+    out += b * b
+    return np.sqrt(out, out=out)
+
+
 def _polar(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Chroma ``hypot(a, b)`` and hue ``atan2(b, a)`` in [0, 2 pi) (new float32 arrays)."""
+    """Chroma ``|(a, b)|`` and hue ``atan2(b, a)`` in [0, 2 pi) (new float32 arrays)."""
     hue = np.arctan2(b, a)
     hue += (hue < 0) * np.float32(2 * math.pi)
-    return np.hypot(a, b), hue
+    return chroma(a, b), hue
 
 
 def hue_weighting(hbar: np.ndarray) -> np.ndarray:
@@ -176,12 +200,12 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray, chroma2: np.ndarray | None = N
     """Per-pixel CIEDE2000 of two CIELAB ``(3, N)`` float32 arrays (kL = kC = kH = 1).
 
     Term for term skimage's ``deltaE_ciede2000`` (Sharma et al. 2005) in float32;
-    ``chroma2`` is ``hypot(a2, b2)`` when the caller has it already. Returns ``(N,)`` float32.
+    ``chroma2`` is ``chroma(a2, b2)`` when the caller has it already. Returns ``(N,)`` float32.
     """
     l1, a1, b1 = lab1
     l2, a2, b2 = lab2
-    cbar = np.hypot(a1, b1)
-    cbar += np.hypot(a2, b2) if chroma2 is None else chroma2
+    cbar = chroma(a1, b1)
+    cbar += chroma(a2, b2) if chroma2 is None else chroma2
     cbar *= np.float32(0.5)
     scale = _half_chroma_weight(cbar)
     np.subtract(np.float32(1.5), scale * np.float32(0.5), out=scale)  # 1 + G
@@ -281,10 +305,13 @@ class Reference:
         self.var = gaussian_blur(self.centred * self.centred)
         self.var -= self.mu_centred * self.mu_centred  # local variance
         self.var += np.float32(SSIM_K2**2)  # ... + c2
-        self.mu = self.mu_centred + self.mean  # local mean
+        self.mu = add_per_channel(self.mu_centred, self.mean, np.empty_like(target))  # local mean
         self.mu_sq = self.mu * self.mu
         self.mu_sq += np.float32(SSIM_K1**2)  # mu^2 + c1
-        self.strips = [(lab, np.hypot(lab[1], lab[2])) for lab in map(rgb_to_lab, strips(target))]
+        # five image-sized float32 buffers that ``ssim`` reuses from one prediction to the next
+        # (fresh arrays of this size cost a page fault every 4 KiB)
+        self.buffers = [np.empty_like(target) for _ in range(5)]
+        self.strips = [(lab, chroma(lab[1], lab[2])) for lab in map(rgb_to_lab, strips(target))]
 
     def _check(self, pred: np.ndarray) -> np.ndarray:
         pred = check_image(pred)
@@ -308,17 +335,19 @@ class Reference:
 
     def ssim(self, pred: np.ndarray) -> float:
         """Mean SSIM over the valid pixels and the three channels (skimage's conventions)."""
-        x, mean = centred(self._check(pred))
-        mu_x = gaussian_blur(x)  # local mean, minus mean
-        den = gaussian_blur(x * x)
-        num = gaussian_blur(np.multiply(x, self.centred, out=x))
-        scratch = np.multiply(mu_x, self.mu_centred, out=x)
-        num -= scratch
+        pred = self._check(pred)
+        x, mu_x, scratch, den, num = self.buffers
+        mean = channel_means(pred)
+        add_per_channel(pred, -mean, x)  # centred
+        gaussian_blur(x, mu_x)  # local mean, minus mean
+        gaussian_blur(np.multiply(x, x, out=scratch), den)
+        gaussian_blur(np.multiply(x, self.centred, out=scratch), num)
+        num -= np.multiply(mu_x, self.mu_centred, out=scratch)
         num *= np.float32(2.0)
         num += np.float32(SSIM_K2**2)  # 2 cov + c2
         den -= np.multiply(mu_x, mu_x, out=scratch)
         den += self.var  # var_x + var_y + c2
-        mu_x += mean  # the local mean
+        add_per_channel(mu_x, mean, mu_x)  # the local mean
         lum_den = np.multiply(mu_x, mu_x, out=scratch)
         lum_den += self.mu_sq  # mu_x^2 + mu_y^2 + c1
         den *= lum_den
@@ -327,7 +356,7 @@ class Reference:
         mu_x += np.float32(SSIM_K1**2)  # 2 mu_x mu_y + c1
         num *= mu_x
         num /= den
-        return float(valid(num).mean(dtype=np.float64))
+        return float(np.mean(cv2.mean(valid(num))[:3]))  # each channel's, summed in float64
 
     def delta_e2000(self, pred: np.ndarray) -> float:
         """Mean CIEDE2000 of ``pred`` against the target over all pixels (summed in float64)."""
