@@ -15,7 +15,7 @@ speed:
   which keeps float32's cancellation in ``E[x^2] - E[x]^2`` small, nil on flat images;
 * CIEDE2000 runs over strips of rows small enough to stay in the CPU's cache, with in-place
   numpy maths; its hue weighting ``T`` comes from one sine and cosine of the mean hue
-  (multiple-angle identities) instead of four cosines.
+  (two polynomials in the cosine, by the multiple-angle identities) instead of four cosines.
 
 Images come in as float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded (numpy arrays).
 ``score_image`` scores one ``ImageJob`` of ``pipeline.evaluation.scoring`` (every method's
@@ -61,10 +61,21 @@ STRIP_PIXELS = 1 << 14
 _TAPS = np.exp(-0.5 / SSIM_SIGMA**2 * np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1.0) ** 2)
 SSIM_TAPS = (_TAPS / _TAPS.sum()).astype(np.float32).reshape(-1, 1)
 # CIEDE2000's hue weighting T(h) = 1 - 0.17 cos(h - 30°) + 0.24 cos 2h + 0.32 cos(3h + 6°)
-# - 0.20 cos(4h - 63°), written as sum_k (COS_k cos kh + SIN_k sin kh) for k = 1..4.
-_T_PHASES = ((1, -0.17, -30.0), (2, 0.24, 0.0), (3, 0.32, 6.0), (4, -0.20, -63.0))
-T_COS = {k: w * math.cos(math.radians(p)) for k, w, p in _T_PHASES}
-T_SIN = {k: -w * math.sin(math.radians(p)) for k, w, p in _T_PHASES}
+# - 0.20 cos(4h - 63°) = 1 + sum_k (A_k cos kh + B_k sin kh), k = 1..4; with c = cos h,
+# s = sin h (Chebyshev: cos 2h = 2c^2 - 1, cos 3h = 4c^3 - 3c, cos 4h = 8c^4 - 8c^2 + 1,
+# sin 2h = 2sc, sin 3h = s (4c^2 - 1), sin 4h = s (8c^3 - 4c)) it is T_COSINE(c) + s T_SINE(c),
+# two polynomials in c (coefficients from the constant term up).
+_T_TERMS = ((1, -0.17, -30.0), (2, 0.24, 0.0), (3, 0.32, 6.0), (4, -0.20, -63.0))
+_A = {k: w * math.cos(math.radians(p)) for k, w, p in _T_TERMS}
+_B = {k: -w * math.sin(math.radians(p)) for k, w, p in _T_TERMS}
+T_COSINE = (
+    1.0 - _A[2] + _A[4],
+    _A[1] - 3.0 * _A[3],
+    2.0 * _A[2] - 8.0 * _A[4],
+    4.0 * _A[3],
+    8.0 * _A[4],
+)
+T_SINE = (_B[1] - _B[3], 2.0 * _B[2] - 4.0 * _B[4], 4.0 * _B[3], 8.0 * _B[4])
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -169,31 +180,22 @@ def _polar(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hue_weighting(hbar: np.ndarray) -> np.ndarray:
-    """CIEDE2000's ``T`` of mean hues ``hbar`` (radians), from one sine and cosine of them.
+    """CIEDE2000's ``T`` of mean hues ``hbar`` (radians): ``T_COSINE(c) + s T_SINE(c)`` with
+    ``c, s = cos hbar, sin hbar`` (Horner's rule; one cosine and one sine, not four)."""
+    c = np.cos(hbar)
+    cosine = horner(T_COSINE, c)
+    cosine += horner(T_SINE, c) * np.sin(hbar)
+    return cosine
 
-    ``cos kh`` and ``sin kh`` for k = 2..4 follow from ``cos h``, ``sin h`` by the
-    double-angle and product formulas; ``T`` is then the sum of ``T_COS``/``T_SIN`` terms.
-    """
-    c1, s1 = np.cos(hbar), np.sin(hbar)
-    c2 = c1 * c1
-    c2 -= s1 * s1  # cos 2h
-    s2 = c1 * s1
-    s2 *= 2  # sin 2h
-    c3 = c2 * c1
-    c3 -= s2 * s1  # cos 3h
-    s3 = s2 * c1
-    s3 += c2 * s1  # sin 3h
-    c4 = c2 * c2
-    c4 -= s2 * s2  # cos 4h
-    s4 = s2 * c2
-    s4 *= 2  # sin 4h
-    t = np.full_like(hbar, 1.0)
-    for k, (ck, sk) in enumerate(((c1, s1), (c2, s2), (c3, s3), (c4, s4)), start=1):
-        ck *= np.float32(T_COS[k])
-        sk *= np.float32(T_SIN[k])
-        t += ck
-        t += sk
-    return t
+
+def horner(coefficients: tuple[float, ...], x: np.ndarray) -> np.ndarray:
+    """The polynomial ``sum_i coefficients[i] x^i`` at every ``x`` (a new float32 array)."""
+    out = x * np.float32(coefficients[-1])
+    for coefficient in coefficients[-2:0:-1]:
+        out += np.float32(coefficient)
+        out *= x
+    out += np.float32(coefficients[0])
+    return out
 
 
 def ciede2000(lab1: np.ndarray, lab2: np.ndarray, chroma2: np.ndarray | None = None) -> np.ndarray:

@@ -217,3 +217,17 @@ def test_delta_e_over_several_strips(demo_photos, monkeypatch) -> None:
     assert len(ref_t.strips) == 8
     got = ref_t.delta_e2000(imt.to_tensor(pred))
     assert got == pytest.approx(sk.delta_e2000(pred, target), abs=TOLERANCE)
+
+
+def test_hue_weighting_equals_the_four_cosines() -> None:
+    hue = np.linspace(-0.5, 2 * math.pi + 0.5, 10_001)
+    want = (
+        1.0
+        - 0.17 * np.cos(hue - math.radians(30))
+        + 0.24 * np.cos(2 * hue)
+        + 0.32 * np.cos(3 * hue + math.radians(6))
+        - 0.20 * np.cos(4 * hue - math.radians(63))
+    )
+    got = im.hue_weighting(hue.astype(np.float32))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=2e-6)
