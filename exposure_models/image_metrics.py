@@ -57,6 +57,8 @@ XYZ_WHITE_FROM_RGB = (np.asarray(XYZ_FROM_RGB) / np.asarray(D65_WHITE)[:, None])
 # CIEDE2000 works on strips of about this many pixels (a few dozen float32 buffers of this
 # size stay in a CPU core's L2 cache).
 STRIP_PIXELS = 1 << 14
+# SSIM works on bands of this many valid rows (plus the window's 2 x 5), for the same reason.
+SSIM_BAND_ROWS = 64
 # The 1-D weights of the SSIM window: float64, 11 taps, sum 1, as scipy computes them.
 _TAPS = np.exp(-0.5 / SSIM_SIGMA**2 * np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1.0) ** 2)
 SSIM_TAPS = (_TAPS / _TAPS.sum()).astype(np.float32).reshape(-1, 1)
@@ -310,9 +312,10 @@ class Reference:
         self.mu = add_per_channel(self.mu_centred, self.mean, np.empty_like(target))  # local mean
         self.mu_sq = self.mu * self.mu
         self.mu_sq += np.float32(SSIM_K1**2)  # mu^2 + c1
-        # five image-sized float32 buffers that ``ssim`` reuses from one prediction to the next
-        # (fresh arrays of this size cost a page fault every 4 KiB)
-        self.buffers = [np.empty_like(target) for _ in range(5)]
+        # five band-sized float32 buffers that ``ssim`` reuses from band to band and from one
+        # prediction to the next (fresh arrays cost a page fault every 4 KiB)
+        band = (min(target.shape[0], SSIM_BAND_ROWS + 2 * SSIM_RADIUS), *target.shape[1:])
+        self.buffers = [np.empty(band, np.float32) for _ in range(5)]
         self.strips = [(lab, chroma(lab[1], lab[2])) for lab in map(rgb_to_lab, strips(target))]
 
     def _check(self, pred: np.ndarray) -> np.ndarray:
@@ -336,29 +339,49 @@ class Reference:
         return cv2.norm(pred, self.target, cv2.NORM_L1) / pred.size
 
     def ssim(self, pred: np.ndarray) -> float:
-        """Mean SSIM over the valid pixels and the three channels (skimage's conventions)."""
+        """Mean SSIM over the valid pixels and the three channels (skimage's conventions).
+
+        Computed over bands of ``SSIM_BAND_ROWS`` valid rows (each read with the window's
+        ``SSIM_RADIUS`` rows above and below), so its maps stay in the CPU's cache.
+        """
         pred = self._check(pred)
-        x, mu_x, scratch, den, num = self.buffers
         mean = channel_means(pred)
-        add_per_channel(pred, -mean, x)  # centred
+        height, width = pred.shape[:2]
+        valid_rows = height - 2 * SSIM_RADIUS
+        total = 0.0
+        for top in range(0, valid_rows, SSIM_BAND_ROWS):
+            rows = min(SSIM_BAND_ROWS, valid_rows - top) + 2 * SSIM_RADIUS
+            total += self._ssim_band_sum(pred[top : top + rows], mean, top)
+        return total / (valid_rows * (width - 2 * SSIM_RADIUS) * 3)
+
+    def _ssim_band_sum(self, band: np.ndarray, mean: np.ndarray, top: int) -> float:
+        """The sum of the SSIM map over the valid pixels of one band of ``pred``: its rows
+        ``top`` on (``mean``: pred's per-channel means), the three channels."""
+        rows = band.shape[0]
+        x, mu_x, scratch, den, num = (buffer[:rows] for buffer in self.buffers)
+        target = {
+            name: getattr(self, name)[top : top + rows]
+            for name in ("centred", "mu_centred", "var", "mu", "mu_sq")
+        }
+        add_per_channel(band, -mean, x)  # centred
         gaussian_blur(x, mu_x)  # local mean, minus mean
         gaussian_blur(np.multiply(x, x, out=scratch), den)
-        gaussian_blur(np.multiply(x, self.centred, out=scratch), num)
-        num -= np.multiply(mu_x, self.mu_centred, out=scratch)
+        gaussian_blur(np.multiply(x, target["centred"], out=scratch), num)
+        num -= np.multiply(mu_x, target["mu_centred"], out=scratch)
         num *= np.float32(2.0)
         num += np.float32(SSIM_K2**2)  # 2 cov + c2
         den -= np.multiply(mu_x, mu_x, out=scratch)
-        den += self.var  # var_x + var_y + c2
+        den += target["var"]  # var_x + var_y + c2
         add_per_channel(mu_x, mean, mu_x)  # the local mean
         lum_den = np.multiply(mu_x, mu_x, out=scratch)
-        lum_den += self.mu_sq  # mu_x^2 + mu_y^2 + c1
+        lum_den += target["mu_sq"]  # mu_x^2 + mu_y^2 + c1
         den *= lum_den
-        mu_x *= self.mu
+        mu_x *= target["mu"]
         mu_x *= np.float32(2.0)
         mu_x += np.float32(SSIM_K1**2)  # 2 mu_x mu_y + c1
         num *= mu_x
         num /= den
-        return float(np.mean(cv2.mean(valid(num))[:3]))  # each channel's, summed in float64
+        return float(sum(cv2.sumElems(valid(num))[:3]))  # summed in float64
 
     def delta_e2000(self, pred: np.ndarray) -> float:
         """Mean CIEDE2000 of ``pred`` against the target over all pixels (summed in float64)."""

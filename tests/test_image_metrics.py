@@ -231,3 +231,12 @@ def test_hue_weighting_equals_the_four_cosines() -> None:
     got = im.hue_weighting(hue.astype(np.float32))
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, atol=2e-6)
+
+
+def test_ssim_over_several_bands(demo_photos, monkeypatch) -> None:
+    target = _crop(demo_photos["coffee"], 53, 70)
+    pred = overexpose(target, 0.7)
+    want = sk.ssim(pred, target)
+    for band_rows in (1, 7, 43, 64):  # 43 valid rows: bands of 7 leave a last one of 1
+        monkeypatch.setattr(im, "SSIM_BAND_ROWS", band_rows)
+        assert im.Reference(target).ssim(pred) == pytest.approx(want, abs=TOLERANCE)
