@@ -12,10 +12,13 @@ speed:
 * SSIM's 11-tap Gaussian (the weights of scipy's ``gaussian_filter``) runs through OpenCV's
   ``sepFilter2D`` on the interleaved ``(H, W, 3)`` image, all three channels in one call;
   each image is first shifted by its own per-channel mean (the covariances do not change),
-  which keeps float32's cancellation in ``E[x^2] - E[x]^2`` small, nil on flat images;
-* CIEDE2000 runs over strips of rows small enough to stay in the CPU's cache, with in-place
-  numpy maths; its hue weighting ``T`` comes from one sine and cosine of the mean hue
-  (two polynomials in the cosine, by the multiple-angle identities) instead of four cosines.
+  which keeps float32's cancellation in ``E[x^2] - E[x]^2`` small, nil on flat images; the
+  prediction's maps are computed over bands of rows, in reused buffers, with in-place numpy
+  maths, so they stay in the CPU's cache;
+* CIEDE2000 runs over strips of pixels (``(3, N)`` CIELAB planes) small enough to stay in the
+  CPU's cache, with in-place numpy maths and masks applied by arithmetic; its hue weighting
+  ``T`` comes from one sine and cosine of the mean hue (two polynomials in the cosine, by the
+  multiple-angle identities) instead of four cosines.
 
 Images come in as float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded (numpy arrays).
 ``score_image`` scores one ``ImageJob`` of ``pipeline.evaluation.scoring`` (every method's
