@@ -8,9 +8,10 @@ scoring all of their outputs, every method against its target:
 
   old   the previous ``Tally.add``: scikit-image metrics (float64 SSIM and CIEDE2000) one
         method per thread in a thread pool, histogram-similarity patches cut twice per method
-  new   ``exposure_models.image_metrics.score_stream``: the torch metrics, the target's terms
-        once per image, one image per task in ``--workers`` processes (on the GPU with
-        ``--device cuda``), recorded with ``Tally.record``
+  new   ``exposure_models.image_metrics.score_stream``: the numpy float32 / OpenCV metrics,
+        the target's terms once per image, one image per task in ``--workers`` processes
+        (the torch metrics of ``image_metrics_torch`` on the GPU with ``--device cuda``),
+        recorded with ``Tally.record``
 
 Prints the median seconds of ``--repeat`` runs of each, pairs per second and the ratio, and
 checks that both give the same numbers (to 1e-4). The worker pool is started inside each

@@ -1,37 +1,45 @@
-"""The full-reference metrics of ``prep evaluate`` in torch, on the CPU or a CUDA GPU.
+"""The full-reference metrics of ``prep evaluate`` on the CPU, in numpy float32 and OpenCV.
 
 The same definitions as ``pipeline/evaluation/metrics.py`` (scikit-image's PSNR, SSIM,
-``rgb2lab`` and ``deltaE_ciede2000``), PSNR, SSIM and MAE in float64 like them (the values
-agree to about 1e-12), CIEDE2000 to about 1e-6; tests hold them to 1e-4. They are organised
-for speed:
+``rgb2lab`` and ``deltaE_ciede2000``); tests hold them to 1e-4 of it. PSNR and MAE sum in
+float64 (OpenCV's ``norm``; they agree to about 1e-12), SSIM and CIEDE2000 compute in float32
+(the images' own precision; their means move by a few 1e-6) and sum in float64. Organised for
+speed:
 
-* ``Reference`` holds one target and the terms that depend on it alone (its CIELAB
-  image, its local means and variances), so scoring several methods against the same target
-  computes them once;
-* the 11-tap Gaussian of SSIM is separable: on the CPU it runs through OpenCV's
-  ``sepFilter2D`` (float64, the same weights as scipy's ``gaussian_filter``; about ten times
-  faster there than torch's float64 convolution), on a GPU as two 1-D convolutions;
-* CIEDE2000 runs in float32 (twice as fast; the mean moves by about 1e-6), summed in
-  float64, over strips of rows (on the CPU small enough to stay in its cache), so memory
-  stays bounded at full resolution.
+* ``Reference`` holds one target and the terms that depend on it alone (its local means and
+  variances, its CIELAB strips and their chroma), so scoring several methods against the same
+  target computes them once;
+* SSIM's 11-tap Gaussian (the weights of scipy's ``gaussian_filter``) runs through OpenCV's
+  ``sepFilter2D`` on the interleaved ``(H, W, 3)`` image, all three channels in one call;
+  each image is first shifted by its own per-channel mean (the covariances do not change),
+  which keeps float32's cancellation in ``E[x^2] - E[x]^2`` small, nil on flat images; the
+  prediction's maps are computed over bands of rows, in reused buffers, with in-place numpy
+  maths, so they stay in the CPU's cache;
+* CIEDE2000 runs over strips of pixels (``(3, N)`` CIELAB planes) small enough to stay in the
+  CPU's cache, with in-place numpy maths and masks applied by arithmetic; its hue weighting
+  ``T`` comes from one sine and cosine of the mean hue (two polynomials in the cosine, by the
+  multiple-angle identities) instead of four cosines.
 
 Images come in as float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded (numpy arrays).
 ``score_image`` scores one ``ImageJob`` of ``pipeline.evaluation.scoring`` (every method's
 output against one target) and ``score_stream`` scores a stream of them, in worker processes
-on the CPU or in this process on a GPU. Histogram similarity keeps its OpenCV patch cutting
-and binning (``pipeline.evaluation.metrics``), so its values stay bit-identical.
+on the CPU, or in this process on a CUDA GPU with ``exposure_models.image_metrics_torch``.
+Histogram similarity keeps its OpenCV patch cutting and binning
+(``pipeline.evaluation.metrics``), so its values stay bit-identical. This module does not
+import torch (worker processes start faster without it).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from pipeline.core.exposure import check_rgb
 from pipeline.core.parallel import map_ordered
@@ -48,180 +56,347 @@ XYZ_FROM_RGB = (
     (0.019334, 0.119193, 0.950227),
 )
 D65_WHITE = (0.95047, 1.0, 1.08883)
-# CIEDE2000 works on strips of about this many pixels: cache-sized on the CPU, large on a GPU.
-STRIP_PIXELS = {"cpu": 1 << 15, "cuda": 1 << 22}
-_DTYPE = torch.float64
-LAB_DTYPE = torch.float32  # CIEDE2000's colour maths (see Reference.delta_e2000)
+XYZ_WHITE_FROM_RGB = (np.asarray(XYZ_FROM_RGB) / np.asarray(D65_WHITE)[:, None]).astype(np.float32)
+# CIEDE2000 works on strips of about this many pixels (a few dozen float32 buffers of this
+# size stay in a CPU core's L2 cache).
+STRIP_PIXELS = 1 << 14
+# SSIM works on bands of this many valid rows (plus the window's 2 x 5), for the same reason.
+SSIM_BAND_ROWS = 64
+# The 1-D weights of the SSIM window: float64, 11 taps, sum 1, as scipy computes them.
+_TAPS = np.exp(-0.5 / SSIM_SIGMA**2 * np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1.0) ** 2)
+SSIM_TAPS = (_TAPS / _TAPS.sum()).astype(np.float32).reshape(-1, 1)
+# CIEDE2000's hue weighting T(h) = 1 - 0.17 cos(h - 30°) + 0.24 cos 2h + 0.32 cos(3h + 6°)
+# - 0.20 cos(4h - 63°) = 1 + sum_k (A_k cos kh + B_k sin kh), k = 1..4; with c = cos h,
+# s = sin h (Chebyshev: cos 2h = 2c^2 - 1, cos 3h = 4c^3 - 3c, cos 4h = 8c^4 - 8c^2 + 1,
+# sin 2h = 2sc, sin 3h = s (4c^2 - 1), sin 4h = s (8c^3 - 4c)) it is T_COSINE(c) + s T_SINE(c),
+# two polynomials in c (coefficients from the constant term up).
+_T_TERMS = ((1, -0.17, -30.0), (2, 0.24, 0.0), (3, 0.32, 6.0), (4, -0.20, -63.0))
+_A = {k: w * math.cos(math.radians(p)) for k, w, p in _T_TERMS}
+_B = {k: -w * math.sin(math.radians(p)) for k, w, p in _T_TERMS}
+T_COSINE = (
+    1.0 - _A[2] + _A[4],
+    _A[1] - 3.0 * _A[3],
+    2.0 * _A[2] - 8.0 * _A[4],
+    4.0 * _A[3],
+    8.0 * _A[4],
+)
+T_SINE = (_B[1] - _B[3], 2.0 * _B[2] - 4.0 * _B[4], 4.0 * _B[3], 8.0 * _B[4])
 
 
-def gaussian_taps() -> np.ndarray:
-    """The SSIM window's 1-D weights (float64, 11 taps, sum 1), as scipy computes them."""
-    x = np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=np.float64)
-    taps = np.exp(-0.5 / SSIM_SIGMA**2 * x**2)
-    return taps / taps.sum()
-
-
-def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """float32 ``(H, W, 3)`` numpy image -> float64 ``(3, H, W)`` tensor on ``device``."""
+def check_image(image: np.ndarray) -> np.ndarray:
+    """``image`` itself, a C-contiguous float32 ``(H, W, 3)`` array; ValueError otherwise."""
     check_rgb(image)
-    return torch.from_numpy(image).to(device).permute(2, 0, 1).to(_DTYPE).contiguous()
+    return np.ascontiguousarray(image)
 
 
-def blur_valid(x: torch.Tensor, use_opencv: bool | None = None) -> torch.Tensor:
-    """The SSIM Gaussian over each ``(H, W)`` plane of ``x`` (``(C, H, W)``), valid part only.
+def gaussian_blur(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The SSIM window's weighted mean around every pixel of a float32 ``(H, W, C)`` image.
 
-    Returns ``(C, H - 10, W - 10)``: the pixels whose window lies inside the image, which is
-    exactly what skimage keeps when it crops the SSIM map (so its border mode never matters).
-    ``use_opencv`` (default: on the CPU) picks OpenCV's separable filter over torch's.
+    Same shape as ``image``; only the pixels at least ``SSIM_RADIUS`` from every border
+    (whose window lies inside the image, all that skimage keeps of the SSIM map) are used,
+    so the border mode never matters. ``out``: an array of the same shape to write into
+    (not ``image`` itself).
     """
-    taps = gaussian_taps()
+    return cv2.sepFilter2D(image, cv2.CV_32F, SSIM_TAPS, SSIM_TAPS, dst=out)
+
+
+def valid(image: np.ndarray) -> np.ndarray:
+    """The part of an ``(H, W, ...)`` map whose SSIM window lies inside the image (a view)."""
     r = SSIM_RADIUS
-    if use_opencv if use_opencv is not None else x.device.type == "cpu":
-        planes = x.detach().cpu().numpy()
-        kernel = taps.reshape(-1, 1)
-        out = [cv2.sepFilter2D(p, cv2.CV_64F, kernel, kernel)[r:-r, r:-r] for p in planes]
-        return torch.from_numpy(np.stack(out)).to(x.device)
-    c = x.shape[0]
-    w = torch.from_numpy(taps).to(x.device, x.dtype)
-    rows = F.conv2d(x[None], w.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(rows, w.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)[0]
+    return image[r:-r, r:-r]
 
 
-def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """sRGB ``(3, ...)`` in [0, 1] -> CIELAB ``(3, ...)`` (D65, 2 degrees), as skimage's rgb2lab."""
-    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    matrix = torch.tensor(XYZ_FROM_RGB, dtype=rgb.dtype, device=rgb.device)
-    white = torch.tensor(D65_WHITE, dtype=rgb.dtype, device=rgb.device)
-    xyz = torch.tensordot(matrix, lin, dims=([1], [0]))
-    xyz = xyz / white.view(3, *([1] * (rgb.ndim - 1)))
-    f = torch.where(xyz > 0.008856, torch.pow(xyz, 1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
-    return torch.stack([116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])])
+def channel_means(image: np.ndarray) -> np.ndarray:
+    """The per-channel means of a float32 ``(H, W, 3)`` image, ``(3,)`` float32 (summed in
+    float64)."""
+    return np.asarray(cv2.mean(image)[:3], dtype=np.float32)
 
 
-def _polar_2pi(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    angle = torch.atan2(y, x)
-    return torch.hypot(x, y), torch.where(angle < 0.0, angle + 2 * math.pi, angle)
+def add_per_channel(image: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``image + values`` (``values``: one per channel, ``(3,)``) into ``out``, all float32
+    ``(H, W, 3)``; as ``(H, W * 3)`` rows, numpy's broadcasting over a last axis of 3 being
+    ten times slower."""
+    rows = np.tile(values, image.shape[1])
+    np.add(image.reshape(image.shape[0], -1), rows, out=out.reshape(out.shape[0], -1))
+    return out
 
 
-def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
-    """Per-pixel CIEDE2000 of two CIELAB ``(3, ...)`` tensors (kL = kC = kH = 1).
+def centred(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` minus its per-channel mean (float32, new array) and that mean (``(3,)``)."""
+    mean = channel_means(image)
+    return add_per_channel(image, -mean, np.empty_like(image)), mean
 
-    Term for term skimage's ``deltaE_ciede2000`` (Sharma et al. 2005), with ``lab1`` the
-    reference colour.
+
+def blend(out: np.ndarray, other: np.ndarray, mask: np.ndarray) -> None:
+    """``out[mask] = other[mask]`` in place, by arithmetic (``out += mask * (other - out)``):
+    many times faster than a masked store where the mask changes from pixel to pixel.
+
+    Exact where ``mask`` is False; within a rounding of ``other`` where it is True.
+    """
+    other = np.subtract(other, out, out=other)
+    other *= mask
+    out += other
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB ``(N, 3)`` float32 in [0, 1] -> CIELAB ``(3, N)`` float32 (D65, 2 degrees).
+
+    skimage's ``rgb2lab`` (sRGB transfer curve, its matrix and white point) in float32.
+    """
+    linear = np.power((rgb + np.float32(0.055)) * np.float32(1 / 1.055), np.float32(2.4))
+    blend(linear, rgb * np.float32(1 / 12.92), rgb <= np.float32(0.04045))
+    xyz = np.matmul(XYZ_WHITE_FROM_RGB, linear.T)  # (3, N), each row over its white
+    f = np.cbrt(xyz)
+    low = xyz <= np.float32(0.008856)
+    linear = np.multiply(xyz, np.float32(7.787), out=xyz)
+    linear += np.float32(16 / 116)
+    blend(f, linear, low)
+    lab = np.empty_like(f)
+    np.multiply(f[1], np.float32(116), out=lab[0])
+    lab[0] -= np.float32(16)
+    np.multiply(np.subtract(f[0], f[1], out=lab[1]), np.float32(500), out=lab[1])
+    np.multiply(np.subtract(f[1], f[2], out=lab[2]), np.float32(200), out=lab[2])
+    return lab
+
+
+def _half_chroma_weight(c: np.ndarray) -> np.ndarray:
+    """``sqrt(c^7 / (c^7 + 25^7))`` of a chroma array (a new float32 array)."""
+    c7 = c * c
+    c7 *= c7
+    c7 *= c
+    c7 *= c * c
+    out = c7 + np.float32(25.0**7)
+    return np.sqrt(np.divide(c7, out, out=out), out=out)
+
+
+def chroma(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sqrt(a^2 + b^2)`` (a new float32 array): numpy's ``hypot`` guards against overflow
+    that CIELAB's range never reaches, and is several times slower."""
+    out = a * a
+    out += b * b
+    return np.sqrt(out, out=out)
+
+
+def _polar(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chroma ``|(a, b)|`` and hue ``atan2(b, a)`` in [0, 2 pi) (new float32 arrays)."""
+    hue = np.arctan2(b, a)
+    hue += (hue < 0) * np.float32(2 * math.pi)
+    return chroma(a, b), hue
+
+
+def hue_weighting(hbar: np.ndarray) -> np.ndarray:
+    """CIEDE2000's ``T`` of mean hues ``hbar`` (radians): ``T_COSINE(c) + s T_SINE(c)`` with
+    ``c, s = cos hbar, sin hbar`` (Horner's rule; one cosine and one sine, not four)."""
+    c = np.cos(hbar)
+    cosine = horner(T_COSINE, c)
+    cosine += horner(T_SINE, c) * np.sin(hbar)
+    return cosine
+
+
+def horner(coefficients: tuple[float, ...], x: np.ndarray) -> np.ndarray:
+    """The polynomial ``sum_i coefficients[i] x^i`` at every ``x`` (a new float32 array)."""
+    out = x * np.float32(coefficients[-1])
+    for coefficient in coefficients[-2:0:-1]:
+        out += np.float32(coefficient)
+        out *= x
+    out += np.float32(coefficients[0])
+    return out
+
+
+def ciede2000(lab1: np.ndarray, lab2: np.ndarray, chroma2: np.ndarray | None = None) -> np.ndarray:
+    """Per-pixel CIEDE2000 of two CIELAB ``(3, N)`` float32 arrays (kL = kC = kH = 1).
+
+    Term for term skimage's ``deltaE_ciede2000`` (Sharma et al. 2005) in float32;
+    ``chroma2`` is ``chroma(a2, b2)`` when the caller has it already. Returns ``(N,)`` float32.
     """
     l1, a1, b1 = lab1
     l2, a2, b2 = lab2
-    c7 = _pow7(0.5 * (torch.hypot(a1, b1) + torch.hypot(a2, b2)))
-    scale = 1.0 + 0.5 * (1.0 - torch.sqrt(c7 / (c7 + 25.0**7)))
-    c1, h1 = _polar_2pi(a1 * scale, b1)
-    c2, h2 = _polar_2pi(a2 * scale, b2)
-    lbar_50 = 0.5 * (l1 + l2) - 50.0
-    lbar_50 = lbar_50 * lbar_50
-    l_term = (l2 - l1) / (1.0 + 0.015 * lbar_50 / torch.sqrt(20.0 + lbar_50))
-    cbar = 0.5 * (c1 + c2)
-    c_term = (c2 - c1) / (1.0 + 0.045 * cbar)
-    h_diff, h_sum, cc = h2 - h1, h1 + h2, c1 * c2
+    cbar = chroma(a1, b1)
+    cbar += chroma(a2, b2) if chroma2 is None else chroma2
+    cbar *= np.float32(0.5)
+    scale = _half_chroma_weight(cbar)
+    np.subtract(np.float32(1.5), scale * np.float32(0.5), out=scale)  # 1 + G
+    c1, h1 = _polar(a1 * scale, b1)
+    c2, h2 = _polar(a2 * scale, b2)
+
+    lbar = l1 + l2
+    lbar *= np.float32(0.5)
+    lbar -= np.float32(50.0)
+    lbar *= lbar
+    sl = np.sqrt(lbar + np.float32(20.0))
+    np.divide(lbar, sl, out=sl)
+    sl *= np.float32(0.015)
+    sl += np.float32(1.0)
+    l_term = l2 - l1
+    l_term /= sl
+
+    cbar = c1 + c2
+    cbar *= np.float32(0.5)
+    c_term = c2 - c1
+    c_term /= np.float32(0.045) * cbar + np.float32(1.0)
+
+    h_diff = h2 - h1
+    hbar = np.add(h1, h2, out=h1)  # h_sum
+    cc = np.multiply(c1, c2, out=c1)
     grey = cc == 0.0
-    dh = torch.where(h_diff > math.pi, h_diff - 2 * math.pi, h_diff)
-    dh = torch.where(h_diff < -math.pi, dh + 2 * math.pi, dh)
-    dh = torch.where(grey, 0.0, dh)
-    dh_term = 2.0 * torch.sqrt(cc) * torch.sin(dh / 2.0)
-    wrap = ~grey & (h_diff.abs() > math.pi)
-    hbar = torch.where(wrap & (h_sum < 2 * math.pi), h_sum + 2 * math.pi, h_sum)
-    hbar = torch.where(wrap & (h_sum >= 2 * math.pi), hbar - 2 * math.pi, hbar)
-    hbar = torch.where(grey, hbar * 2.0, hbar) * 0.5
-    t = (
-        1.0
-        - 0.17 * torch.cos(hbar - math.radians(30))
-        + 0.24 * torch.cos(2.0 * hbar)
-        + 0.32 * torch.cos(3.0 * hbar + math.radians(6))
-        - 0.20 * torch.cos(4.0 * hbar - math.radians(63))
-    )
-    h_term = dh_term / (1.0 + 0.015 * cbar * t)
-    c7 = _pow7(cbar)
-    rc = 2.0 * torch.sqrt(c7 / (c7 + 25.0**7))
-    # exp(-x^2) below exp(-80) (< 2e-35, a rotation of nothing) is taken as exp(-80): float32
-    # would go subnormal there, which is slow on the CPU.
-    z = (torch.rad2deg(hbar) - 275.0) / 25.0
-    dtheta = math.radians(30) * torch.exp(torch.clamp(-(z * z), min=-80.0))
-    r_term = -torch.sin(2.0 * dtheta) * rc * c_term * h_term
-    return torch.sqrt(
-        torch.clamp(l_term * l_term + c_term * c_term + h_term * h_term + r_term, min=0.0)
-    )
+    above, below = h_diff > np.float32(math.pi), h_diff < np.float32(-math.pi)
+    # dH: h_diff brought into [-pi, pi]; 0 where a colour is grey.
+    dh = h_diff
+    dh -= above * np.float32(2 * math.pi)
+    dh += below * np.float32(2 * math.pi)
+    dh *= ~grey
+    dh *= np.float32(0.5)
+    h_term = np.sin(dh, out=dh)
+    h_term *= np.sqrt(cc, out=cc)
+    h_term *= np.float32(2.0)
+    # mean hue: half the sum, turned by pi when the hues lie across 0; the sum when grey.
+    wrap = np.logical_or(above, below, out=above)
+    wrap &= ~grey
+    low_sum = hbar < np.float32(2 * math.pi)
+    hbar += (wrap & low_sum) * np.float32(2 * math.pi)
+    hbar -= (wrap & ~low_sum) * np.float32(2 * math.pi)
+    hbar *= grey * np.float32(0.5) + np.float32(0.5)
+
+    sh = hue_weighting(hbar)
+    sh *= cbar
+    sh *= np.float32(0.015)
+    sh += np.float32(1.0)
+    h_term /= sh
+
+    rc = _half_chroma_weight(cbar)
+    # exp(-z^2) below exp(-80) (< 2e-35, a rotation of nothing) is taken as exp(-80): float32
+    # would go subnormal there, which is slow.
+    z = hbar
+    z *= np.float32(180 / math.pi / 25)
+    z -= np.float32(275 / 25)
+    z *= z
+    np.negative(z, out=z)
+    np.maximum(z, np.float32(-80.0), out=z)
+    rotation = np.exp(z, out=z)
+    rotation *= np.float32(2 * math.radians(30))  # 2 dtheta
+    np.sin(rotation, out=rotation)
+    rotation *= rc
+    rotation *= np.float32(2.0)
+    rotation *= c_term
+    rotation *= h_term  # -R_term
+
+    total = np.multiply(l_term, l_term, out=l_term)
+    total += np.multiply(c_term, c_term, out=c_term)
+    total += np.multiply(h_term, h_term, out=sh)
+    total -= rotation
+    np.maximum(total, np.float32(0.0), out=total)
+    return np.sqrt(total, out=total)
 
 
-def _pow7(x: torch.Tensor) -> torch.Tensor:
-    x2 = x * x
-    return x2 * x2 * x2 * x
+def strips(image: np.ndarray) -> Iterator[np.ndarray]:
+    """An image's pixels as ``(N, 3)`` views of ``STRIP_PIXELS`` (the last one fewer)."""
+    pixels = image.reshape(-1, 3)
+    for start in range(0, len(pixels), STRIP_PIXELS):
+        yield pixels[start : start + STRIP_PIXELS]
 
 
 class Reference:
     """One target image and its own SSIM and CIELAB terms, to score several predictions.
 
     Args:
-        target: float64 ``(3, H, W)`` RGB in [0, 1] (``to_tensor``), both sides >= 11.
+        target: float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded, both sides >= 11.
     """
 
-    def __init__(self, target: torch.Tensor, use_opencv: bool | None = None) -> None:
-        if target.ndim != 3 or target.shape[0] != 3 or target.dtype != _DTYPE:
-            raise ValueError(
-                f"target must be a float64 (3, H, W) tensor, got {tuple(target.shape)}"
-            )
-        if min(target.shape[1:]) < 2 * SSIM_RADIUS + 1:
-            raise ValueError(
-                f"ssim needs both sides >= {2 * SSIM_RADIUS + 1}, got {tuple(target.shape)}"
-            )
+    def __init__(self, target: np.ndarray) -> None:
+        target = check_image(target)
+        if min(target.shape[:2]) < 2 * SSIM_RADIUS + 1:
+            raise ValueError(f"ssim needs both sides >= {2 * SSIM_RADIUS + 1}, got {target.shape}")
         self.target = target
-        self.use_opencv = use_opencv
-        self.mu = blur_valid(target, use_opencv)
-        self.var = blur_valid(target * target, use_opencv) - self.mu * self.mu
-        rows = max(1, STRIP_PIXELS.get(target.device.type, 1 << 22) // target.shape[2])
-        self.strips = [
-            (y, rgb_to_lab(target[:, y : y + rows].to(LAB_DTYPE)))
-            for y in range(0, target.shape[1], rows)
-        ]
+        self.centred, self.mean = centred(target)
+        self.mu_centred = gaussian_blur(self.centred)  # local mean, minus self.mean
+        self.var = gaussian_blur(self.centred * self.centred)
+        self.var -= self.mu_centred * self.mu_centred  # local variance
+        self.var += np.float32(SSIM_K2**2)  # ... + c2
+        self.mu = add_per_channel(self.mu_centred, self.mean, np.empty_like(target))  # local mean
+        self.mu_sq = self.mu * self.mu
+        self.mu_sq += np.float32(SSIM_K1**2)  # mu^2 + c1
+        # five band-sized float32 buffers that ``ssim`` reuses from band to band and from one
+        # prediction to the next (fresh arrays cost a page fault every 4 KiB)
+        band = (min(target.shape[0], SSIM_BAND_ROWS + 2 * SSIM_RADIUS), *target.shape[1:])
+        self.buffers = [np.empty(band, np.float32) for _ in range(5)]
+        self.strips = [(lab, chroma(lab[1], lab[2])) for lab in map(rgb_to_lab, strips(target))]
 
-    def psnr(self, pred: torch.Tensor) -> float:
-        """PSNR in dB (data range 1); ``inf`` for identical images."""
-        mse = float(torch.mean((pred - self.target) ** 2))
-        return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
-
-    def mae(self, pred: torch.Tensor) -> float:
-        return float(torch.mean(torch.abs(pred - self.target)))
-
-    def ssim(self, pred: torch.Tensor) -> float:
-        """Mean SSIM over the valid pixels and the three channels (skimage's conventions)."""
-        c1, c2 = SSIM_K1**2, SSIM_K2**2
-        mu_x = blur_valid(pred, self.use_opencv)
-        den = blur_valid(pred * pred, self.use_opencv)  # E[x^2]
-        num = blur_valid(pred * self.target, self.use_opencv)  # E[xy]
-        mu_x2 = mu_x * mu_x
-        den.sub_(mu_x2).add_(self.var).add_(c2)  # var_x + var_y + c2
-        den.mul_(mu_x2.add_(self.mu * self.mu).add_(c1))  # ... * (mu_x^2 + mu_y^2 + c1)
-        num.addcmul_(mu_x, self.mu, value=-1.0).mul_(2.0).add_(c2)  # 2 cov + c2
-        num.mul_(mu_x.mul_(self.mu).mul_(2.0).add_(c1))  # ... * (2 mu_x mu_y + c1)
-        return float(torch.mean(num.div_(den)))
-
-    def delta_e2000(self, pred: torch.Tensor) -> float:
-        """Mean CIEDE2000 of ``pred`` against the target over all pixels.
-
-        The colour maths runs in float32 (the images' own precision; the mean moves by about
-        1e-6 from skimage's float64) and the sum in float64.
-        """
-        total = 0.0
-        for y, lab_target in self.strips:
-            rows = lab_target.shape[1]
-            lab_pred = rgb_to_lab(pred[:, y : y + rows].to(LAB_DTYPE))
-            total += float(ciede2000(lab_pred, lab_target).sum(dtype=_DTYPE))
-        return total / (pred.shape[1] * pred.shape[2])
-
-    def scores(self, pred: torch.Tensor) -> dict[str, float]:
-        """``psnr`` (uncapped), ``ssim``, ``mae``, ``delta_e2000`` of one float64 ``(3, H, W)``."""
+    def _check(self, pred: np.ndarray) -> np.ndarray:
+        pred = check_image(pred)
         if pred.shape != self.target.shape:
             raise ValueError(
-                f"pred and target must have the same shape, got {tuple(pred.shape)} and "
-                f"{tuple(self.target.shape)}"
+                f"pred and target must have the same shape, got {pred.shape} and "
+                f"{self.target.shape}"
             )
+        return pred
+
+    def psnr(self, pred: np.ndarray) -> float:
+        """PSNR in dB (data range 1); ``inf`` for identical images."""
+        pred = self._check(pred)
+        mse = cv2.norm(pred, self.target, cv2.NORM_L2SQR) / pred.size
+        return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+
+    def mae(self, pred: np.ndarray) -> float:
+        """Mean absolute difference over all pixels and channels."""
+        pred = self._check(pred)
+        return cv2.norm(pred, self.target, cv2.NORM_L1) / pred.size
+
+    def ssim(self, pred: np.ndarray) -> float:
+        """Mean SSIM over the valid pixels and the three channels (skimage's conventions).
+
+        Computed over bands of ``SSIM_BAND_ROWS`` valid rows (each read with the window's
+        ``SSIM_RADIUS`` rows above and below), so its maps stay in the CPU's cache.
+        """
+        pred = self._check(pred)
+        mean = channel_means(pred)
+        height, width = pred.shape[:2]
+        valid_rows = height - 2 * SSIM_RADIUS
+        total = 0.0
+        for top in range(0, valid_rows, SSIM_BAND_ROWS):
+            rows = min(SSIM_BAND_ROWS, valid_rows - top) + 2 * SSIM_RADIUS
+            total += self._ssim_band_sum(pred[top : top + rows], mean, top)
+        return total / (valid_rows * (width - 2 * SSIM_RADIUS) * 3)
+
+    def _ssim_band_sum(self, band: np.ndarray, mean: np.ndarray, top: int) -> float:
+        """The sum of the SSIM map over the valid pixels of one band of ``pred``: its rows
+        ``top`` on (``mean``: pred's per-channel means), the three channels."""
+        rows = band.shape[0]
+        x, mu_x, scratch, den, num = (buffer[:rows] for buffer in self.buffers)
+        target = {
+            name: getattr(self, name)[top : top + rows]
+            for name in ("centred", "mu_centred", "var", "mu", "mu_sq")
+        }
+        add_per_channel(band, -mean, x)  # centred
+        gaussian_blur(x, mu_x)  # local mean, minus mean
+        gaussian_blur(np.multiply(x, x, out=scratch), den)
+        gaussian_blur(np.multiply(x, target["centred"], out=scratch), num)
+        num -= np.multiply(mu_x, target["mu_centred"], out=scratch)
+        num *= np.float32(2.0)
+        num += np.float32(SSIM_K2**2)  # 2 cov + c2
+        den -= np.multiply(mu_x, mu_x, out=scratch)
+        den += target["var"]  # var_x + var_y + c2
+        add_per_channel(mu_x, mean, mu_x)  # the local mean
+        lum_den = np.multiply(mu_x, mu_x, out=scratch)
+        lum_den += target["mu_sq"]  # mu_x^2 + mu_y^2 + c1
+        den *= lum_den
+        mu_x *= target["mu"]
+        mu_x *= np.float32(2.0)
+        mu_x += np.float32(SSIM_K1**2)  # 2 mu_x mu_y + c1
+        num *= mu_x
+        num /= den
+        return float(sum(cv2.sumElems(valid(num))[:3]))  # summed in float64
+
+    def delta_e2000(self, pred: np.ndarray) -> float:
+        """Mean CIEDE2000 of ``pred`` against the target over all pixels (summed in float64)."""
+        pred = self._check(pred)
+        total = 0.0
+        for pixels, (lab_target, chroma) in zip(strips(pred), self.strips, strict=True):
+            total += float(ciede2000(rgb_to_lab(pixels), lab_target, chroma).sum(dtype=np.float64))
+        return total / (pred.shape[0] * pred.shape[1])
+
+    def scores(self, pred: np.ndarray) -> dict[str, float]:
+        """``psnr`` (uncapped), ``ssim``, ``mae``, ``delta_e2000`` of one float32 ``(H, W, 3)``."""
+        pred = self._check(pred)
         return {
             "psnr": self.psnr(pred),
             "ssim": self.ssim(pred),
@@ -230,65 +405,85 @@ class Reference:
         }
 
 
-def score_image(job: ImageJob, device: torch.device | str = "cpu") -> ImageScores:
+def score_image(job: ImageJob, device: Any = "cpu") -> ImageScores:
     """Every output of ``job`` against its target: the metrics of ``scoring.score_pair``
     (PSNR capped at ``PSNR_CAP``; GT-mean PSNR for native pairs) and the patch statistics of
-    histogram similarity, at the crop positions drawn from ``job.seed``."""
-    with torch.inference_mode():
-        ref = Reference(to_tensor(job.target, device))
-        metrics = {}
-        for method, pred in job.outputs.items():
-            reference.check_pair(pred, job.target)
-            scores = ref.scores(to_tensor(pred, device))
-            scores["psnr"] = min(scores["psnr"], PSNR_CAP)
-            if job.native:
-                rescaled = gt_mean_rescale(pred, job.target)
-                scores["psnr_gt_mean"] = min(ref.psnr(to_tensor(rescaled, device)), PSNR_CAP)
-            metrics[method] = scores
+    histogram similarity, at the crop positions drawn from ``job.seed``.
+
+    ``device``: ``"cpu"`` (numpy and OpenCV, here) or a torch device (a string or
+    ``torch.device``; ``exposure_models.image_metrics_torch`` then scores on it).
+    """
+    if str(device) != "cpu":
+        from exposure_models import image_metrics_torch
+
+        return image_metrics_torch.score_image(job, device)
+    ref = Reference(job.target)
+    metrics = {}
+    for method, pred in job.outputs.items():
+        reference.check_pair(pred, job.target)
+        scores = ref.scores(pred)
+        scores["psnr"] = min(scores["psnr"], PSNR_CAP)
+        if job.native:
+            rescaled = gt_mean_rescale(pred, job.target)
+            scores["psnr_gt_mean"] = min(ref.psnr(rescaled), PSNR_CAP)
+        metrics[method] = scores
     return ImageScores(metrics, *job.patch_statistics())
 
 
-def _score_on_cpu(job: ImageJob) -> ImageScores:
-    """``score_image`` on one thread (strips are too small to gain from more, and this
-    process's other threads would only spin waiting for each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return score_image(job, "cpu")
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _score_in_worker(job: ImageJob) -> ImageScores:
-    """``score_image`` in a pool worker: one thread, as the pool has one worker per core."""
-    torch.set_num_threads(1)
+    """``score_image`` in a pool worker: one OpenCV thread, as the pool has one worker per
+    core."""
     cv2.setNumThreads(1)
-    return score_image(job, "cpu")
+    return score_image(job)
+
+
+def _score_here(job: ImageJob) -> ImageScores:
+    """``score_image`` in this process on one OpenCV thread (its other threads would only
+    spin waiting for each other on these small filters)."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return score_image(job)
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def score_stream(
-    jobs: Iterable[ImageJob], device: torch.device | str = "cpu", workers: int = 1
+    jobs: Iterable[ImageJob], device: Any = "cpu", workers: int = 1
 ) -> Iterator[ImageScores]:
-    """Scores of ``jobs`` in order: on a CUDA ``device`` in this process, otherwise on the CPU
-    in ``workers`` processes (one thread each; ``workers <= 1``: in this process).
+    """Scores of ``jobs`` in order: on a CUDA ``device`` (a string or ``torch.device``) in this
+    process, otherwise on the CPU in ``workers`` processes (one thread each; ``workers <= 1``:
+    in this process).
 
     While a pool runs, this process (which makes the jobs: the model's forward pass) keeps
     the cores the workers leave, at least one thread (torch and OpenCV), so that its threads do
     not compete with the workers for the same cores.
     """
-    device = torch.device(device)
-    if device.type == "cuda":
-        yield from (score_image(job, device) for job in jobs)
+    if str(device).startswith("cuda"):
+        from exposure_models import image_metrics_torch
+
+        yield from (image_metrics_torch.score_image(job, device) for job in jobs)
         return
     if workers <= 1:
-        yield from map(_score_on_cpu, jobs)
+        yield from map(_score_here, jobs)
         return
-    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     left = max(1, (os.cpu_count() or 1) - workers)
-    torch.set_num_threads(left)
-    cv2.setNumThreads(left)
-    try:
+    with _threads(left):
         yield from map_ordered(_score_in_worker, jobs, workers, ahead=2)
+
+
+@contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """OpenCV's threads in this process (and torch's, where torch is loaded) set to ``count``
+    for the block, restored after it."""
+    torch = sys.modules.get("torch")
+    saved = cv2.getNumThreads(), torch.get_num_threads() if torch is not None else 0
+    cv2.setNumThreads(count)
+    if torch is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
     finally:
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(cv2_threads)
+        cv2.setNumThreads(saved[0])
+        if torch is not None:
+            torch.set_num_threads(saved[1])

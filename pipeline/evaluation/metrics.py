@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from skimage.color import deltaE_ciede2000, rgb2lab
-from skimage.metrics import structural_similarity
 
 from pipeline.core.exposure import check_rgb
 
@@ -65,6 +63,8 @@ def ssim(pred: np.ndarray, target: np.ndarray) -> float:
     covariances (``use_sample_covariance=False``); the per-channel means are averaged.
     Both sides must be at least 11 pixels.
     """
+    from skimage.metrics import structural_similarity  # imported here: scipy takes a while
+
     check_pair(pred, target)
     if min(pred.shape[:2]) < _SSIM_MIN_SIDE:
         raise ValueError(f"ssim needs both sides >= {_SSIM_MIN_SIDE}, got shape {pred.shape}")
@@ -93,6 +93,8 @@ def delta_e2000(pred: np.ndarray, target: np.ndarray) -> float:
     Both images go to CIELAB with ``skimage.color.rgb2lab`` (sRGB transfer curve) in
     float64; 0 means identical colours, black against white gives 100.
     """
+    from skimage.color import deltaE_ciede2000, rgb2lab  # imported here: scipy takes a while
+
     check_pair(pred, target)
     lab_pred = rgb2lab(pred.astype(np.float64))
     lab_target = rgb2lab(target.astype(np.float64))

@@ -7,7 +7,8 @@ PSNR of identical images is infinite; it is capped at ``PSNR_CAP`` so averages s
 Scoring is split so that it can run elsewhere: ``Tally.job`` packs one image (its target and
 every method's output) into an ``ImageJob``, a scorer turns it into ``ImageScores``
 (``score_image_reference`` here, with scikit-image; ``exposure_models.image_metrics`` in
-torch, in worker processes or on a GPU), and ``Tally.record`` adds them, in image order.
+numpy and OpenCV in worker processes, or in torch on a GPU), and ``Tally.record`` adds them,
+in image order.
 """
 
 from __future__ import annotations
