@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -215,18 +216,23 @@ def prepare(tree: Path, images: int, side: int, folder: Path) -> None:
         raise SystemExit(f"{tree}: preparing the inputs failed:\n{done.stderr[-2000:]}")
 
 
-def whole_command(tree: Path, shards: Path, model: Path, out: Path) -> float:
+def whole_command(tree: Path, shards: Path, model: Path, out: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command and every process it waited
+    for, its scoring workers included) of one ``prep evaluate`` in TREE."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, "-m", "pipeline", "evaluate", "--shards", str(shards)]
     command += ["--model", str(model), "--output", str(out), "--params", "params.yaml"]
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(
             f"{tree}: prep evaluate failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
-    return seconds
+    cpu = after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
+    return seconds, cpu
 
 
 def main() -> None:
@@ -279,18 +285,25 @@ def main() -> None:
             for name, tree in trees.items():
                 prepare(tree, args.images, args.side, root / name)
             runs: dict[str, list[float]] = {"before": [], "now": []}
+            cpus: dict[str, list[float]] = {"before": [], "now": []}
             for _ in range(args.repeat):
                 for name, tree in trees.items():
                     inputs, out = root / name, root / f"reports-{name}"
-                    runs[name].append(
-                        whole_command(tree, inputs / "shards", inputs / "generator.pt", out)
-                    )
+                    wall, cpu = whole_command(tree, inputs / "shards", inputs / "generator.pt", out)
+                    runs[name].append(wall)
+                    cpus[name].append(cpu)
             before, now = statistics.median(runs["before"]), statistics.median(runs["now"])
             print(json.dumps({k: [round(t, 2) for t in v] for k, v in runs.items()}))
+            print(json.dumps({f"{k}_cpu": [round(t, 2) for t in v] for k, v in cpus.items()}))
             print(
                 f"prep evaluate, {args.images} pairs (process start included): before "
                 f"{before:.1f} s ({args.images / before:.2f} pairs/s), now {now:.1f} s "
                 f"({args.images / now:.2f} pairs/s): {before / now:.2f}x"
+            )
+            cpu_before, cpu_now = statistics.median(cpus["before"]), statistics.median(cpus["now"])
+            print(
+                f"CPU seconds (all processes): before {cpu_before:.1f} s, now {cpu_now:.1f} s: "
+                f"{cpu_before / cpu_now:.2f}x less CPU per pair"
             )
 
 
