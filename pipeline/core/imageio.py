@@ -10,6 +10,7 @@ Writing is atomic (temporary name, then rename). OpenCV's BGR order never leaves
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -190,6 +191,63 @@ def decode_codes(data: bytes, name: str = "<bytes>") -> Codes:
     if not data:
         raise ImageError(name, "empty image data (0 bytes)")
     return _bgr_to_codes(cv2.imdecode(np.frombuffer(data, np.uint8), _DECODE_FLAGS), name)
+
+
+def _rows_png(data: bytes) -> Image.Image | None:
+    """The opened (not decoded) image when its top rows can be decoded alone with the same
+    codes as ``decode_codes``: an 8-bit RGB, non-interlaced PNG without EXIF (no orientation to
+    apply) within Pillow's pixel limit. None for any other image, or bytes Pillow cannot open."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning):
+        return None
+    tiles = image.tile
+    if (
+        image.mode != "RGB"
+        or len(tiles) != 1
+        or tiles[0].codec_name != "zip"
+        or tiles[0].args != "RGB"  # 8 bits per sample ("RGB;16B" is 16-bit)
+        or image.info.get("interlace")
+        or "exif" in image.info
+    ):
+        return None
+    return image
+
+
+def top_rows_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) of an image whose top rows ``decode_top_rows`` decodes alone, read from
+    the header only: an 8-bit RGB, non-interlaced PNG without EXIF. None for any other image
+    (``decode_top_rows`` then decodes it in full)."""
+    image = _rows_png(data)
+    return None if image is None else (image.height, image.width)
+
+
+def decode_top_rows(data: bytes, rows: int, name: str = "<bytes>") -> Codes:
+    """The first ``rows`` rows (all when there are fewer) of an encoded image.
+
+    Returns the codes of ``decode_codes(data, name).array[:rows]`` (uint8/uint16 RGB,
+    ``min(rows, H) x W x 3``). For the images ``top_rows_size`` accepts only those rows are
+    inflated and unfiltered (a PNG stores its rows top to bottom), so the cost falls with
+    ``rows / H``; the data after them is not read, so damage there goes unnoticed (shards are
+    checked by sha256 before training). Any other image is decoded in full and cut.
+    """
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1, got {rows}")
+    image = _rows_png(data)
+    if image is None or rows >= image.height:
+        return Codes(decode_codes(data, name).array[:rows])
+    tile = image.tile[0]
+    image.tile = [tile._replace(extents=(0, 0, image.width, rows))]
+    image._size = (image.width, rows)  # Pillow decodes the tile's rows only
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(name, f"corrupt or truncated image data ({exc})") from exc
+    return Codes(np.asarray(image))
 
 
 def read_codes(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Codes:
