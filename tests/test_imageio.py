@@ -186,6 +186,7 @@ def _top_rows_cases(demo_photos) -> dict[str, bytes]:
         cases[name] = buffer.getvalue()
     cases["rgb16"] = imageio.encode(demo_photos["coffee"][:96, :128], ".png", bits=16)
     cases["filtered"] = imageio.encode(imageio.Codes(rgb), ".png", png_level=9)
+    cases["fast"] = imageio.encode_png_fast_decode(imageio.Codes(rgb))  # rows inflated alone
     return cases
 
 
@@ -196,12 +197,26 @@ def test_decode_top_rows_equals_the_cut_full_decode(demo_photos, rows: int) -> N
         top = imageio.decode_top_rows(data, rows, name).array
         assert top.dtype == full.dtype and np.array_equal(top, full[:rows]), name
     sizes = {k: imageio.top_rows_size(v) for k, v in _top_rows_cases(demo_photos).items()}
-    assert sizes.pop("rgb8") == (96, 128) and sizes.pop("filtered") == (96, 128)
+    for name in ("rgb8", "filtered", "fast"):
+        assert sizes.pop(name) == (96, 128)
     assert set(sizes.values()) == {None}  # decoded in full: not 8-bit RGB, or EXIF
 
 
-def test_decode_top_rows_errors(demo_photos) -> None:
-    data = imageio.encode(imageio.Codes(_rgb8(demo_photos)), ".png")
+def test_fast_png_rows_are_inflated_alone_and_others_decoded_in_full(demo_photos) -> None:
+    rgb = _rgb8(demo_photos)
+    fast = imageio.encode_png_fast_decode(imageio.Codes(rgb))
+    layout = imageio._png_layout(fast)
+    assert layout is not None
+    assert np.array_equal(imageio._up_rows(fast, layout, 7), rgb[:7])
+    other = imageio.encode(imageio.Codes(rgb), ".png")  # OpenCV's default: the Sub filter
+    other_layout = imageio._png_layout(other)
+    assert other_layout is not None and imageio._up_rows(other, other_layout, 7) is None
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_decode_top_rows_errors(demo_photos, fast: bool) -> None:
+    codes = imageio.Codes(_rgb8(demo_photos))
+    data = imageio.encode_png_fast_decode(codes) if fast else imageio.encode(codes, ".png")
     with pytest.raises(ValueError, match="rows"):
         imageio.decode_top_rows(data, 0)
     with pytest.raises(imageio.ImageError, match="cut.png"):

@@ -314,10 +314,12 @@ def test_identity_views_take_the_target_as_input(shards):
     assert kinds == {True, False}  # some pairs are kept, some become identity pairs
 
 
-def _recipe_shard(root: Path) -> str:
-    """A tar of photo samples: the ramp as an 8-bit PNG target with one overexpose recipe."""
+def _recipe_shard(root: Path, fast: bool) -> str:
+    """A tar of photo samples: the ramp as an 8-bit PNG target (Up-filtered as `prep shard`
+    writes it when ``fast``, else OpenCV's default) with one overexpose recipe."""
     path = root / "recipes-000000.tar"
-    target = imageio.encode(imageio.Codes(_ramp()), ".png")
+    codes = imageio.Codes(_ramp())
+    target = imageio.encode_png_fast_decode(codes) if fast else imageio.encode(codes, ".png")
     with tarfile.open(path, "w") as tar:
         for k in range(3):
             recipe = {"id": f"r{k}--o", "kind": "overexpose", "tau": 0.5, "gamma": 2.2}
@@ -333,7 +335,8 @@ def _recipe_shard(root: Path) -> str:
     return str(path)
 
 
-def test_rendered_crops_decode_only_the_rows_they_need(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fast", [False, True])
+def test_rendered_crops_decode_only_the_rows_they_need(tmp_path, monkeypatch, fast):
     rows: list[int] = []
     real = imageio.decode_top_rows
 
@@ -343,7 +346,7 @@ def test_rendered_crops_decode_only_the_rows_they_need(tmp_path, monkeypatch):
 
     monkeypatch.setattr(imageio, "decode_top_rows", counting)
     loader = make_loader(
-        [_recipe_shard(tmp_path)], batch_size=2, crop=CROP, train=True, shuffle_buffer=1,
+        [_recipe_shard(tmp_path, fast)], batch_size=2, crop=CROP, train=True, shuffle_buffer=1,
         seed=0, augment=ALL_AUGMENT, epoch_len=8, crops_per_sample=2,
     )  # fmt: skip
     table = imageio.curve_table(exposure.overexpose(exposure.code_levels(8), 0.5), 8)
