@@ -19,7 +19,7 @@ All three report pairs per second on the same pairs:
       workers and a sampler that streams ``passes`` shuffled passes (no epoch-end stalls);
   (c) the decode floor: ``cv2.imdecode`` of each pair's photo (the shards' target bytes,
       held in memory: the re-encoded PNG) once in full, nothing else, in one process and in
-      ``--workers`` processes. Ours can beat it: it decodes fewer rows.
+      ``--workers`` processes. Ours can beat it: it inflates fewer rows, with ISA-L.
 Each of ``--repeat`` rounds runs every method once, interleaved so that changes in machine
 load hit all of them alike. A loader run starts fresh workers, skips one pass (worker start,
 buffer fill) and then times ``--passes`` passes: wall clock (pairs/s) and the CPU seconds of
