@@ -166,3 +166,58 @@ def test_pil_decompression_bomb_error_is_image_error(tmp_path: Path, monkeypatch
     (tmp_path / "b.png").write_bytes(buf.getvalue())
     with pytest.raises(imageio.ImageError, match="bomb|max_pixels"):
         imageio.probe(tmp_path / "b.png")
+
+
+def _top_rows_cases(demo_photos) -> dict[str, bytes]:
+    """Encoded images: the fast case (8-bit RGB PNG) and the ones decoded in full and cut."""
+    rgb = _rgb8(demo_photos)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated on display: decode_codes applies it
+    cases = {}
+    for name, pil, fmt, extra in [
+        ("rgb8", Image.fromarray(rgb), "PNG", {}),
+        ("rgba", Image.fromarray(rgb).convert("RGBA"), "PNG", {}),
+        ("gray", Image.fromarray(rgb).convert("L"), "PNG", {}),
+        ("exif", Image.fromarray(rgb), "PNG", {"exif": exif}),
+        ("jpeg", Image.fromarray(rgb), "JPEG", {}),
+    ]:
+        buffer = io.BytesIO()
+        pil.save(buffer, fmt, **extra)
+        cases[name] = buffer.getvalue()
+    cases["rgb16"] = imageio.encode(demo_photos["coffee"][:96, :128], ".png", bits=16)
+    cases["filtered"] = imageio.encode(imageio.Codes(rgb), ".png", png_level=9)
+    cases["fast"] = imageio.encode_png_fast_decode(imageio.Codes(rgb))  # rows inflated alone
+    return cases
+
+
+@pytest.mark.parametrize("rows", [1, 37, 96, 500])
+def test_decode_top_rows_equals_the_cut_full_decode(demo_photos, rows: int) -> None:
+    for name, data in _top_rows_cases(demo_photos).items():
+        full = imageio.decode_codes(data, name).array
+        top = imageio.decode_top_rows(data, rows, name).array
+        assert top.dtype == full.dtype and np.array_equal(top, full[:rows]), name
+    sizes = {k: imageio.top_rows_size(v) for k, v in _top_rows_cases(demo_photos).items()}
+    for name in ("rgb8", "filtered", "fast"):
+        assert sizes.pop(name) == (96, 128)
+    assert set(sizes.values()) == {None}  # decoded in full: not 8-bit RGB, or EXIF
+
+
+def test_fast_png_rows_are_inflated_alone_and_others_decoded_in_full(demo_photos) -> None:
+    rgb = _rgb8(demo_photos)
+    fast = imageio.encode_png_fast_decode(imageio.Codes(rgb))
+    layout = imageio._png_layout(fast)
+    assert layout is not None
+    assert np.array_equal(imageio._up_rows(fast, layout, 7), rgb[:7])
+    other = imageio.encode(imageio.Codes(rgb), ".png")  # OpenCV's default: the Sub filter
+    other_layout = imageio._png_layout(other)
+    assert other_layout is not None and imageio._up_rows(other, other_layout, 7) is None
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_decode_top_rows_errors(demo_photos, fast: bool) -> None:
+    codes = imageio.Codes(_rgb8(demo_photos))
+    data = imageio.encode_png_fast_decode(codes) if fast else imageio.encode(codes, ".png")
+    with pytest.raises(ValueError, match="rows"):
+        imageio.decode_top_rows(data, 0)
+    with pytest.raises(imageio.ImageError, match="cut.png"):
+        imageio.decode_top_rows(data[: len(data) // 3], 90, "cut.png")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from exposure_models.training.loader import color_jitter, make_loader, shard_urls
-from pipeline.core import imageio
+from pipeline.core import exposure, imageio, shardfmt
 from pipeline.core.manifest import PairRow, write_jsonl
 from pipeline.errors import UserError
 from pipeline.params import AugmentParams, SplitFractions, load_params
@@ -312,3 +312,47 @@ def test_identity_views_take_the_target_as_input(shards):
             if not meta["id"].startswith("same"):
                 kinds.add(bool(torch.equal(inp, tgt)))
     assert kinds == {True, False}  # some pairs are kept, some become identity pairs
+
+
+def _recipe_shard(root: Path, fast: bool) -> str:
+    """A tar of photo samples: the ramp as an 8-bit PNG target (Up-filtered as `prep shard`
+    writes it when ``fast``, else OpenCV's default) with one overexpose recipe."""
+    path = root / "recipes-000000.tar"
+    codes = imageio.Codes(_ramp())
+    target = imageio.encode_png_fast_decode(codes) if fast else imageio.encode(codes, ".png")
+    with tarfile.open(path, "w") as tar:
+        for k in range(3):
+            recipe = {"id": f"r{k}--o", "kind": "overexpose", "tau": 0.5, "gamma": 2.2}
+            meta = {"format": shardfmt.FORMAT_VERSION, "scene": f"r{k}", "split": "train"}
+            meta |= {"width": W, "height": H, "variants": [recipe | {"input": None}]}
+            for name, data in (
+                (f"r{k}.json", json.dumps(meta).encode()),
+                (f"r{k}.target.png", target),
+            ):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_rendered_crops_decode_only_the_rows_they_need(tmp_path, monkeypatch, fast):
+    rows: list[int] = []
+    real = imageio.decode_top_rows
+
+    def counting(data, n, name="<bytes>"):
+        rows.append(n)
+        return real(data, n, name)
+
+    monkeypatch.setattr(imageio, "decode_top_rows", counting)
+    loader = make_loader(
+        [_recipe_shard(tmp_path, fast)], batch_size=2, crop=CROP, train=True, shuffle_buffer=1,
+        seed=0, augment=ALL_AUGMENT, epoch_len=8, crops_per_sample=2,
+    )  # fmt: skip
+    table = imageio.curve_table(exposure.overexpose(exposure.code_levels(8), 0.5), 8)
+    for batch in loader:
+        for inp, tgt in zip(batch.input, batch.target, strict=True):
+            target = _codes(tgt)
+            assert _locate(target) is not None  # a window of the photo, flipped/rotated
+            assert np.array_equal(_codes(inp), table[target])  # the recipe, bit-exact
+    assert len(rows) >= 8 and all(CROP <= n <= H for n in rows) and min(rows) < H

@@ -110,8 +110,12 @@ def test_recipes_only_writes_no_images_and_stores_each_photo_once(tmp_path, phot
     assert sorted(m.split(".", 1)[1] for m, _ in members) == sorted(
         ["json"] * 4 + ["target.png"] * 3 + ["target.jpg"]
     )
+    # each photo once: the JPEG as it is, the PNGs re-encoded losslessly (shard.stored_target)
+    sizes = {p.suffix: p.stat().st_size for p in photos.iterdir() if p.suffix == ".jpg"}
+    assert [size for m, size in members if m.endswith(".target.jpg")] == [sizes[".jpg"]]
     images = sum(size for m, size in members if ".target." in m)
-    assert images == sum(p.stat().st_size for p in photos.iterdir())  # each photo once, as is
+    total = sum(p.stat().st_size for p in photos.iterdir())
+    assert images <= shard.MAX_TARGET_GROWTH * total
 
 
 def test_fresh_tau_draws_a_new_tau_per_visit(tmp_path, photos) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline.core import imageio, shardfmt
 from pipeline.core.manifest import PairRow, write_jsonl
@@ -125,7 +126,9 @@ def test_sample_bytes_and_json_are_the_manifest_rows(tmp_path):
         target = tar.extractfile("h01.target.png").read()
         meta = json.loads(tar.extractfile("h01.json").read())
     assert data == (tmp_path / "pairs" / row.input).read_bytes()
-    assert target == (tmp_path / "pairs" / row.target).read_bytes()
+    source = imageio.read_codes(tmp_path / "pairs" / row.target)
+    assert target == imageio.encode_png_fast_decode(source)  # re-encoded to decode fast
+    assert np.array_equal(imageio.decode_codes(target).array, source.array)
     assert meta["format"] == shardfmt.FORMAT_VERSION
     assert (meta["key"], meta["scene"], meta["split"], meta["split_from"]) == (
         "h01", "h01", "train", "hash",
@@ -302,7 +305,26 @@ def test_recipe_rows_store_the_photo_once(tmp_path):
         assert [v["input"] for v in sample["variants"]] == [None, None]
     with tarfile.open(tmp_path / "out" / "train-000000.tar") as tar:
         stored = tar.extractfile("p1.target.png").read()
-    assert stored == (tmp_path / "pairs" / "photo1.png").read_bytes()  # not re-encoded
+    source = imageio.read_codes(tmp_path / "pairs" / "photo1.png")
+    assert np.array_equal(imageio.decode_codes(stored).array, source.array)  # lossless
+    assert not (tmp_path / "out" / shard.TARGETS_DIR).exists()
+
+
+def test_targets_are_stored_as_they_are_unless_a_png_that_stays_small(tmp_path):
+    gray = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), np.uint8))
+    gray.save(tmp_path / "gray.png")  # 3x larger as RGB: kept as it is
+    imageio.write_image(tmp_path / "photo.jpg", np.full((8, 8, 3), 0.5, np.float32))
+    imageio.write_image(tmp_path / "photo.png", np.full((8, 8, 3), 0.5, np.float32))
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    for name in ("gray.png", "photo.jpg"):
+        assert shard.stored_target(tmp_path / name, folder, "k") == tmp_path / name
+    out = shard.stored_target(tmp_path / "photo.png", folder, "p")
+    assert out == folder / "p.png"
+    assert np.array_equal(
+        imageio.read_codes(out).array, imageio.read_codes(tmp_path / "photo.png").array
+    )
+    assert imageio.top_rows_size(out.read_bytes()) == (8, 8)  # the loader's partial decode applies
 
 
 @pytest.mark.parametrize(

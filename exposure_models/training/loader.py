@@ -9,8 +9,16 @@ evaluation yields every variant of every photo, in order.
 Training: shards are shuffled per epoch, samples pass a shuffle buffer, and each pair gets one
 random crop and one set of flips/rotations applied to input AND target alike (colour jitter
 touches the input only); optionally downscaled first (``resize``), and optionally several
-crops per decoded pair (``crops_per_sample``). Evaluation: no shuffle, no augmentation, full
-images one at a time (or a centre crop when ``crop`` is given), with each sample's metadata.
+crops per decoded pair (``crops_per_sample``). When every variant of a photo is rendered, nothing
+is resized and the target is an 8-bit RGB PNG (``imageio.top_rows_size``), the crop windows are
+drawn from its header before decoding and only the rows down to the lowest window are decoded
+(``imageio.decode_top_rows``; for the Up-filtered PNGs ``prep shard`` writes, about 2.6 ms
+for two thirds of a 1024 px photo, against 10 ms for a full decode with OpenCV). The windows
+are then drawn before the variants, an order that differs from other images' but is just as
+reproducible.
+
+Evaluation: no shuffle, no augmentation, full images one at a time (or a centre crop when
+``crop`` is given), with each sample's metadata.
 
 Work is shared by shards (webdataset's ``split_by_node``/``split_by_worker``) when there are at
 least as many shards as ranks x workers; otherwise every worker reads every shard and keeps
@@ -189,7 +197,13 @@ class _Pairs:
         at random; evaluation: every variant once, in the sample's order."""
         for sample in src:
             try:
-                photo, target = self._decode(sample)
+                photo = self._parse(sample)
+                windows = self._windows(photo, rng)
+                if windows:  # decode the rows the crops need only
+                    bottom = max(y for (y, _, _), _ in windows) + self.cfg["crop"]
+                    target = imageio.decode_top_rows(photo.target, bottom, photo.target_name)
+                else:
+                    target = imageio.decode_codes(photo.target, photo.target_name)
                 stored: dict[str, imageio.Codes] = {}  # stored inputs, decoded once per visit
                 stored[""] = imageio.shrink(target, self.cfg["resize"])  # the target, resized
                 for problem in photo.bad:
@@ -197,9 +211,10 @@ class _Pairs:
                 if not photo.variants:
                     raise ValueError(f"{photo.target_name}: no usable variant")
                 if self.cfg["train"]:
-                    for _ in range(self.cfg["crops_per_sample"]):
+                    for k in range(self.cfg["crops_per_sample"]):
                         v = photo.variants[int(rng.integers(len(photo.variants)))]
-                        yield self._view(*self._pair(photo, target, v, rng, stored), rng)
+                        pair = self._pair(photo, target, v, rng, stored)
+                        yield self._view(*pair, rng, windows[k] if windows else None)
                         self.skips.in_row = 0
                 else:
                     for v in photo.variants:
@@ -211,12 +226,30 @@ class _Pairs:
                 if not self.skips.handler(exc):
                     raise
 
-    def _decode(self, sample: dict[str, Any]) -> tuple[shardfmt.PhotoSample, imageio.Codes]:
-        """The photo sample and its target's codes (decoded once per visit)."""
+    def _parse(self, sample: dict[str, Any]) -> shardfmt.PhotoSample:
+        """The photo sample, its metadata completed with ``__key__`` and ``__url__``."""
         key, url = sample.get("__key__"), sample.get("__url__")
         photo = shardfmt.parse_sample(sample, f"{url}:{key}")
         photo.meta |= {"__key__": key, "__url__": url}
-        return photo, imageio.decode_codes(photo.target, photo.target_name)
+        return photo
+
+    def _windows(self, photo: shardfmt.PhotoSample, rng: np.random.Generator) -> list[tuple]:
+        """Training crop windows ((y, 0, 0), (x, 0, 0)), one per view, drawn before decoding
+        when the target's top rows can be decoded alone (``imageio.top_rows_size``), every
+        variant is rendered from it, nothing is resized and the photo is at least the crop;
+        otherwise [] (the windows are then drawn per view from the decoded image)."""
+        crop = self.cfg["crop"]
+        if not self.cfg["train"] or crop is None or self.cfg["resize"] > 0:
+            return []
+        if not photo.variants or any(v.input is not None for v in photo.variants):
+            return []
+        size = imageio.top_rows_size(photo.target)
+        if size is None or min(size) < crop:
+            return []
+        return [
+            tuple(_window(n, crop, rng) for n in size)  # type: ignore[misc]
+            for _ in range(self.cfg["crops_per_sample"])
+        ]
 
     def _pair(
         self,
@@ -272,12 +305,14 @@ class _Pairs:
         meta: dict[str, Any],
         render: Callable | None,
         rng: np.random.Generator,
+        window: tuple | None = None,
     ) -> tuple:
         """One crop with flips/rotation applied to both images alike (views, no copies);
-        ``render`` then maps the input window (a lookup table commutes with all of them)."""
+        ``render`` then maps the input window (a lookup table commutes with all of them).
+        ``window``: the crop's ((y, 0, 0), (x, 0, 0)) when drawn before decoding."""
         train, crop, aug = self.cfg["train"], self.cfg["crop"], self.cfg["augment"]
         if crop is not None:
-            (y, top, bottom), (x, left, right) = (
+            (y, top, bottom), (x, left, right) = window or (
                 _window(n, crop, rng if train else None) for n in inp.shape[:2]
             )
             inp, tgt = inp[y : y + crop, x : x + crop], tgt[y : y + crop, x : x + crop]

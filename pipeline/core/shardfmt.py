@@ -2,8 +2,9 @@
 
 A shard sample is one photo (format version ``FORMAT_VERSION``):
 
-* ``<key>.target.<ext>``: the target's file bytes as they are (the clean photo, or a native
-  pair's ground truth);
+* ``<key>.target.<ext>``: the target image (the clean photo, or a native pair's ground truth):
+  its file's bytes, or for a PNG the same codes re-encoded to decode fast (``prep shard``);
+  readers decode any supported image;
 * ``<key>.json``: ``format``, the photo's ``scene``, ``source``, ``split``, ``split_from``,
   ``width``, ``height`` and ``variants``: one recipe per pair, with the manifest's ``id``,
   ``kind``, ``tau``, ``ev``, ``gamma``, ``curve`` and ``input`` (None for a variant rendered from
