@@ -108,7 +108,7 @@ def test_recipes_only_writes_no_images_and_stores_each_photo_once(tmp_path, phot
         with tarfile.open(tar_path) as tar:
             members += [(m.name, m.size) for m in tar.getmembers()]
     assert sorted(m.split(".", 1)[1] for m, _ in members) == sorted(
-        ["json"] * 4 + ["target.png"] * 3 + ["target.jpg"]
+        ["shard-format-2.json"] * 4 + ["target.png"] * 3 + ["target.jpg"]
     )
     # each photo once: the JPEG as it is, the PNGs re-encoded losslessly (shard.stored_target)
     sizes = {p.suffix: p.stat().st_size for p in photos.iterdir() if p.suffix == ".jpg"}
@@ -327,3 +327,20 @@ def test_training_crops_render_the_window_as_the_full_image_would(tmp_path, phot
             assert np.array_equal(inp.permute(1, 2, 0).numpy(), expected), meta["id"]
             checked += 1
     assert checked == 20
+
+
+def test_metadata_member_names_the_format_version(recipe_shards) -> None:
+    (name,) = [p.name for p in recipe_shards.glob("test-*.tar")]
+    with tarfile.open(recipe_shards / name) as tar:
+        metas = [n for n in tar.getnames() if n.endswith(".json")]
+    assert metas and all(n.endswith(f".shard-format-{shardfmt.FORMAT_VERSION}.json") for n in metas)
+    # a format-1 reader reports a sample it cannot use by its member suffixes: the version shows
+    sample = next(shardfmt.iter_tar(recipe_shards / name))
+    assert shardfmt.META_MEMBER in sample
+    # the plain ``<key>.json`` of earlier writers reads the same
+    legacy = {("json" if k == shardfmt.META_MEMBER else k): v for k, v in sample.items()}
+    assert (
+        shardfmt.parse_sample(legacy, "x").variants == shardfmt.parse_sample(sample, "x").variants
+    )
+    with pytest.raises(ValueError, match="expected one metadata member"):
+        shardfmt.parse_sample(sample | {"json": sample[shardfmt.META_MEMBER]}, "x")

@@ -79,7 +79,7 @@ def _samples(out: Path) -> dict[str, dict]:
                 key, suffix = member.name.split(".", 1)
                 entry = found.setdefault(key, {"members": [], "tar": tar_path.name})
                 entry["members"].append(suffix)
-                if suffix == "json":
+                if suffix == shardfmt.META_MEMBER:
                     entry |= json.loads(tar.extractfile(member).read())
     return found
 
@@ -109,7 +109,9 @@ def test_scenes_never_cross_splits_and_official_splits_win(tmp_path):
         by_scene.setdefault(sample["scene"], set()).add(sample["split"])
         assert sample["tar"].startswith(sample["split"] + "-")
         # these rows are not recipes: their inputs are stored beside the one target
-        assert sorted(sample["members"]) == ["in0.png", "in1.png", "in2.png", "json", "target.png"]
+        assert sorted(sample["members"]) == [
+            "in0.png", "in1.png", "in2.png", "shard-format-2.json", "target.png"
+        ]  # fmt: skip
     assert all(len(splits) == 1 for splits in by_scene.values())
     assert by_scene["o-train"] == by_scene["o-train2"] == {"train"}
     assert by_scene["o-val"] == {"val"} and by_scene["o-test"] == {"test"}
@@ -124,7 +126,7 @@ def test_sample_bytes_and_json_are_the_manifest_rows(tmp_path):
     with tarfile.open(tmp_path / "out" / "train-000000.tar") as tar:
         data = tar.extractfile("h01.in1.png").read()
         target = tar.extractfile("h01.target.png").read()
-        meta = json.loads(tar.extractfile("h01.json").read())
+        meta = json.loads(tar.extractfile("h01.shard-format-2.json").read())
     assert data == (tmp_path / "pairs" / row.input).read_bytes()
     source = imageio.read_codes(tmp_path / "pairs" / row.target)
     assert target == imageio.encode_png_fast_decode(source)  # re-encoded to decode fast
@@ -301,7 +303,7 @@ def test_recipe_rows_store_the_photo_once(tmp_path):
     samples = _samples(tmp_path / "out")
     assert set(samples) == {"p0", "p1", "p2"}
     for sample in samples.values():
-        assert sorted(sample["members"]) == ["json", "target.png"]
+        assert sorted(sample["members"]) == ["shard-format-2.json", "target.png"]
         assert [v["input"] for v in sample["variants"]] == [None, None]
     with tarfile.open(tmp_path / "out" / "train-000000.tar") as tar:
         stored = tar.extractfile("p1.target.png").read()

@@ -5,11 +5,16 @@ A shard sample is one photo (format version ``FORMAT_VERSION``):
 * ``<key>.target.<ext>``: the target image (the clean photo, or a native pair's ground truth):
   its file's bytes, or for a PNG the same codes re-encoded to decode fast (``prep shard``);
   readers decode any supported image;
-* ``<key>.json``: ``format``, the photo's ``scene``, ``source``, ``split``, ``split_from``,
-  ``width``, ``height`` and ``variants``: one recipe per pair, with the manifest's ``id``,
-  ``kind``, ``tau``, ``ev``, ``gamma``, ``curve`` and ``input`` (None for a variant rendered from
-  the target, else the member suffix of a stored input, e.g. ``"in0.png"``);
+* ``<key>.shard-format-<version>.json`` (``META_MEMBER``): ``format``, the photo's ``scene``,
+  ``source``, ``split``, ``split_from``, ``width``, ``height`` and ``variants``: one recipe per
+  pair, with the manifest's ``id``, ``kind``, ``tau``, ``ev``, ``gamma``, ``curve`` and
+  ``input`` (None for a variant rendered from the target, else the member suffix of a stored
+  input, e.g. ``"in0.png"``);
 * ``<key>.in<k>.<ext>``: stored inputs (native pairs, RAW renders), when there are any.
+
+The metadata member's name carries the format version because a reader of format 1, which
+knows nothing of versions, reports a sample it cannot use by listing its members: given these
+shards it names ``shard-format-2``. Readers here also accept a plain ``<key>.json``.
 
 A variant is rendered from the target's integer codes with the lookup tables of
 ``pipeline.core.exposure`` (``render``), the code ``prep synthesize`` writes its files with, so a
@@ -32,6 +37,7 @@ from pipeline.core import exposure, imageio
 from pipeline.errors import UserError
 
 FORMAT_VERSION = 2
+META_MEMBER = f"shard-format-{FORMAT_VERSION}.json"  # the suffix of each sample's metadata
 INDEX_NAME = "index.json"
 RECIPE_KINDS = frozenset({"overexpose", "ev"})
 KINDS = RECIPE_KINDS | {"native"}
@@ -157,6 +163,11 @@ class PhotoSample:
         return imageio.decode_codes(self.stored[v.input], where)
 
 
+def _is_meta_member(suffix: str) -> bool:
+    """``shard-format-<n>.json`` of any version (``check_format`` then judges the version)."""
+    return suffix.startswith("shard-format-") and suffix.endswith(".json")
+
+
 def parse_sample(members: dict[str, Any], where: str) -> PhotoSample:
     """A ``PhotoSample`` from a key's members (suffix -> bytes; ``__key__`` optional).
 
@@ -164,10 +175,11 @@ def parse_sample(members: dict[str, Any], where: str) -> PhotoSample:
     sample. Variants with a bad recipe are left out and listed in ``bad``.
     """
     names = {k: v for k, v in members.items() if not k.startswith("__")}
-    if "json" not in names:
-        raise ValueError(f"{where}: no metadata member (members {sorted(names)})")
+    metadata = [k for k in names if k == "json" or _is_meta_member(k)]
+    if len(metadata) != 1:
+        raise ValueError(f"{where}: expected one metadata member, found {sorted(names)}")
     try:
-        meta = json.loads(names["json"])
+        meta = json.loads(names[metadata[0]])
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{where}: metadata is not valid JSON ({exc})") from exc
     if not isinstance(meta, dict):

@@ -100,7 +100,7 @@ class Sample:
             (f"{self.key}.target.{_ext(self.target)}", self.target)
         ]
         out += [(f"{self.key}.in{k}.{_ext(p)}", p) for k, p in enumerate(self.inputs)]
-        out.append((f"{self.key}.json", blob))
+        out.append((f"{self.key}.{shardfmt.META_MEMBER}", blob))
         return out
 
 
