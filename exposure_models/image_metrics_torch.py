@@ -31,20 +31,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from exposure_models.image_metrics import (  # the definitions, shared with the CPU path
+    D65_WHITE,
+    SSIM_K1,
+    SSIM_K2,
+    SSIM_RADIUS,
+    SSIM_SIGMA,
+    XYZ_FROM_RGB,
+)
 from pipeline.core.exposure import check_rgb
 from pipeline.evaluation import metrics as reference
 from pipeline.evaluation.scoring import PSNR_CAP, ImageJob, ImageScores, gt_mean_rescale
 
-SSIM_SIGMA = 1.5
-SSIM_RADIUS = 5  # scipy's gaussian_filter: int(truncate 3.5 * sigma 1.5 + 0.5)
-SSIM_K1, SSIM_K2 = 0.01, 0.03  # Wang et al.; data range 1
-# skimage's sRGB -> XYZ matrix and the D65 2-degree white (xyz_tristimulus_values).
-XYZ_FROM_RGB = (
-    (0.412453, 0.357580, 0.180423),
-    (0.212671, 0.715160, 0.072169),
-    (0.019334, 0.119193, 0.950227),
-)
-D65_WHITE = (0.95047, 1.0, 1.08883)
 # CIEDE2000 works on strips of about this many pixels: cache-sized on the CPU, large on a GPU.
 STRIP_PIXELS = {"cpu": 1 << 15, "cuda": 1 << 22}
 _DTYPE = torch.float64
