@@ -81,3 +81,13 @@ def test_dvc_repro_runs_every_stage(tmp_path: Path) -> None:
 
     again = dvc(project, "repro")  # nothing changed: every stage is cached
     assert again.returncode == 0 and "Running stage" not in again.stdout
+
+    # a code change in train's deps reruns it; the checkpoint already holds every step, so it
+    # resumes at the end, and its logs (persisted with the checkpoint) are still there for DVC
+    loop = project / "exposure_models/training/loop.py"
+    loop.write_text(loop.read_text() + "\n# a comment\n")
+    rerun = dvc(project, "repro")
+    assert rerun.returncode == 0, rerun.stdout[-4000:] + rerun.stderr[-4000:]
+    shown = rerun.stdout + rerun.stderr
+    assert "Running stage 'train'" in shown and "already trained" in shown, shown[-3000:]
+    assert (project / "dvclive/plots/metrics/train/loss_g.tsv").is_file()
