@@ -143,7 +143,9 @@ class Trainer:
         if step % p.log_every == 0 or step == p.steps:
             rate = self.window[1] / max(time.perf_counter() - start, 1e-9)
             values = {k: v.item() for k, v in out.items()}
-            values.update(lr=lr, images_per_s=rate, skipped_samples=loader.stats.skipped)
+            values.update(lr=lr, skipped_samples=loader.stats.skipped)
+            # throughput goes to the console only: a wall-clock figure in the DVC-tracked logs
+            # would make dvc.lock differ between two runs that train the same model
             self.log(step, {f"train/{k}": v for k, v in values.items()})
             console.print(
                 f"step {step}/{p.steps}  D {values['loss_d']:.3f}  G {values['loss_g']:.3f}  "
