@@ -132,7 +132,7 @@ class FilterParams:
     min_blown_region: float = 0.0005  # a white region counts from this fraction of the image
     min_blown_spike: float = 1.0  # white pixels at the top code / in the 24 codes below
     light_level: float = 0.75  # a clipped pixel is light, not colour, if every channel >= this
-    max_clipped_light: float = 0.005  # with a spike above min_clipped_spike: clipped highlights
+    max_clipped_light: float = 0.003  # with a spike above min_clipped_spike: clipped highlights
     min_clipped_spike: float = 4.0
     bright_median: float = 0.50  # in a photo with a brighter median luma ...
     max_clipped_bright: float = 0.05  # ... this much clipped light is overexposure
