@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.inference.gate import analysis_sample, mean_luma_lift
 from pipeline.core import imageio
-from pipeline.core.exposure_stats import exposure_stats, judge
+from pipeline.core.exposure_stats import judge, photo_stats
 from pipeline.evaluation.scoring import exposure_group
 from pipeline.evaluation.testsets import test_set
 from pipeline.params import load_params
@@ -60,9 +60,7 @@ def measure(shards: Path, model: Path, params_file: Path, resolution: int) -> li
         strips = enhancer.strips(codes, low_in, low_out)
         out = imageio.codes_to_float(imageio.assemble(strips, codes.height, codes.width, 16))
         sample = analysis_sample(codes, thresholds.analysis_side)
-        stats = exposure_stats(
-            sample, thresholds.min_blown_region, thresholds.light_level, thresholds.shadow_level
-        )
+        stats = photo_stats(sample, thresholds)
         meta = item.meta
         rows.append({
             "id": item.id,

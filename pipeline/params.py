@@ -131,11 +131,10 @@ class FilterParams:
     max_blown: float = 0.01  # fraction of pixels in blown (white, clipped) regions
     min_blown_region: float = 0.0005  # a white region counts from this fraction of the image
     min_blown_spike: float = 1.0  # white pixels at the top code / in the 24 codes below
-    light_level: float = 0.75  # a clipped pixel is light, not colour, if every channel >= this
-    max_clipped_light: float = 0.003  # with a spike above min_clipped_spike: clipped highlights
-    min_clipped_spike: float = 4.0
-    bright_median: float = 0.50  # in a photo with a brighter median luma ...
-    max_clipped_bright: float = 0.05  # ... this much clipped light is overexposure
+    light_level: float = 0.45  # a clipped pixel is light, not colour, if every channel >= this
+    max_clipped_light: float = 0.002  # with a spike above min_clipped_spike: clipped highlights
+    min_clipped_spike: float = 24.0  # clipped light at the top code / at the codes just below
+    rolloff_codes: int = 1  # how many codes just below the top the spike compares with
     max_p05: float = 0.76  # 5th percentile luma above this: no shadows, washed out
     workers: int = 2
 
@@ -144,6 +143,8 @@ class FilterParams:
             raise ParamsError(f"filter.analysis_side: expected >= 16, got {self.analysis_side}")
         if self.workers < 1:
             raise ParamsError(f"filter.workers: expected >= 1, got {self.workers}")
+        if not 1 <= self.rolloff_codes <= 64:
+            raise ParamsError(f"filter.rolloff_codes: expected 1..64, got {self.rolloff_codes}")
         for name in (
             "min_highlight",
             "shadow_level",
@@ -151,8 +152,6 @@ class FilterParams:
             "min_blown_region",
             "light_level",
             "max_clipped_light",
-            "bright_median",
-            "max_clipped_bright",
             "max_p05",
         ):
             value = getattr(self, name)

@@ -33,8 +33,7 @@ def degraded_set(demo_photos) -> dict[str, list[np.ndarray]]:
 
 def verdict(image: np.ndarray, p: FilterParams | None = None) -> tuple[bool, str]:
     p = p or FilterParams()
-    stats = exposure_stats.exposure_stats(image, p.min_blown_region, p.light_level, p.shadow_level)
-    return stage.judge(stats, p)
+    return stage.judge(exposure_stats.photo_stats(image, p), p)
 
 
 def kept_fraction(images: list[np.ndarray], params: FilterParams) -> float:
@@ -146,6 +145,33 @@ def test_clipped_white_region_is_rejected(demo_photos) -> None:
     assert not keep and reason.startswith("overexposed") and "blown white regions" in reason
 
 
+def _warm_ramp(width: int = 600) -> np.ndarray:
+    """A pale warm gradient, dark at the left and reaching the top code at the right edge.
+
+    float32 ``(64, width, 3)`` gamma-encoded RGB: red climbs evenly to 1.0 (no code piles up
+    at the top, like a highlight's natural roll-off), green and blue follow at 0.85 and 0.7.
+    """
+    ramp = np.linspace(0.04, 1.0, width, dtype=np.float32)
+    return np.broadcast_to(
+        ramp[None, :, None] * np.array([1.0, 0.85, 0.7], np.float32), (64, width, 3)
+    ).copy()
+
+
+def test_clipping_spike_tells_a_hard_clip_from_a_roll_off() -> None:
+    """Light that rolls off to the top code is kept; the same light clipped (tau) is not."""
+    ramp = _warm_ramp()
+    stats = exposure_stats.photo_stats(ramp, FilterParams())
+    assert stats.clipped_light > 0.0 and stats.clipped_spike < 3.0
+    assert verdict(ramp) == (True, "well exposed")
+    clipped = imageio.codes_to_float(imageio.float_to_codes(exposure.overexpose(ramp, 0.7), 8))
+    stats = exposure_stats.photo_stats(clipped, FilterParams())
+    assert stats.blown == 0.0 and stats.clipped_light > 0.05 and stats.clipped_spike > 24.0
+    keep, reason = verdict(clipped)
+    assert not keep and reason.startswith("overexposed: clipped highlights")
+    # a wider roll-off window sees the smooth density below the clip and no spike
+    assert exposure_stats.exposure_stats(clipped, rolloff_codes=24).clipped_spike < 24.0
+
+
 def test_speckles_of_white_are_not_blown_regions() -> None:
     """Isolated white pixels (specular glints) are below min_blown_region: not a region."""
     image = _texture(0.1, 0.9)
@@ -201,7 +227,13 @@ def test_region_fraction_by_hand() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("min_highlight", 1.5), ("max_blown", -0.1), ("min_clipped_spike", -1.0), ("workers", 0)],
+    [
+        ("min_highlight", 1.5),
+        ("max_blown", -0.1),
+        ("min_clipped_spike", -1.0),
+        ("rolloff_codes", 0),
+        ("workers", 0),
+    ],
 )
 def test_filter_params_are_checked(tmp_path: Path, key: str, value: float) -> None:
     from pipeline.params import load_params

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.core import imageio
-from pipeline.core.exposure_stats import exposure_stats, judge
+from pipeline.core.exposure_stats import analysis_sample as stride_sample
+from pipeline.core.exposure_stats import judge, photo_stats
 from pipeline.params import FilterParams
 
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709
@@ -61,8 +62,7 @@ def analysis_sample(codes: imageio.Codes, side: int) -> np.ndarray:
 
     Striding keeps exact code values (no averaging), as ``prep filter`` analyses a photo.
     """
-    step = max(1, math.ceil(max(codes.height, codes.width) / side))
-    return imageio.codes_to_float(imageio.Codes(np.ascontiguousarray(codes.array[::step, ::step])))
+    return imageio.codes_to_float(imageio.Codes(stride_sample(codes.array, side)))
 
 
 def decide(
@@ -82,10 +82,7 @@ def decide(
         max_lift: brightening (log2 mean-luma ratio) from which the network is trusted.
     """
     lift = mean_luma_lift(low_input, low_output)
-    stats = exposure_stats(
-        photo_sample, thresholds.min_blown_region, thresholds.light_level, thresholds.shadow_level
-    )
-    kept, reason = judge(stats, thresholds)
+    kept, reason = judge(photo_stats(photo_sample, thresholds), thresholds)
     if not kept:
         return Verdict(False, reason, lift)
     if lift >= max_lift:

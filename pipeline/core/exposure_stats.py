@@ -7,8 +7,12 @@ The statistics tell exposure from content:
   highlight (snow, a white wall, fog) rolls off over the codes below the top; clipped light
   piles up at the top. A saturated colour (a red petal, a blue sky) reaches the top code in one
   or two channels only and is not counted.
-- **Clipped light** is a pixel with a channel at the top code whose every channel is bright
-  (a pale, nearly white pixel), so again not a saturated colour.
+- **Clipped light** is a pixel with a channel at the top code whose every channel is at least
+  ``light_level`` (a pale pixel, not a saturated colour), counted when it piles up at the top:
+  many times more such pixels at the top code than at the code just below it. Light clipped by
+  the sensor, or by overexposure in linear light, jumps to the top code from a smooth density
+  below it; a natural highlight, or a camera's highlight roll-off, fills the last codes about
+  evenly, so its ratio stays near the two-to-one of two top codes against one.
 - **No highlights**: the brightest 0.1 % of the pixels stay well below the top in every channel.
   A photo darkened by 1.5 stops cannot go above ``0.5 ** (1.5 / 2.2) = 0.62``; a low-key photo
   that keeps a highlight somewhere passes.
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 
 TOP_CODE = 254  # a channel at the top code (one code of tolerance for rounding)
 WHITE_CODE = 250  # every channel at least this: white
-NEAR_CODE = 230  # codes NEAR_CODE..TOP_CODE-1 hold a highlight's natural roll-off
+NEAR_CODE = 230  # codes NEAR_CODE..TOP_CODE-1 hold a white highlight's natural roll-off
 CRUSHED_CODE = 2  # the brightest channel at most this: crushed to black
 _EPS = 1e-4  # floor of a fraction in a ratio (about 100 pixels of a 1 MP photo)
 
@@ -49,7 +53,8 @@ class ExposureStats:
     blown: float  # pixels in connected white regions (every channel clipped) of min_region+
     blown_spike: float  # white pixels at the top code / those in the codes just below
     clipped_light: float  # a channel at the top code and every channel >= light_level
-    clipped_spike: float  # clipped_light / light pixels whose brightest channel is just below
+    clipped_spike: float  # clipped_light / light pixels whose brightest channel is just below,
+    # in the rolloff_codes codes under the top code
     clipped_any: float  # a channel at the top code, saturated colours included (reported)
     shadows: float  # luma below shadow_level
     crushed: float  # the brightest channel at most 2/255
@@ -95,8 +100,9 @@ def _ratio(top: float, near: float) -> float:
 def exposure_stats(
     image: np.ndarray,
     min_region: float = 0.0005,
-    light_level: float = 0.75,
+    light_level: float = 0.45,
     shadow_level: float = 0.10,
+    rolloff_codes: int = 1,
 ) -> ExposureStats:
     """Statistics that ``judge`` decides on.
 
@@ -105,9 +111,13 @@ def exposure_stats(
         min_region: smallest white region that counts as blown, as a fraction of the image.
         light_level: a clipped pixel is clipped light when every channel is at least this.
         shadow_level: luma below this is deep shadow.
+        rolloff_codes: the clipping spike of clipped light compares the top code with this
+            many codes just below it (>= 1).
     Returns:
         An ``ExposureStats``.
     """
+    if rolloff_codes < 1:
+        raise ValueError(f"rolloff_codes must be >= 1, got {rolloff_codes}")
     codes = code_indices(image)
     red, green, blue = codes[..., 0], codes[..., 1], codes[..., 2]
     top = np.maximum(np.maximum(red, green), blue)  # = codes.max(axis=2), 20x faster
@@ -118,7 +128,7 @@ def exposure_stats(
     low_hist = np.bincount(low.ravel(), minlength=256) / size
     light = low >= light_level * 255
     at_top = top >= TOP_CODE
-    near_top = (top >= NEAR_CODE) & ~at_top
+    near_top = (top >= TOP_CODE - rolloff_codes) & ~at_top
     clipped_light = float(np.count_nonzero(at_top & light)) / size
     near_light = float(np.count_nonzero(near_top & light)) / size
 
@@ -142,11 +152,25 @@ def exposure_stats(
     )
 
 
+def analysis_sample(image: np.ndarray, side: int) -> np.ndarray:
+    """Every k-th pixel of ``(H, W, 3)`` ``image`` so that its long side is about ``side``.
+
+    Striding keeps exact code values (no averaging): the statistics see the photo's own codes.
+    """
+    step = max(1, -(-max(image.shape[:2]) // side))
+    return np.ascontiguousarray(image[::step, ::step])
+
+
+def photo_stats(image: np.ndarray, p: FilterParams) -> ExposureStats:
+    """``exposure_stats`` with the levels of ``prep filter``'s thresholds ``p``."""
+    return exposure_stats(image, p.min_blown_region, p.light_level, p.shadow_level, p.rolloff_codes)
+
+
 def judge(stats: ExposureStats, p: FilterParams) -> tuple[bool, str]:
     """Decide whether a photo is well exposed; the reason names the test and its figures.
 
     Tests, in order: no highlights (underexposed); blown regions with a clipping spike;
-    clipped light with a spike; clipped light in a bright photo; no shadows (washed out).
+    clipped light with a spike; no shadows (washed out).
     A high-key or low-key photo that keeps a highlight and a shadow passes all of them.
     """
     if stats.highlight < p.min_highlight:
@@ -164,11 +188,6 @@ def judge(stats: ExposureStats, p: FilterParams) -> tuple[bool, str]:
         return False, (
             f"overexposed: clipped highlights, {stats.clipped_light:.1%} of pixels "
             f"(clipping spike {stats.clipped_spike:.1f} > {p.min_clipped_spike:g})"
-        )
-    if stats.median > p.bright_median and stats.clipped_light > p.max_clipped_bright:
-        return False, (
-            f"overexposed: {stats.clipped_light:.1%} of pixels clipped > "
-            f"{p.max_clipped_bright:.1%} in a bright photo (median luma {stats.median:.2f})"
         )
     if stats.p05 > p.max_p05:
         return (

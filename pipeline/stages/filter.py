@@ -13,12 +13,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
 from pipeline.core import imageio
 from pipeline.core.console import Summary, track
 from pipeline.core.discover import LOOP_REASON, discover, symlink_loops
-from pipeline.core.exposure_stats import ExposureStats, exposure_stats, judge
+from pipeline.core.exposure_stats import ExposureStats, analysis_sample, judge, photo_stats
 from pipeline.core.fsutil import StagedDir, fingerprint, relpath
 from pipeline.core.manifest import (
     MANIFEST_NAME,
@@ -41,9 +39,7 @@ def analyse(path: Path, io: IoParams, p: FilterParams) -> tuple[ExposureStats, i
             path, f"too small: {info.width}x{info.height} (min side {io.min_side})"
         )
     image = imageio.read_image(path, io.max_pixels)
-    step = max(1, int(np.ceil(max(image.shape[:2]) / p.analysis_side)))
-    sample = np.ascontiguousarray(image[::step, ::step])
-    stats = exposure_stats(sample, p.min_blown_region, p.light_level, p.shadow_level)
+    stats = photo_stats(analysis_sample(image, p.analysis_side), p)
     return stats, info.width, info.height
 
 
