@@ -37,12 +37,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.core import exposure, imageio  # noqa: E402
-from pipeline.core.exposure_stats import analysis_sample, judge, photo_stats  # noqa: E402
+from pipeline.core.exposure_stats import (  # noqa: E402
+    ExposureStats,
+    analysis_sample,
+    judge,
+    photo_stats,
+)
 from pipeline.params import FilterParams, load_params  # noqa: E402
 
 SPLITS = ("calibration", "heldout")
 TARGET_KEPT = 0.90
 TARGET_REJECTED = 0.95
+NOTHING_CLIPPED = 0.005  # a copy with fewer pixels at the top code has nothing clipped
 
 
 def quantise(image: np.ndarray) -> np.ndarray:
@@ -118,6 +124,7 @@ class Row:
     ours: list[bool] = field(default_factory=list)
     theirs: list[bool] = field(default_factory=list)
     reasons: Counter = field(default_factory=Counter)
+    slipped: Counter = field(default_factory=Counter)  # degraded copies kept, by why
 
 
 def judge_split(
@@ -133,14 +140,26 @@ def judge_split(
         image = analysis_sample(imageio.read_image(path), params.analysis_side)
         copies = degraded(image, taus, evs, index if dither else None)
         for name, copy in copies.items():
-            keep, reason = judge(photo_stats(copy, params), params)
+            stats = photo_stats(copy, params)
+            keep, reason = judge(stats, params)
             row = rows.setdefault(name, Row())
             row.ours.append(keep)
             if not keep:
                 row.reasons[reason.split(":")[0] + ": " + _test_name(reason)] += 1
+            elif name != "original":
+                row.slipped[why_kept(stats, params)] += 1
             if cleanvision is not None:
                 row.theirs.append(cleanvision.verdict(copy)[0])
     return rows
+
+
+def why_kept(stats: ExposureStats, params: FilterParams) -> str:
+    """Why a degraded copy passed: what its clipping looks like to the statistics."""
+    if stats.clipped_any < NOTHING_CLIPPED:
+        return "nothing clipped"
+    if stats.clipped_light <= params.max_clipped_light and stats.blown <= params.max_blown:
+        return "colour clipped only"
+    return "clipped light without a spike"
 
 
 def _test_name(reason: str) -> str:
@@ -174,6 +193,8 @@ def print_table(split: str, n_photos: int, rows: dict[str, Row], show_reasons: b
             line += f"{theirs:>18.1%}{1 - theirs:>22.1%}"
         if show_reasons and row.reasons:
             line += "   " + ", ".join(f"{k} {v}" for k, v in row.reasons.most_common())
+        if show_reasons and row.slipped:
+            line += "   kept: " + ", ".join(f"{k} {v}" for k, v in row.slipped.most_common())
         print(line)
     line = f"{'balanced accuracy':<26}{balanced_accuracy(rows, 'ours'):>15.3f}"
     if has_cv:
@@ -202,7 +223,11 @@ def main() -> None:
     parser.add_argument("--taus", default="0.5,0.55,0.6")
     parser.add_argument("--evs", default="-2,-1.5,1.5,2")
     parser.add_argument("--no-cleanvision", action="store_true")
-    parser.add_argument("--reasons", action="store_true", help="print the rejection reasons")
+    parser.add_argument(
+        "--reasons",
+        action="store_true",
+        help="print the rejection reasons, and why the degraded copies that were kept passed",
+    )
     parser.add_argument(
         "--dither", action="store_true", help="make the copies from a dequantised photo"
     )

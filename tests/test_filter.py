@@ -242,3 +242,26 @@ def test_filter_params_are_checked(tmp_path: Path, key: str, value: float) -> No
     path.write_text(f"filter:\n  {key}: {value}\n")
     with pytest.raises(UserError, match=f"filter.{key}"):
         load_params(path)
+
+
+def test_dithered_copies_have_no_comb_and_kept_copies_are_explained() -> None:
+    """benchmarks/filter_confusion.py: --dither copies miss no codes; kept copies get a cause."""
+    from benchmarks.filter_confusion import degraded, why_kept
+
+    ramp = np.linspace(0.0, 1.0, 256 * 64, dtype=np.float32)
+    photo = imageio.codes_to_float(
+        imageio.float_to_codes(np.tile(ramp, (8, 1))[..., None].repeat(3, axis=2), 8)
+    )
+
+    def missing_codes(image: np.ndarray) -> int:
+        used = np.bincount(exposure_stats.code_indices(image)[..., 0].ravel(), minlength=256)
+        return int(np.count_nonzero(used[40:250] == 0))  # the stretched range below the clip
+
+    assert missing_codes(degraded(photo, [0.5], [])["tau 0.5"]) > 20  # a comb
+    assert missing_codes(degraded(photo, [0.5], [], dither_seed=0)["tau 0.5"]) == 0
+    p = FilterParams()
+    dark = _texture(0.0, 0.4)  # no channel anywhere near the top, every pixel below light_level
+    assert why_kept(exposure_stats.photo_stats(dark, p), p) == "nothing clipped"
+    red = dark.copy()
+    red[:40, :, 0] = 1.0  # a red band at the top code: colour, not light
+    assert why_kept(exposure_stats.photo_stats(red, p), p) == "colour clipped only"
