@@ -32,7 +32,7 @@ WORKER = r"""
 import json, resource, sys, time
 from pathlib import Path
 import torch
-from pipeline.core import imageio
+from exposure_core import imageio
 from pipeline.params import load_params
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.generator import predict_padded
@@ -61,7 +61,7 @@ print(json.dumps({"seconds": times, "peak_mb": peak}))
 def make_photo(path: Path, height: int = 3000, width: int = 4000) -> None:
     import skimage.data
 
-    from pipeline.core import imageio
+    from exposure_core import imageio
 
     tile = skimage.data.coffee().astype(np.float32) / 255
     reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]), 1)

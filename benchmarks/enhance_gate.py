@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from exposure_core import imageio
+from exposure_core.exposure_stats import judge, photo_stats
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.inference.gate import analysis_sample, mean_luma_lift
-from pipeline.core import imageio
-from pipeline.core.exposure_stats import judge, photo_stats
 from pipeline.evaluation.scoring import exposure_group
 from pipeline.evaluation.testsets import test_set
 from pipeline.params import load_params

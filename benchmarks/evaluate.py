@@ -69,7 +69,7 @@ def make_pairs(count: int, side: int) -> list[dict]:
     """``count`` pairs: id, target, input and the manifest fields of each."""
     import skimage.data
 
-    from pipeline.core.exposure import overexpose, shift_ev
+    from exposure_core.exposure import overexpose, shift_ev
 
     pairs = []
     for i in range(count):
@@ -181,8 +181,8 @@ def write_shards(pairs: list[dict], root: Path) -> Path:
     """The pairs as a test-only shard folder (``prep shard``), for the whole-command timing."""
     from dataclasses import replace
 
-    from pipeline.core import imageio
-    from pipeline.core.manifest import PairRow, write_jsonl
+    from exposure_core import imageio
+    from exposure_core.manifest import PairRow, write_jsonl
     from pipeline.params import Params, ShardParams, SplitFractions
     from pipeline.stages import shard
 

@@ -36,8 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.core import exposure, imageio  # noqa: E402
-from pipeline.core.exposure_stats import (  # noqa: E402
+from exposure_core import exposure, imageio  # noqa: E402
+from exposure_core.exposure_stats import (  # noqa: E402
     ExposureStats,
     analysis_sample,
     judge,

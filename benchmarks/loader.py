@@ -57,7 +57,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pipeline.core.imageio  # noqa: F401  (sets cv2 to one thread, for every method alike)
+import exposure_core.imageio  # noqa: F401  (sets cv2 to one thread, for every method alike)
 from exposure_models.training.loader import make_loader
 from pipeline.params import AugmentParams
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2
 
-from pipeline.core import imageio
+from exposure_core import imageio
 from pipeline.params import SplitFractions, load_params
 from pipeline.stages import filter as filter_stage
 from pipeline.stages import shard, synthesize

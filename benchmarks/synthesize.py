@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.core import imageio  # noqa: E402
+from exposure_core import imageio  # noqa: E402
 from pipeline.params import Params, SynthesizeParams  # noqa: E402
 from pipeline.stages import synthesize  # noqa: E402
 

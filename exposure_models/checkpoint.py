@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from exposure_core.errors import UserError
+from exposure_core.exposure import Encoding
 from exposure_models.seednets.registry import GENERATORS
-from pipeline.core.exposure import Encoding
-from pipeline.errors import UserError
 
 FORMAT = "exposure-prep/generator"
 VERSION = 1

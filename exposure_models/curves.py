@@ -1,4 +1,4 @@
-"""Transfer curves on tensors, with the constants of ``pipeline.core.exposure`` (one definition).
+"""Transfer curves on tensors, with the constants of ``exposure_core.exposure`` (one definition).
 
 Tensors are float, any shape, encoded values or linear light in [0, 1]. The functions are
 differentiable everywhere (the unused branch of the piecewise sRGB curve is clamped so that its
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from pipeline.core.exposure import (
+from exposure_core.exposure import (
     SRGB_ENCODED_KNEE,
     SRGB_EXPONENT,
     SRGB_LINEAR_KNEE,
@@ -20,7 +20,7 @@ from pipeline.core.exposure import (
 
 
 def to_linear(x: torch.Tensor, encoding: Encoding) -> torch.Tensor:
-    """Encoded values in [0, 1] -> linear light in [0, 1] (``pipeline.core.exposure.to_linear``)."""
+    """Encoded values in [0, 1] -> linear light in [0, 1] (``exposure_core.exposure.to_linear``)."""
     x = x.clamp(0.0, 1.0)
     if encoding.curve == "gamma":
         return x.pow(encoding.gamma)

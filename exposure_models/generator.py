@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exposure_core.exposure import Encoding
 from exposure_models.blocks import (
     ConvBlock,
     init_conv_,
@@ -19,7 +20,6 @@ from exposure_models.blocks import (
 from exposure_models.config import UNetConfig
 from exposure_models.curves import exposure_gain
 from exposure_models.global_exposure import GlobalExposure
-from pipeline.core.exposure import Encoding
 
 DROPOUT_BLOCKS = 3  # pix2pix: dropout in the three innermost decoder blocks only
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from exposure_core.exposure import LUMA_WEIGHTS
 from exposure_models.config import GLOBAL_BRANCHES
-from pipeline.core.exposure import LUMA_WEIGHTS
 
 __all__ = ["GLOBAL_BRANCHES", "GlobalExposure", "feature_count", "histogram_features"]
 TOP_CODE = 254.5 / 255.0  # at or above: the top 8-bit code (clipped)

@@ -41,8 +41,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline.core.exposure import check_rgb
-from pipeline.core.parallel import map_ordered
+from exposure_core.exposure import check_rgb
+from exposure_core.parallel import map_ordered
 from pipeline.evaluation import metrics as reference
 from pipeline.evaluation.scoring import PSNR_CAP, ImageJob, ImageScores, gt_mean_rescale
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from exposure_core.exposure import check_rgb
 from exposure_models.image_metrics import (  # the definitions, shared with the CPU path
     D65_WHITE,
     SSIM_K1,
@@ -39,7 +40,6 @@ from exposure_models.image_metrics import (  # the definitions, shared with the 
     SSIM_SIGMA,
     XYZ_FROM_RGB,
 )
-from pipeline.core.exposure import check_rgb
 from pipeline.evaluation import metrics as reference
 from pipeline.evaluation.scoring import PSNR_CAP, ImageJob, ImageScores, gt_mean_rescale
 

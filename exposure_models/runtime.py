@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
 
 
 def pick_device(name: str = "auto") -> torch.device:

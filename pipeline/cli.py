@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.core.console import console
-from pipeline.errors import UserError
+from exposure_core.console import console
+from exposure_core.errors import UserError
 from pipeline.params import load_params
 
 DEFAULT_PARAMS = Path("params.yaml")

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 import yaml
 
+from exposure_core.errors import UserError
+from exposure_core.exposure import DEFAULT_GAMMA, Encoding
+from exposure_core.splits import check_fractions
 from exposure_models.config import DiscriminatorConfig, LossWeights, UNetConfig
-from pipeline.core.exposure import DEFAULT_GAMMA, Encoding
-from pipeline.core.splits import check_fractions
-from pipeline.errors import UserError
 
 
 class ParamsError(UserError):

@@ -9,7 +9,7 @@ from functools import cache
 
 import numpy as np
 
-from pipeline.core import imageio
+from exposure_core import imageio
 
 EVS = {"N1.5": -1.5, "N1": -1.0, "0": 0.0, "P1": 1.0, "P1.5": 1.5}
 

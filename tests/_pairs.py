@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core import imageio
-from pipeline.core.manifest import SourceItem, write_jsonl
+from exposure_core import imageio
+from exposure_core.manifest import SourceItem, write_jsonl
 from pipeline.params import Params, SynthesizeParams
 from pipeline.stages import shard, synthesize
 

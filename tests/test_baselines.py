@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from pipeline.core.exposure import gamma_decode, luminance, overexpose, shift_ev
+from exposure_core.exposure import gamma_decode, luminance, overexpose, shift_ev
 from pipeline.evaluation.baselines import (
     BLIND_BASELINES,
     auto_exposure,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core.manifest import INDEX_NAME, FilterRow, SourceItem, read_jsonl
+from exposure_core.manifest import INDEX_NAME, FilterRow, SourceItem, read_jsonl
 from pipeline.params import load_params
 from pipeline.sources.archive import ArchiveError
 from pipeline.sources.fetch import DownloadError

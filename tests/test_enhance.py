@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from exposure_core import exposure, imageio
 from exposure_models.checkpoint import save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.inference.enhancer import Enhancer
 from pipeline.cli import app
-from pipeline.core import exposure, imageio
 from pipeline.params import EnhanceParams, Params
 from pipeline.stages import enhance as stage
 

@@ -16,12 +16,12 @@ import pytest
 import torch
 from torch import nn
 
+from exposure_core import exposure, imageio
+from exposure_core.errors import UserError
+from exposure_core.manifest import PairRow, write_jsonl
 from exposure_models.checkpoint import CheckpointError, save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.learned_metrics import inception_score
-from pipeline.core import exposure, imageio
-from pipeline.core.manifest import PairRow, write_jsonl
-from pipeline.errors import UserError
 from pipeline.evaluation.grids import PANEL_SIDE, SampleChooser, panel
 from pipeline.evaluation.metrics import psnr
 from pipeline.evaluation.results import read_metrics
@@ -400,7 +400,7 @@ def test_check_params() -> None:
 
 
 def _manifest_rows(pairs: Path) -> list[PairRow]:
-    from pipeline.core.manifest import read_jsonl
+    from exposure_core.manifest import read_jsonl
 
     return list(read_jsonl(pairs / "manifest.jsonl", PairRow))
 

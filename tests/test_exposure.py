@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.core import exposure as ex
+from exposure_core import exposure as ex
 
 
 def test_gamma_round_trip_and_hand_value() -> None:

@@ -26,11 +26,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from exposure_core import fsutil, imageio
+from exposure_core.discover import LOOP_REASON
+from exposure_core.errors import UserError
+from exposure_core.parallel import WorkerDiedError, map_ordered
 from pipeline.cli import app
-from pipeline.core import fsutil, imageio
-from pipeline.core.discover import LOOP_REASON
-from pipeline.core.parallel import WorkerDiedError, map_ordered
-from pipeline.errors import UserError
 from pipeline.params import BUILTIN_PRESETS, EnhanceParams, Params, load_params, read_yaml
 from pipeline.sources.base import FetchContext
 from pipeline.sources.remote import Archive, obtain

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.core import exposure, exposure_stats, imageio
-from pipeline.errors import StrictError, UserError
+from exposure_core import exposure, exposure_stats, imageio
+from exposure_core.errors import StrictError, UserError
 from pipeline.params import FilterParams, Params
 from pipeline.stages import filter as stage
 

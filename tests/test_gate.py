@@ -10,12 +10,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from exposure_core import exposure, imageio
 from exposure_models.checkpoint import save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.inference.gate import analysis_sample, decide, mean_luma_lift
 from pipeline.cli import app
-from pipeline.core import exposure, imageio
 from pipeline.params import EnhanceParams, FilterParams, Params, load_params
 from pipeline.stages import enhance as stage
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from exposure_core.exposure import overexpose, shift_ev
 from exposure_models import image_metrics as im
 from exposure_models import image_metrics_torch as imt
-from pipeline.core.exposure import overexpose, shift_ev
 from pipeline.evaluation import metrics as sk
 from pipeline.evaluation.baselines import clahe, histogram_equalization
 from pipeline.evaluation.scoring import ImageJob, score_image_reference

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.core import exposure, imageio
+from exposure_core import exposure, imageio
 
 
 def _rgb8(demo_photos) -> np.ndarray:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from exposure_core import exposure, imageio, shardfmt
+from exposure_core.errors import UserError
+from exposure_core.manifest import PairRow, write_jsonl
 from exposure_models.training.loader import color_jitter, make_loader, shard_urls
-from pipeline.core import exposure, imageio, shardfmt
-from pipeline.core.manifest import PairRow, write_jsonl
-from pipeline.errors import UserError
 from pipeline.params import AugmentParams, SplitFractions, load_params
 from pipeline.stages import shard
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from pipeline.core.exposure import overexpose
+from exposure_core.exposure import overexpose
 from pipeline.evaluation.metrics import (
     HistogramSimilarity,
     delta_e2000,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.core.fsutil import MARKER
+from exposure_core.fsutil import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -48,7 +48,7 @@ def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
 def test_dvc_repro_runs_every_stage(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("pipeline", "exposure_models"):
+    for name in ("exposure_core", "exposure_models", "pipeline"):
         shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", project)
     params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)

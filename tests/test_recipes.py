@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from exposure_core import imageio, shardfmt
+from exposure_core.errors import UserError
+from exposure_core.fsutil import MARKER
 from exposure_models.training.loader import make_loader, shard_urls
-from pipeline.core import imageio, shardfmt
-from pipeline.core.fsutil import MARKER
-from pipeline.errors import UserError
 from pipeline.evaluation.results import read_metrics
 from pipeline.evaluation.testsets import test_set as read_test_set
 from pipeline.params import AugmentParams, Params, SplitFractions, SynthesizeParams, load_params

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from exposure_core.errors import UserError
 from exposure_models.checkpoint import load_generator, save_generator
 from exposure_models.seednets import build, seed002
 from exposure_models.seednets.fov import field_of_view
@@ -24,7 +25,6 @@ from exposure_models.seednets.losses import Eq5PerceptualLoss, eq5_term
 from exposure_models.seednets.sr import degrade
 from exposure_models.training.augment import shift_hue, square_resize
 from exposure_models.training.gan_step import GanStep, LossWeights
-from pipeline.errors import UserError
 from pipeline.params import load_params
 from tests.test_models import _SeedGenerator
 

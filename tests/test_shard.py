@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.core import imageio, shardfmt
-from pipeline.core.manifest import PairRow, write_jsonl
-from pipeline.core.splits import SplitError
-from pipeline.errors import StrictError
+from exposure_core import imageio, shardfmt
+from exposure_core.errors import StrictError
+from exposure_core.manifest import PairRow, write_jsonl
+from exposure_core.splits import SplitError
 from pipeline.params import Params, SplitFractions, load_params
 from pipeline.stages import shard
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core.manifest import SourceItem
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
+from exposure_core.manifest import SourceItem
 from pipeline.params import load_params
 from pipeline.sources import SOURCES, FetchContext
 from pipeline.sources.integrity import ChecksumError

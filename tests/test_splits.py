@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.core.manifest import ManifestError
-from pipeline.core.splits import (
+from exposure_core.manifest import ManifestError
+from exposure_core.splits import (
     SplitError,
     assign_splits,
     check_fractions,

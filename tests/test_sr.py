@@ -12,13 +12,13 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+from exposure_core import imageio
 from exposure_models.checkpoint import CheckpointError, save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.inference import upscaler as upscaler_mod
 from exposure_models.inference.upscaler import Upscaler
 from exposure_models.seednets.sr import RRDBConfig, RRDBGenerator
 from pipeline.cli import app
-from pipeline.core import imageio
 from pipeline.evaluation.sr_metrics import crop_to_multiple, interpolate, luma_y, sr_scores
 from tests._pairs import make_shards
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.core import exposure, imageio
-from pipeline.core.manifest import SourceItem, write_jsonl
-from pipeline.errors import StrictError
+from exposure_core import exposure, imageio
+from exposure_core.errors import StrictError
+from exposure_core.manifest import SourceItem, write_jsonl
 from pipeline.params import Params, SynthesizeParams
 from pipeline.stages import filter as filter_stage
 from pipeline.stages import synthesize as stage

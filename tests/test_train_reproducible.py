@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from exposure_core.exposure import Encoding, from_linear, to_linear
 from exposure_models.checkpoint import load_generator, save_generator
 from exposure_models.config import DiscriminatorConfig, UNetConfig
 from exposure_models.generator import UNetGenerator
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.training import gan_step
-from pipeline.core.exposure import Encoding, from_linear, to_linear
 from pipeline.params import EnhanceParams, Params, SynthesizeParams, TrainParams
 from pipeline.stages import train as stage
 from tests._pairs import make_shards

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from pipeline.core.exposure import shift_ev
-from pipeline.core.upsample import (
+from exposure_core.exposure import shift_ev
+from exposure_core.upsample import (
     _bilinear_rows,
     guided_filter,
     pad_amounts,

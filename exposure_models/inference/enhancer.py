@@ -2,7 +2,7 @@
 
 The network runs at a working resolution (long side ``enhance.long_side``, padded to the
 model's multiple); its correction is carried to full resolution edge-aware
-(``pipeline.core.upsample``), strip by strip from the 8/16-bit codes, so a 24 MP photo keeps its
+(``exposure_core.upsample``), strip by strip from the 8/16-bit codes, so a 24 MP photo keeps its
 detail and memory does not grow with the megapixels beyond the photo itself.
 ``prep enhance`` and ``prep evaluate`` both score and correct through this one path.
 
@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from exposure_core import imageio, upsample
+from exposure_core.exposure import Encoding
 from exposure_models.checkpoint import CheckpointError, load_generator
 from exposure_models.generator import UNetGenerator, predict_padded
 from exposure_models.inference.gate import Verdict, analysis_sample, decide
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.seednets.registry import SR_ARCHS, arch_of
-from pipeline.core import imageio, upsample
-from pipeline.core.exposure import Encoding
 from pipeline.params import EnhanceParams, FilterParams
 
 

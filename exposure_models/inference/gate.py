@@ -5,7 +5,7 @@ always tell a bright, correctly exposed scene with clipped highlights from an ov
 of it, and corrects both a little. So the enhancer asks two questions before it applies the
 network's correction:
 
-1. Does ``prep filter``'s verdict (``pipeline.core.exposure_stats.judge``, the same thresholds)
+1. Does ``prep filter``'s verdict (``exposure_core.exposure_stats.judge``, the same thresholds)
    call the photo well exposed? Its overexposure tests look for clipped light with a clipping
    spike and its underexposure test for a missing highlight.
 2. Does the network lift the photo by less than ``max_lift`` (log2 of the mean-luma ratio of
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.core import imageio
-from pipeline.core.exposure_stats import analysis_sample as stride_sample
-from pipeline.core.exposure_stats import judge, photo_stats
+from exposure_core import imageio
+from exposure_core.exposure_stats import analysis_sample as stride_sample
+from exposure_core.exposure_stats import judge, photo_stats
 from pipeline.params import FilterParams
 
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709

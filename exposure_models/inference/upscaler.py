@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from exposure_core import imageio
 from exposure_models.checkpoint import CheckpointError, load_generator
 from exposure_models.runtime import pick_device
 from exposure_models.seednets.registry import SR_ARCHS, arch_of
 from exposure_models.seednets.sr import degrade
-from pipeline.core import imageio
 
 TILE = 192  # low-resolution tile side
 MARGIN = 16  # context on each side of a tile, low-resolution pixels

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from exposure_core.errors import UserError
+from exposure_core.exposure import Encoding
 from exposure_models.discriminator import PatchDiscriminator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.losses import PerceptualLoss
@@ -36,8 +38,6 @@ from exposure_models.seednets.sr import (
     SeedSRGenerator,
     degrade,
 )
-from pipeline.core.exposure import Encoding
-from pipeline.errors import UserError
 from pipeline.params import GeneratorParams, LossParams, TrainParams, to_dict
 
 _UNET_KEYS = tuple(f.name for f in dataclasses.fields(UNetConfig))

@@ -1,6 +1,6 @@
 """Batches of (input, target) pairs from the WebDataset shards written by ``prep shard``.
 
-A shard sample is one photo (``pipeline.core.shardfmt``): its target is decoded once per visit
+A shard sample is one photo (``exposure_core.shardfmt``): its target is decoded once per visit
 and the input of the variant drawn is rendered from it with the lookup tables ``prep
 synthesize`` uses (bit-identical to the synthesized file), or decoded when it is stored (native
 pairs). Training draws one variant per view (with ``fresh_tau``, a new tau per visit);
@@ -45,10 +45,10 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, get_worker_info
 
+from exposure_core import imageio, shardfmt
+from exposure_core.errors import UserError
+from exposure_core.exposure import LUMA_WEIGHTS
 from exposure_models.training.augment import shift_hue, square_resize
-from pipeline.core import imageio, shardfmt
-from pipeline.core.exposure import LUMA_WEIGHTS
-from pipeline.errors import UserError
 from pipeline.params import AugmentParams
 
 

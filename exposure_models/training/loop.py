@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from exposure_core.console import Summary, console
+from exposure_core.errors import UserError
 from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep
@@ -29,8 +31,6 @@ from exposure_models.training.loader import PairLoader, make_loader
 from exposure_models.training.setup import get_lr
 from exposure_models.training.trainstate import save_training
 from exposure_models.training.validation import Validation
-from pipeline.core.console import Summary, console
-from pipeline.errors import UserError
 from pipeline.params import Params, TrainParams, to_dict
 
 

@@ -22,12 +22,12 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from exposure_core.exposure import Encoding
+from exposure_core.fsutil import sha256_file
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep
-from pipeline.core.exposure import Encoding
-from pipeline.core.fsutil import sha256_file
 from pipeline.params import SynthesizeParams, TrainParams, to_dict
 
 # Settings that change how a run executes, not what it learns: a checkpoint made with other

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from exposure_core import shardfmt
 from exposure_models.generator import predict_padded
 from exposure_models.training.loader import make_loader
-from pipeline.core import shardfmt
 from pipeline.evaluation import metrics
 
 

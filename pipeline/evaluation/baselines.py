@@ -13,7 +13,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from pipeline.core.exposure import (
+from exposure_core.exposure import (
     DEFAULT_GAMMA,
     Curve,
     check_rgb,

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.core import imageio
+from exposure_core import imageio
 from pipeline.evaluation.methods import MODEL
 
 PANEL_SIDE = 384  # long side of each panel, pixels

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.core.exposure import check_rgb
+from exposure_core.exposure import check_rgb
 
 HU_LUMA_WEIGHTS = np.array([0.27, 0.67, 0.06], dtype=np.float32)
 HU_CROPS = 4  # square crops along the short side, per image

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.manifest import slug
+from exposure_core.manifest import slug
 from pipeline.evaluation.baselines import BLIND_BASELINES
 from pipeline.evaluation.methods import MODEL, ORACLE, ORACLE_LABEL
 from pipeline.evaluation.scoring import (

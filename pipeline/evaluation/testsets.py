@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core import imageio, shardfmt
-from pipeline.core.manifest import SourceItem, slug
-from pipeline.errors import UserError
+from exposure_core import imageio, shardfmt
+from exposure_core.errors import UserError
+from exposure_core.manifest import SourceItem, slug
 from pipeline.params import Params
 from pipeline.sources import lol, msec
 from pipeline.sources.base import FetchContext, find_dirs, find_images

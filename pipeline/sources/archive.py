@@ -24,7 +24,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
 
 STAMP_NAME = ".complete"  # written last, so a folder holding it was extracted completely
 DEFAULT_MAX_BYTES = 1 << 40

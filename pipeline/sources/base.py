@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.console import Summary
-from pipeline.core.imageio import is_image
-from pipeline.core.manifest import Reject, SourceItem
-from pipeline.errors import StrictError
+from exposure_core.console import Summary
+from exposure_core.errors import StrictError
+from exposure_core.imageio import is_image
+from exposure_core.manifest import Reject, SourceItem
 from pipeline.params import Params
 from pipeline.sources.integrity import LOCK_NAME, SourceLock
 

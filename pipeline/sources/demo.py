@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core import imageio
-from pipeline.core.manifest import SourceItem
-from pipeline.errors import UserError
+from exposure_core import imageio
+from exposure_core.errors import UserError
+from exposure_core.manifest import SourceItem
 from pipeline.sources.base import FetchContext
 
 # Official split of the demo, by whole scenes so that val and test are never empty. Chosen by

@@ -34,8 +34,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from pipeline.core.console import console
-from pipeline.core.fsutil import atomic_write_json
+from exposure_core.console import console
+from exposure_core.fsutil import atomic_write_json
 from pipeline.params import DownloadParams
 
 _T = TypeVar("_T")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.core.discover import LOOP_REASON, is_symlink_loop, walk_photos
-from pipeline.core.fsutil import relpath
-from pipeline.core.manifest import SourceItem, slug
-from pipeline.errors import UserError
+from exposure_core.discover import LOOP_REASON, is_symlink_loop, walk_photos
+from exposure_core.errors import UserError
+from exposure_core.fsutil import relpath
+from exposure_core.manifest import SourceItem, slug
 from pipeline.sources.base import FetchContext, find_images
 
 

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.core.fsutil import atomic_write_json
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
+from exposure_core.fsutil import atomic_write_json
 from pipeline.sources.fetch import RemoteInfo, byte_progress
 
 LOCK_NAME = "sources.lock.json"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.core.manifest import SourceItem, normalise_split, slug
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
+from exposure_core.manifest import SourceItem, normalise_split, slug
 from pipeline.sources.base import FetchContext, find_dirs, find_images
 from pipeline.sources.remote import Archive, obtain
 

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from pipeline.core.manifest import SourceItem, normalise_split, slug
+from exposure_core.manifest import SourceItem, normalise_split, slug
 from pipeline.sources.base import FetchContext, find_dirs, find_images
 from pipeline.sources.remote import Archive, obtain
 

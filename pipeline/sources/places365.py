@@ -14,8 +14,8 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipeline.core.manifest import SourceItem, slug
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
+from exposure_core.manifest import SourceItem, slug
 from pipeline.sources.base import FetchContext, find_images
 from pipeline.sources.remote import Archive, obtain
 

@@ -14,8 +14,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipeline.core.fsutil import child_path, relpath
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
+from exposure_core.fsutil import child_path, relpath
 from pipeline.sources import archive as archives
 from pipeline.sources import fetch
 from pipeline.sources.base import FetchContext

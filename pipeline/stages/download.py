@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.core.console import Summary
-from pipeline.core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
-from pipeline.errors import UserError
+from exposure_core.console import Summary
+from exposure_core.errors import UserError
+from exposure_core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
 from pipeline.params import Params
 from pipeline.sources import SOURCES, FetchContext
 

@@ -10,13 +10,13 @@ import errno
 from collections.abc import Iterable
 from pathlib import Path
 
+from exposure_core import imageio
+from exposure_core.console import Summary, track
+from exposure_core.discover import LOOP_REASON, walk_photos
+from exposure_core.errors import UserError
 from exposure_models.inference.enhancer import Enhancer, batched_forward
 from exposure_models.inference.upscaler import load_upscaler
 from exposure_models.pretrained import resolve_model
-from pipeline.core import imageio
-from pipeline.core.console import Summary, track
-from pipeline.core.discover import LOOP_REASON, walk_photos
-from pipeline.errors import UserError
 from pipeline.params import Params
 
 OUTPUT_SUFFIX = {"jpg": ".jpg", "png": ".png", "tif": ".tif"}

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from exposure_core import upsample
+from exposure_core.console import Summary, track
+from exposure_core.errors import UserError
+from exposure_core.fsutil import atomic_write_json, atomic_write_text
 from exposure_models.image_metrics import score_stream
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.learned_metrics import LearnedMetrics
-from pipeline.core import upsample
-from pipeline.core.console import Summary, track
-from pipeline.core.fsutil import atomic_write_json, atomic_write_text
-from pipeline.errors import UserError
 from pipeline.evaluation import grids
 from pipeline.evaluation import results as evalfiles
 from pipeline.evaluation.baselines import BLIND_BASELINES, oracle

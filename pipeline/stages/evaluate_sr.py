@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from exposure_core import imageio
+from exposure_core.console import Summary, track
+from exposure_core.errors import UserError
+from exposure_core.fsutil import atomic_write_json, atomic_write_text
 from exposure_models.inference.upscaler import Upscaler
-from pipeline.core import imageio
-from pipeline.core.console import Summary, track
-from pipeline.core.fsutil import atomic_write_json, atomic_write_text
-from pipeline.errors import UserError
 from pipeline.evaluation.sr_metrics import SCORES, crop_to_multiple, interpolate, sr_scores
 from pipeline.evaluation.testsets import test_set
 from pipeline.params import Params

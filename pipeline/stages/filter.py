@@ -5,7 +5,7 @@ ground truth is clean and the simulated amount is controlled. Native pairs (MSEC
 through unscored: their inputs are badly exposed on purpose. Output: ``manifest.jsonl``
 (one ``FilterRow`` per item, kept or not, with the reason and the stats) and
 ``rejects.jsonl`` (files that could not be used at all). The statistics and the verdict are
-pure functions in ``pipeline.core.exposure_stats``.
+pure functions in ``exposure_core.exposure_stats``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from pipeline.core import imageio
-from pipeline.core.console import Summary, track
-from pipeline.core.discover import LOOP_REASON, discover, symlink_loops
-from pipeline.core.exposure_stats import ExposureStats, analysis_sample, judge, photo_stats
-from pipeline.core.fsutil import StagedDir, fingerprint, relpath
-from pipeline.core.manifest import (
+from exposure_core import imageio
+from exposure_core.console import Summary, track
+from exposure_core.discover import LOOP_REASON, discover, symlink_loops
+from exposure_core.errors import StrictError
+from exposure_core.exposure_stats import ExposureStats, analysis_sample, judge, photo_stats
+from exposure_core.fsutil import StagedDir, fingerprint, relpath
+from exposure_core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
     FilterRow,
@@ -26,8 +27,7 @@ from pipeline.core.manifest import (
     SourceItem,
     write_jsonl,
 )
-from pipeline.core.parallel import map_ordered
-from pipeline.errors import StrictError
+from exposure_core.parallel import map_ordered
 from pipeline.params import FilterParams, IoParams, Params, to_dict
 
 

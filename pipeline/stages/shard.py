@@ -1,7 +1,7 @@
 """``prep shard``: pack the pairs manifest into WebDataset tars, one sample per photo.
 
 Output: ``{split}-NNNNNN.tar`` (numbered from 0 within each split), ``index.json`` and
-``rejects.jsonl``. Rows sharing a target file form one sample (``pipeline.core.shardfmt``): the
+``rejects.jsonl``. Rows sharing a target file form one sample (``exposure_core.shardfmt``): the
 target (the clean photo itself when ``prep synthesize`` wrote recipes only), ``<key>.json`` with
 the photo's fields and one recipe per pair, and the bytes of inputs that cannot be rendered from
 the target (native pairs, RAW renders) as ``<key>.in<k>.<ext>``. A photo is stored once,
@@ -9,7 +9,7 @@ whatever the number of its variants. A PNG target is re-encoded losslessly to de
 (``stored_target``: Up filter; the same decoded codes, so rendered variants are unchanged, at
 about the same size); other targets and stored inputs are their files' bytes as they are.
 
-Splits are assigned per scene (``pipeline.core.splits``). Inside a split, samples are ordered by
+Splits are assigned per scene (``exposure_core.splits``). Inside a split, samples are ordered by
 ``sha256(f"{shard.seed}:{key}")``: a shuffle that mixes scenes across shards, depends only on
 the seed and the keys (not on manifest order), and keeps the relative order of the other
 samples when one is added or removed. Tar members carry fixed metadata (mtime 0, uid/gid 0,
@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import imageio, shardfmt
-from pipeline.core.console import Summary, track
-from pipeline.core.fsutil import (
+from exposure_core import imageio, shardfmt
+from exposure_core.console import Summary, track
+from exposure_core.errors import StrictError
+from exposure_core.fsutil import (
     StagedDir,
     atomic_open,
     atomic_write_bytes,
@@ -40,7 +41,7 @@ from pipeline.core.fsutil import (
     fingerprint,
     sha256_file,
 )
-from pipeline.core.manifest import (
+from exposure_core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
     SPLITS,
@@ -49,9 +50,8 @@ from pipeline.core.manifest import (
     read_jsonl,
     slug,
 )
-from pipeline.core.manifest import to_json as row_json
-from pipeline.core.splits import SplitError, assign_splits, check_fractions
-from pipeline.errors import StrictError
+from exposure_core.manifest import to_json as row_json
+from exposure_core.splits import SplitError, assign_splits, check_fractions
 from pipeline.params import Params, to_dict
 
 INDEX_NAME = shardfmt.INDEX_NAME

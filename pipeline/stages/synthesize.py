@@ -4,7 +4,7 @@ For each kept clean photo: ``tau_samples`` overexposed variants (seed 002: clip 
 tau, rescale; tau uniform in the range or fixed) and one variant per EV (Afifi-style
 ``light * 2**ev``; rendered from the sensor data for RAW files). The clean photo is the target,
 stored losslessly. 8- and 16-bit images are mapped with lookup tables built from the pure float
-functions of ``pipeline.core.exposure``. Native pairs (MSEC, LOL) join the same manifest as
+functions of ``exposure_core.exposure``. Native pairs (MSEC, LOL) join the same manifest as
 ``kind="native"`` rows pointing at the downloaded files.
 
 Every random choice derives from (seed, photo key), and results are written in input order,
@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core import imageio, shardfmt
-from pipeline.core.console import Summary, track
-from pipeline.core.discover import LOOP_REASON, discover, symlink_loops
-from pipeline.core.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
-from pipeline.core.manifest import (
+from exposure_core import imageio, shardfmt
+from exposure_core.console import Summary, track
+from exposure_core.discover import LOOP_REASON, discover, symlink_loops
+from exposure_core.errors import StrictError, UserError
+from exposure_core.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
+from exposure_core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
     FilterRow,
@@ -37,8 +38,7 @@ from pipeline.core.manifest import (
     slug,
     to_json,
 )
-from pipeline.core.parallel import map_ordered
-from pipeline.errors import StrictError, UserError
+from exposure_core.parallel import map_ordered
 from pipeline.params import IoParams, Params, SynthesizeParams, parse_tau, to_dict
 
 

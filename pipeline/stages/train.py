@@ -15,14 +15,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from exposure_core import shardfmt
+from exposure_core.console import Summary, console
 from exposure_models.checkpoint import save_generator
 from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training import setup, trainstate
 from exposure_models.training.loop import Trainer, TrainingError, open_live, train_loader
 from exposure_models.training.validation import Validation
-from pipeline.core import shardfmt
-from pipeline.core.console import Summary, console
 from pipeline.params import Params, parse_tau, to_dict
 
 LAST = "last.pt"

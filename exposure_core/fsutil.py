@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
 
 TEMP_SUFFIX = ".tmp"  # every temporary file is ``.<name>.<pid>.tmp`` (see ``.dvcignore``)
 MARKER = ".prep-output"  # in every folder a stage writes: the stage may replace it

@@ -6,9 +6,9 @@ import errno
 import os
 from pathlib import Path
 
-from pipeline.core import imageio
-from pipeline.core.manifest import INDEX_NAME, SourceItem, read_jsonl, slug
-from pipeline.errors import UserError
+from exposure_core import imageio
+from exposure_core.errors import UserError
+from exposure_core.manifest import INDEX_NAME, SourceItem, read_jsonl, slug
 
 LOOP_REASON = "symbolic link loop (not followed)"
 

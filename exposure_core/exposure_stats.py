@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from pipeline.core.exposure import LUMA_WEIGHTS, check_rgb
+from exposure_core.exposure import LUMA_WEIGHTS, check_rgb
 
 if TYPE_CHECKING:
     from pipeline.params import FilterParams

@@ -17,7 +17,7 @@ knows nothing of versions, reports a sample it cannot use by listing its members
 shards it names ``shard-format-2``. Readers here also accept a plain ``<key>.json``.
 
 A variant is rendered from the target's integer codes with the lookup tables of
-``pipeline.core.exposure`` (``render``), the code ``prep synthesize`` writes its files with, so a
+``exposure_core.exposure`` (``render``), the code ``prep synthesize`` writes its files with, so a
 rendered input is bit-identical to the synthesized file. Tar reading here is strict: a member
 header that does not parse, or fewer samples than ``index.json`` promises, is a corrupt shard
 (``tarfile`` alone stops silently at a bad header). Nothing here imports torch.
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import exposure, imageio
-from pipeline.errors import UserError
+from exposure_core import exposure, imageio
+from exposure_core.errors import UserError
 
 FORMAT_VERSION = 2
 META_MEMBER = f"shard-format-{FORMAT_VERSION}.json"  # the suffix of each sample's metadata

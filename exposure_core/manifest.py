@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pipeline.core.fsutil import atomic_open
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
+from exposure_core.fsutil import atomic_open
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -69,7 +69,7 @@ class PairRow:
     """One training pair (DESIGN.md): input and target paths relative to the manifest.
 
     ``recipe`` True: the input is the target mapped by (``kind``, ``tau``, ``ev``, ``gamma``,
-    ``curve``) with ``pipeline.core.shardfmt.render``; shards keep the recipe, not the file, and
+    ``curve``) with ``exposure_core.shardfmt.render``; shards keep the recipe, not the file, and
     ``input`` is None when ``prep synthesize`` wrote the manifest only.
     """
 

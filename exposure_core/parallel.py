@@ -15,8 +15,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from pipeline.core.console import console
-from pipeline.errors import UserError
+from exposure_core.console import console
+from exposure_core.errors import UserError
 
 _A = TypeVar("_A")
 _R = TypeVar("_R")

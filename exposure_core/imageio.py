@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.core.exposure import SRGB_EXPONENT, SRGB_SLOPE
-from pipeline.core.fsutil import atomic_write_bytes
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
+from exposure_core.exposure import SRGB_EXPONENT, SRGB_SLOPE
+from exposure_core.fsutil import atomic_write_bytes
 
 try:  # ISA-L's inflate: the same bytes as zlib's, about 2.9x faster on photo PNG data
     from isal import isal_zlib as _inflate

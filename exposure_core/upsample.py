@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from pipeline.core.exposure import (
+from exposure_core.exposure import (
     DEFAULT_GAMMA,
     LUMA_WEIGHTS,
     Curve,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from pipeline.core.manifest import SPLITS, normalise_split
-from pipeline.errors import UserError
+from exposure_core.errors import UserError
+from exposure_core.manifest import SPLITS, normalise_split
 
 FRACTION_TOLERANCE = 1e-6
 
