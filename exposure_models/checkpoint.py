@@ -59,6 +59,20 @@ def _plain(value: Any, where: str) -> Any:
     raise ValueError(f"{where}: {type(value).__name__} is not storable in a checkpoint")
 
 
+# U-Net files written while one flat config carried every architecture's fields: the U-Net
+# read none of the others, and "unet_zeropad" was the U-Net with a zero-padded bottleneck.
+_OLD_UNET_ARCHS = {"unet": "reflect", "unet_zeropad": "zeros"}
+_OLD_UNET_FIELDS = ("levels", "kernel", "fov", "upsampling", "features", "blocks", "growth", "base")
+
+
+def _current_unet(arch: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(arch, config)`` of a U-Net file of any version in today's form (others unchanged)."""
+    if arch not in _OLD_UNET_ARCHS or (arch == "unet" and "levels" not in config):
+        return arch, config
+    config = {k: v for k, v in config.items() if k not in _OLD_UNET_FIELDS}
+    return "unet", {**config, "arch": "unet", "bottleneck_padding": _OLD_UNET_ARCHS[arch]}
+
+
 def save_generator(path: str | Path, model: nn.Module, extra: dict[str, Any] | None = None) -> None:
     """Write ``model`` (a class of ``GENERATORS``) with its config and ``extra`` (plain values
     and tensors only: step, metrics, params...) atomically to ``path``."""
@@ -106,12 +120,13 @@ def load_generator(
     if ckpt.get("version") != VERSION:
         raise CheckpointError(f"{path}: unsupported version {ckpt.get('version')!r}")
     arch = ckpt.get("arch")
-    if arch not in GENERATORS:
+    if arch not in GENERATORS and arch not in _OLD_UNET_ARCHS:
         raise CheckpointError(f"{path}: unknown arch {arch!r}; known: {sorted(GENERATORS)}")
-    cls = GENERATORS[arch]
     config, state = ckpt.get("config"), ckpt.get("state_dict")
     if not isinstance(config, dict) or not isinstance(state, dict):
         raise CheckpointError(f"{path}: config and state_dict must both be dicts")
+    arch, config = _current_unet(arch, config)
+    cls = GENERATORS[arch]
     try:
         model = cls(cls.config_type.from_dict(config))
     except (TypeError, ValueError) as err:

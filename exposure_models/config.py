@@ -1,192 +1,263 @@
-"""The one schema of each learning component: generator, discriminator, loss weights.
+"""One config per network: the fields that network reads, and no other.
 
-Plain frozen dataclasses without torch, so ``pipeline/params.py`` builds them by keyword from
-``params.yaml`` (``train.generator``, ``train.discriminator``, ``train.loss``) and the data stages
-still never import torch. Each validates itself in ``__post_init__`` (``ValueError`` naming the
-field); the params loader turns that into a ``ParamsError`` naming the dotted key, and a
-checkpoint loader into a ``CheckpointError`` naming the file.
+Plain frozen dataclasses without torch, so ``pipeline.params`` builds them by keyword from
+``params.yaml`` (``train.generator``, ``train.discriminator``, ``train.loss``) while the data
+stages never import torch. A generator or discriminator config is picked by its ``arch`` field
+(:data:`GeneratorConfig` and :data:`DiscriminatorConfig` are the tagged unions): a field that
+the chosen network does not read is an unknown key, never silently ignored. Each config checks
+its ranges with :func:`exposure_core.schema.check_fields` and raises
+:class:`~exposure_core.schema.ConfigError` naming the field; checkpoints store ``to_dict()`` and
+rebuild the network from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-NORMS: tuple[str, ...] = ("batch", "instance", "none")
-NOISE_PLACES = ("none", "encoder", "decoder", "both")
-OUTPUTS = ("tanh", "sigmoid")
-COLOR_SPACES = ("rgb", "ycrcb")
-SKIPS = ("none", "residual", "gain")
-GAN_LOSSES = ("bce", "lsgan")
-GENERATOR_ARCHS = ("unet", "seed002", "seed003", "seed003_sr", "rrdb")
-DISCRIMINATOR_ARCHS = ("patch", "seed002", "seed003")
-PADDINGS = ("reflect", "zeros")
-UPSAMPLINGS = ("bilinear", "bicubic", "nearest")
-PERCEPTUAL_NORMS = ("mean", "eq5")
-GLOBAL_BRANCHES = ("none", "histogram", "pooled")
+from exposure_core.schema import AtLeast, Between, ConfigError, check_fields
+from exposure_models.seednets.fov import seed002_discriminator_design, seed002_generator_design
 
+Norm = Literal["batch", "instance", "none"]
+ColorSpace = Literal["rgb", "ycrcb"]
+Noise = Literal["none", "encoder", "decoder", "both"]
+Padding = Literal["reflect", "zeros"]
+GlobalBranch = Literal["none", "histogram", "pooled"]
+Positive = Annotated[int, AtLeast(1)]
+NORMS: tuple[str, ...] = typing.get_args(Norm)
+GLOBAL_BRANCHES: tuple[str, ...] = typing.get_args(GlobalBranch)
 
-def _int(obj: Any, name: str, low: int) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-
-
-def _number(obj: Any, name: str, low: float, low_open: bool = False) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if value < low or (low_open and value == low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-
-
-def _choice(obj: Any, name: str, allowed: tuple[str, ...]) -> None:
-    if getattr(obj, name) not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {getattr(obj, name)!r}")
-
-
-def _bool(obj: Any, name: str) -> None:
-    if not isinstance(getattr(obj, name), bool):
-        raise ValueError(f"{name} must be a bool, got {getattr(obj, name)!r}")
-
-
-class _Plain:
-    """``to_dict``/``from_dict`` for the config dataclasses (plain JSON types only)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Any:
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
+_C = TypeVar("_C", bound="NetConfig")
 
 
 @dataclass(frozen=True)
-class UNetConfig(_Plain):
-    """Everything needed to rebuild a ``UNetGenerator`` (``train.generator`` in params.yaml)."""
+class NetConfig:
+    """Base of every network config: checked at construction, plain JSON values."""
 
-    depth: int = 8  # stride-2 levels: 256 x 256 reaches 1 x 1 at depth 8
-    width: int = 64  # channels of the first level; doubles per level up to width * max_mult
-    max_mult: int = 8
-    norm: Literal["batch", "instance", "none"] = "batch"
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[_C], data: dict[str, Any]) -> _C:
+        """Build from a mapping; a key the network does not read is a ``ConfigError``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                unknown[0], f"not a field of {cls.__name__}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+
+# --- generators -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UNetConfig(NetConfig):
+    """The pix2pix U-Net (``exposure_models.generator.UNetGenerator``), seeds 000/001, with the
+    seed 002/003 options and the ``real`` preset's gain output and global branch."""
+
+    arch: Literal["unet"] = "unet"
+    depth: Annotated[int, AtLeast(2)] = 8  # stride-2 levels: 256 x 256 reaches 1 x 1 at 8
+    width: Positive = 64  # channels of the first level; doubles per level up to width * max_mult
+    max_mult: Positive = 8
+    norm: Norm = "batch"
     spectral_norm: bool = False
-    noise: Literal["none", "encoder", "decoder", "both"] = "none"  # NoiseInjection (seed 002)
+    noise: Noise = "none"  # NoiseInjection (seed 002)
     output: Literal["tanh", "sigmoid"] = "tanh"
-    color_space: Literal["rgb", "ycrcb"] = "rgb"  # "ycrcb": in and out in YCrCb (seed 003)
-    dropout: float = 0.5
+    color_space: ColorSpace = "rgb"  # "ycrcb": in and out in YCrCb (seed 003)
+    dropout: Annotated[float, Between(0.0, 1.0, open_high=True)] = 0.5
     # What the output means. "none": the image itself (the seeds). "residual": added to the
     # input. "gain": a per-pixel, per-channel exposure change of the input in linear light,
     # within +-max_stops: the form of an EV shift or an unclipped overexposure, so a small
     # network learns it quickly (the identity is the starting point).
     skip: Literal["none", "residual", "gain"] = "none"
-    max_stops: float = 4.0
-    # Which network (``exposure_models.seednets.build``): "unet" is the U-Net above; the others
-    # are the seeds' own generators and read only the fields they name below.
-    arch: Literal["unet", "seed002", "seed003", "seed003_sr", "rrdb"] = "unet"
-    bottleneck_padding: Literal["reflect", "zeros"] = "reflect"  # unet: seed 000's is zeros
-    levels: int = 4  # seed002: down-sampling blocks (two stride-1 convs + 2x2 pooling each)
-    kernel: int = 3  # seed002: conv kernel
-    fov: int = 0  # seed002: field of view in px; > 0 picks levels/kernel closest to it
-    upsampling: Literal["bilinear", "bicubic", "nearest"] = "bilinear"  # seed003_sr
-    features: int = 64  # rrdb (ESRGAN nf)
-    blocks: int = 23  # rrdb: residual-in-residual dense blocks
-    growth: int = 32  # rrdb: dense-block growth channels (ESRGAN gc)
-    base: Literal["none", "bicubic"] = "none"  # rrdb: add the output to bicubic up-sampling
+    max_stops: Annotated[float, AtLeast(0.0, strict=True)] = 4.0
+    bottleneck_padding: Padding = "reflect"  # seed 000's bottleneck conv pads with zeros
     # An image-level exposure estimate added to the gain's stops (skip = "gain" only):
     # "histogram" reads layout-free histograms of the input (exposure_models.global_exposure),
     # "pooled" also the mean of the deepest encoder map. "none": the local path alone.
-    global_branch: Literal["none", "histogram", "pooled"] = "none"
-    global_bins: int = 32
-    global_width: int = 64
+    global_branch: GlobalBranch = "none"
+    global_bins: Annotated[int, AtLeast(2)] = 32
+    global_width: Annotated[int, AtLeast(2)] = 64
 
     def __post_init__(self) -> None:
-        for name, allowed in (
-            ("arch", GENERATOR_ARCHS),
-            ("bottleneck_padding", PADDINGS),
-            ("upsampling", UPSAMPLINGS),
-            ("base", ("none", "bicubic")),
-            ("global_branch", GLOBAL_BRANCHES),
-        ):
-            _choice(self, name, allowed)
-        for name in ("levels", "kernel", "features", "blocks", "growth"):
-            _int(self, name, 1)
-        _int(self, "fov", 0)
-        _int(self, "global_bins", 2)
-        _int(self, "global_width", 2)
+        check_fields(self)
         if self.global_branch != "none" and self.skip != "gain":
-            raise ValueError(f"global_branch={self.global_branch!r} needs skip='gain'")
-        _int(self, "depth", 2)
-        _int(self, "width", 1)
-        _int(self, "max_mult", 1)
-        for name, allowed in (
-            ("norm", NORMS),
-            ("noise", NOISE_PLACES),
-            ("output", OUTPUTS),
-            ("color_space", COLOR_SPACES),
-            ("skip", SKIPS),
-        ):
-            _choice(self, name, allowed)
-        _bool(self, "spectral_norm")
-        _number(self, "dropout", 0.0)
-        if self.dropout >= 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError("global_branch", f"{self.global_branch!r} needs skip: gain")
         if self.skip != "none" and self.output != "tanh":
-            raise ValueError(f"skip={self.skip!r} needs output='tanh' (a signed correction)")
-        _number(self, "max_stops", 0.0, low_open=True)
+            raise ConfigError("skip", f"{self.skip!r} needs output: tanh (a signed correction)")
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig(_Plain):
-    """The ``PatchDiscriminator`` arguments (``train.discriminator`` in params.yaml)."""
+class Seed002GeneratorConfig(NetConfig):
+    """Seed 002's stride-1 U-Net with noise injection. ``fov > 0`` picks the ``levels`` and
+    ``kernel`` whose field of view is closest to it (then neither may be set)."""
 
-    n_layers: int = 3  # 3 -> 70 px receptive field
-    width: int = 64
-    norm: Literal["batch", "instance", "none"] = "batch"
-    spectral_norm: bool = False
-    # Which network: "patch" is the PatchGAN; the seeds' own read the fields they name.
-    arch: Literal["patch", "seed002", "seed003"] = "patch"
-    extra: int = 0  # seed002: stride-1 convs added before the logit layer (+24 px each at 3)
-    fov: int = 0  # seed002: field of view in px; > 0 picks n_layers/extra closest to it
-    color_space: Literal["rgb", "ycrcb"] = "rgb"  # seed003: the space it sees images in
+    arch: Literal["seed002"] = "seed002"
+    levels: Positive = 4  # down-sampling blocks (two stride-1 convs + 2x2 pooling each)
+    width: Positive = 64  # channels of the first level, doubling up to width * max_mult
+    max_mult: Positive = 8
+    kernel: Positive = 3
+    norm: Norm = "batch"
+    spectral_norm: bool = True
+    noise: Noise = "both"
+    padding: Padding = "zeros"
+    fov: Annotated[int, AtLeast(0)] = 0  # field of view in px; 0: levels and kernel as given
 
     def __post_init__(self) -> None:
-        _choice(self, "arch", DISCRIMINATOR_ARCHS)
-        _choice(self, "color_space", COLOR_SPACES)
-        _int(self, "extra", 0)
-        _int(self, "fov", 0)
-        _int(self, "n_layers", 1)
-        _int(self, "width", 1)
-        _choice(self, "norm", NORMS)
-        _bool(self, "spectral_norm")
+        check_fields(self)
+        if self.kernel % 2 == 0:
+            raise ConfigError("kernel", f"must be odd (same-size convs), got {self.kernel}")
+        if self.fov > 0:
+            _resolve_fov(self, ("levels", "kernel"), seed002_generator_design(self.fov))
 
 
 @dataclass(frozen=True)
-class LossWeights(_Plain):
+class Seed003GeneratorConfig(NetConfig):
+    """Seed 003's three-convolution generator."""
+
+    arch: Literal["seed003"] = "seed003"
+    width: Positive = 64  # channels of conv1; conv2 and conv3 have 2x and 4x
+    color_space: ColorSpace = "ycrcb"
+
+
+@dataclass(frozen=True)
+class SeedSRConfig(NetConfig):
+    """Seed 003's super-resolution generator (``train.task: sr``; ``scale`` is
+    ``train.sr.scale``)."""
+
+    arch: Literal["seed003_sr"] = "seed003_sr"
+    scale: Annotated[int, AtLeast(2)] = 4
+    width: Positive = 64
+    upsampling: Literal["bilinear", "bicubic", "nearest"] = "bilinear"  # the seed's listing
+
+
+@dataclass(frozen=True)
+class RRDBConfig(NetConfig):
+    """The ESRGAN generator (``train.task: sr``; ``scale`` = ``train.sr.scale``)."""
+
+    arch: Literal["rrdb"] = "rrdb"
+    scale: Annotated[int, AtLeast(2)] = 4  # a power of 2: one nearest x2 + conv per factor 2
+    features: Positive = 64  # ESRGAN: nf = 64
+    blocks: Positive = 23  # ESRGAN: 23 RRDBs
+    growth: Positive = 32  # ESRGAN: gc = 32
+    base: Literal["none", "bicubic"] = "none"  # add the output to bicubic up-sampling
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.scale & (self.scale - 1):
+            raise ConfigError("scale", f"must be a power of 2, got {self.scale}")
+
+
+# --- discriminators ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatchConfig(NetConfig):
+    """The pix2pix PatchGAN (``exposure_models.discriminator.PatchDiscriminator``)."""
+
+    arch: Literal["patch"] = "patch"
+    n_layers: Positive = 3  # 3 -> 70 px receptive field
+    width: Positive = 64
+    norm: Norm = "batch"
+    spectral_norm: bool = False
+
+
+@dataclass(frozen=True)
+class Seed002DiscriminatorConfig(NetConfig):
+    """Seed 002's PatchGAN of settable field of view. ``fov > 0`` picks ``n_layers`` and
+    ``extra`` (then neither may be set)."""
+
+    arch: Literal["seed002"] = "seed002"
+    n_layers: Positive = 3
+    extra: Annotated[int, AtLeast(0)] = 0  # stride-1 convs before the logit: +24 px each at 3
+    width: Positive = 64
+    norm: Norm = "batch"
+    spectral_norm: bool = True
+    padding: Padding = "zeros"
+    fov: Annotated[int, AtLeast(0)] = 0  # field of view in px; 0: n_layers and extra as given
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.fov > 0:
+            _resolve_fov(self, ("n_layers", "extra"), seed002_discriminator_design(self.fov))
+
+
+@dataclass(frozen=True)
+class Seed003DiscriminatorConfig(NetConfig):
+    """Seed 003's unconditional discriminator (sees one image, not a pair)."""
+
+    arch: Literal["seed003"] = "seed003"
+    width: Positive = 64
+    outputs: Positive = 3  # the seed's last conv has 3 output channels
+    color_space: ColorSpace = "ycrcb"  # the space the seed's data (and so its critic) is in
+
+
+GeneratorConfig = (
+    UNetConfig | Seed002GeneratorConfig | Seed003GeneratorConfig | SeedSRConfig | RRDBConfig
+)
+DiscriminatorConfig = PatchConfig | Seed002DiscriminatorConfig | Seed003DiscriminatorConfig
+GENERATOR_CONFIGS: dict[str, type[NetConfig]] = {
+    "unet": UNetConfig,
+    "seed002": Seed002GeneratorConfig,
+    "seed003": Seed003GeneratorConfig,
+    "seed003_sr": SeedSRConfig,
+    "rrdb": RRDBConfig,
+}
+DISCRIMINATOR_CONFIGS: dict[str, type[NetConfig]] = {
+    "patch": PatchConfig,
+    "seed002": Seed002DiscriminatorConfig,
+    "seed003": Seed003DiscriminatorConfig,
+}
+SR_ARCHS = ("seed003_sr", "rrdb")  # generators that up-sample: train.task sr
+
+
+def config_from_dict(
+    configs: dict[str, type[NetConfig]], data: dict[str, Any], default: str
+) -> NetConfig:
+    """The config ``data["arch"]`` names (``default`` when absent), built from ``data``."""
+    arch = data.get("arch", default)
+    if arch not in configs:
+        raise ConfigError("arch", f"must be one of {', '.join(configs)}, got {arch!r}")
+    return configs[arch].from_dict(data)
+
+
+def _resolve_fov(cfg: NetConfig, names: tuple[str, str], design: tuple[int, int]) -> None:
+    """Set the two design fields from a field of view; they may not also be set by hand."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    for name, value in zip(names, design, strict=True):
+        current = getattr(cfg, name)
+        if current != defaults[name] and current != value:
+            raise ConfigError(name, f"set fov or {' and '.join(names)}, not both")
+        object.__setattr__(cfg, name, value)
+
+
+# --- losses -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LossWeights(NetConfig):
     """The generator objective ``gan_weight * GAN + l1_weight * L1 + perceptual_weight * VGG``
     (``train.loss`` in params.yaml)."""
 
     gan: Literal["bce", "lsgan"] = "bce"  # "bce" (pix2pix) or "lsgan"
-    gan_weight: float = 1.0
-    l1_weight: float = 100.0
-    perceptual_weight: float = 0.0
+    gan_weight: Annotated[float, AtLeast(0.0)] = 1.0
+    l1_weight: Annotated[float, AtLeast(0.0)] = 100.0
+    perceptual_weight: Annotated[float, AtLeast(0.0)] = 0.0
     vgg_weights: str = ""  # path to torchvision's vgg19-dcbb9e7d.pth (needed when perceptual > 0)
     perceptual_norm: Literal["mean", "eq5"] = "mean"  # eq5: seed 002's sum over C / (W H)
-    content_space: Literal["rgb", "ycrcb"] = "rgb"  # colour space of the L1 term (seed 003)
+    content_space: ColorSpace = "rgb"  # colour space of the L1 term (seed 003)
 
     def __post_init__(self) -> None:
-        _choice(self, "gan", GAN_LOSSES)
-        _choice(self, "perceptual_norm", PERCEPTUAL_NORMS)
-        _choice(self, "content_space", COLOR_SPACES)
-        for name in ("gan_weight", "l1_weight", "perceptual_weight"):
-            _number(self, name, 0.0)
+        check_fields(self)
         if self.perceptual_weight > 0 and not self.vgg_weights:
-            raise ValueError(
-                "perceptual_weight > 0 needs vgg_weights (torchvision's vgg19-dcbb9e7d.pth)"
+            raise ConfigError(
+                "vgg_weights",
+                "needed when perceptual_weight > 0 (torchvision's vgg19-dcbb9e7d.pth)",
             )

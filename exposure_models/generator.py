@@ -79,6 +79,8 @@ class UNetGenerator(nn.Module):
         head = nn.ConvTranspose2d(2 * chans[0], 3, 4, 2, 1)
         init_conv_(head)
         self.head = maybe_spectral(head, cfg.spectral_norm)
+        # Seed 000's bottleneck conv sets no padding mode (zeros); the others pad by reflection.
+        self.encoder[-1].conv.padding_mode = cfg.bottleneck_padding
         self.global_exposure = None
         if cfg.global_branch != "none":
             pooled = chans[-1] if cfg.global_branch == "pooled" else 0
@@ -135,9 +137,6 @@ class UNetGenerator(nn.Module):
             # those channels, the others still train luma and chroma.
             out = ycrcb_to_rgb(out).clamp(0.0, 1.0)
         return out
-
-
-GENERATORS: dict[str, type[UNetGenerator]] = {"unet": UNetGenerator}
 
 
 def predict_padded(model: UNetGenerator, x: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,16 @@ import yaml
 
 from exposure_core.errors import UserError
 from exposure_core.exposure import DEFAULT_GAMMA, Encoding
+from exposure_core.schema import ConfigError
 from exposure_core.splits import check_fractions
-from exposure_models.config import DiscriminatorConfig, LossWeights, UNetConfig
+from exposure_models.config import (
+    SR_ARCHS,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    LossWeights,
+    PatchConfig,
+    UNetConfig,
+)
 
 
 class ParamsError(UserError):
@@ -210,9 +218,6 @@ class ShardParams:
 
 # The learning components have one schema each, defined beside the models (torch-free) and
 # built here by keyword like every section: train.generator, train.discriminator, train.loss.
-GeneratorParams = UNetConfig
-DiscriminatorParams = DiscriminatorConfig
-LossParams = LossWeights
 
 
 @dataclass(frozen=True)
@@ -267,8 +272,8 @@ class TrainParams:
     # resume on the uninterrupted run's data stream (the batches already trained on are read
     # again and dropped); false starts a new stream at once (faster, another model)
     exact_resume: bool = True
-    generator: UNetConfig = field(default_factory=UNetConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    generator: GeneratorConfig = field(default_factory=UNetConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=PatchConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     augment: AugmentParams = field(default_factory=AugmentParams)
     # --- the seeds as written (README: presets) ---
@@ -277,6 +282,34 @@ class TrainParams:
     init: Literal["native", "pytorch"] = "native"  # pytorch: PyTorch's default init everywhere
     task: Literal["exposure", "sr"] = "exposure"
     sr: SRParams = field(default_factory=SRParams)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0:
+            raise ConfigError("epochs", f"must be >= 0, got {self.epochs}")
+        sr_net = self.generator.arch in SR_ARCHS
+        if sr_net != (self.task == "sr"):
+            raise ConfigError(
+                "generator.arch",
+                f"{self.generator.arch!r} does not fit train.task {self.task!r}: task sr needs "
+                f"one of {', '.join(SR_ARCHS)}, task exposure one of the others",
+            )
+        if self.task != "sr":
+            return
+        if self.generator.scale != self.sr.scale:
+            raise ConfigError(
+                "generator.scale",
+                f"must equal train.sr.scale ({self.sr.scale}), got {self.generator.scale}",
+            )
+        if self.crop % self.sr.scale:
+            raise ConfigError(
+                "crop", f"({self.crop}) must be a multiple of train.sr.scale ({self.sr.scale})"
+            )
+        if self.discriminator.arch != "seed003":
+            raise ConfigError(
+                "discriminator.arch",
+                "task sr needs the unconditional discriminator seed003 (input and output sizes "
+                f"differ), got {self.discriminator.arch!r}",
+            )
 
 
 @dataclass(frozen=True)
@@ -390,7 +423,16 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise _fail(key, tp, value)
         return value
     if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
+        members = typing.get_args(tp)
+        if all(dataclasses.is_dataclass(m) for m in members):  # tagged by arch
+            if not isinstance(value, dict):
+                raise _fail(key, members[0], value)
+            by_arch = {m.__dataclass_fields__["arch"].default: m for m in members}
+            arch = value.get("arch", next(iter(by_arch)))
+            if arch not in by_arch:
+                raise ParamsError(f"{key}.arch: must be one of {', '.join(by_arch)}, got {arch!r}")
+            return build(by_arch[arch], value, key)
+        for arg in members:
             if arg is type(None) and value is None:
                 return None
             try:

@@ -81,9 +81,9 @@ def test_branch_gets_gradients_from_the_image_loss() -> None:
 
 
 def test_config_checks() -> None:
-    with pytest.raises(ValueError, match="needs skip='gain'"):
+    with pytest.raises(ValueError, match="global_branch: 'histogram' needs skip: gain"):
         UNetConfig(global_branch="histogram")
-    with pytest.raises(ValueError, match="global_branch must be one of"):
+    with pytest.raises(ValueError, match="global_branch: must be one of"):
         UNetConfig(skip="gain", global_branch="mean")
     with pytest.raises(ValueError, match="global_bins"):
         UNetConfig(skip="gain", global_branch="histogram", global_bins=1)

@@ -14,9 +14,17 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from exposure_core.schema import ConfigError
 from exposure_models.blocks import NoiseInjection, norm_layer, rgb_to_ycrcb, ycrcb_to_rgb
+from exposure_models.checkpoint import load_generator, save_generator
+from exposure_models.config import (
+    GENERATOR_CONFIGS,
+    Seed002GeneratorConfig,
+    config_from_dict,
+)
 from exposure_models.discriminator import PatchDiscriminator, conv_plan, receptive_field
-from exposure_models.generator import GENERATORS, UNetConfig, UNetGenerator, predict_padded
+from exposure_models.generator import UNetConfig, UNetGenerator, predict_padded
+from exposure_models.seednets.registry import GENERATORS
 
 
 def tiny(**kw) -> UNetGenerator:
@@ -215,7 +223,7 @@ def test_config_round_trip_and_validation():
     data = json.loads(json.dumps(cfg.to_dict()))
     assert UNetConfig.from_dict(data) == cfg
     assert GENERATORS["unet"] is UNetGenerator
-    with pytest.raises(ValueError, match="unknown UNetConfig keys \\['colour'\\]"):
+    with pytest.raises(ValueError, match="colour: not a field of UNetConfig"):
         UNetConfig.from_dict({**data, "colour": "rgb"})
     bad = [{"depth": 1}, {"noise": "all"}, {"output": "relu"}, {"width": 0}, {"dropout": 1.0}]
     bad += [{"depth": 3.0}, {"spectral_norm": "yes"}, {"color_space": "lab"}]
@@ -326,7 +334,44 @@ def test_gain_mode_is_an_exposure_change_in_linear_light():
 
 
 def test_skip_needs_a_signed_output():
-    with pytest.raises(ValueError, match="skip='gain' needs output='tanh'"):
+    with pytest.raises(ValueError, match="skip: 'gain' needs output: tanh"):
         UNetConfig(skip="gain", output="sigmoid")
-    with pytest.raises(ValueError, match="skip must be one of"):
+    with pytest.raises(ValueError, match="skip: must be one of"):
         UNetConfig(skip="add")
+
+
+def test_each_network_config_holds_only_what_its_network_reads():
+    # A seed-002 field given to the U-Net is refused, never silently ignored.
+    with pytest.raises(ConfigError, match="levels: not a field of UNetConfig"):
+        config_from_dict(GENERATOR_CONFIGS, {"arch": "unet", "levels": 3}, "unet")
+    with pytest.raises(ConfigError, match="depth: not a field of Seed002GeneratorConfig"):
+        config_from_dict(GENERATOR_CONFIGS, {"arch": "seed002", "depth": 3}, "unet")
+    with pytest.raises(ConfigError, match="arch: must be one of"):
+        config_from_dict(GENERATOR_CONFIGS, {"arch": "vit"}, "unet")
+    with pytest.raises(ConfigError, match="levels: set fov or levels and kernel"):
+        Seed002GeneratorConfig(fov=140, levels=2)
+    assert Seed002GeneratorConfig(fov=70).levels == 3  # the design closest to 70 px
+
+
+@pytest.mark.parametrize("padding", ["reflect", "zeros"])
+def test_unet_honours_its_bottleneck_padding(padding):
+    model = UNetGenerator(UNetConfig(depth=3, width=4, bottleneck_padding=padding))
+    assert model.encoder[-1].conv.padding_mode == padding
+    assert model.encoder[0].conv.padding_mode == "reflect"
+
+
+@pytest.mark.parametrize(("arch", "padding"), [("unet", "reflect"), ("unet_zeropad", "zeros")])
+def test_a_flat_config_checkpoint_still_loads(tmp_path, arch, padding):
+    """Files written while one flat config carried every architecture's fields."""
+    torch.manual_seed(0)
+    model = UNetGenerator(UNetConfig(depth=3, width=4, bottleneck_padding=padding)).eval()
+    save_generator(tmp_path / "new.pt", model)
+    ckpt = torch.load(tmp_path / "new.pt", weights_only=True)
+    old = dict(ckpt["config"], levels=4, kernel=3, fov=0, upsampling="bilinear", features=64)
+    old.update(blocks=23, growth=32, base="none", bottleneck_padding="reflect")
+    torch.save({**ckpt, "arch": arch, "config": old}, tmp_path / "old.pt")
+    loaded, _ = load_generator(tmp_path / "old.pt")
+    assert loaded.config == model.config
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from exposure_models.checkpoint import load_generator, save_generator
-from exposure_models.config import DiscriminatorConfig, LossWeights, UNetConfig
+from exposure_models.config import LossWeights, Seed003DiscriminatorConfig, Seed003GeneratorConfig
 from exposure_models.training import setup
 from pipeline.params import ParamsError, load_params
 
@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_params_build_the_model_configs_by_keyword() -> None:
     p = load_params(ROOT / "params.yaml", {"train.preset": "seed003"}).train
-    assert isinstance(p.generator, UNetConfig) and p.generator.color_space == "ycrcb"
-    assert isinstance(p.discriminator, DiscriminatorConfig)
+    assert isinstance(p.generator, Seed003GeneratorConfig) and p.generator.color_space == "ycrcb"
+    assert isinstance(p.discriminator, Seed003DiscriminatorConfig)
     assert p.loss == LossWeights(gan="bce", gan_weight=0.01, l1_weight=1.0, content_space="ycrcb")
-    assert p.generator.arch == "seed003"  # the seed's own network: its config is derived
+    assert p.generator.arch == "seed003"  # the seed's own network, with its own config
     demo = load_params(ROOT / "params.yaml", {"train.preset": "demo"}).train
     gan = setup.build_step(demo, torch.device("cpu"))
     assert gan.generator.config is demo.generator and gan.weights is demo.loss
@@ -37,12 +37,18 @@ def test_the_checkpoint_stores_the_same_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"train.generator": {"dropout": 1.0}}, r"train\.generator\.dropout must be in \[0, 1\)"),
-        ({"train.generator": {"depth": 1}}, r"train\.generator\.depth must be >= 2"),
-        ({"train.generator": {"skip": "gain", "output": "sigmoid"}}, r"needs output='tanh'"),
-        ({"train.discriminator": {"n_layers": 0}}, r"train\.discriminator\.n_layers must be >= 1"),
-        ({"train.loss": {"l1_weight": -1.0}}, r"train\.loss\.l1_weight must be >= 0"),
-        ({"train.loss": {"perceptual_weight": 1.0}}, r"train\.loss\.perceptual_weight > 0 needs"),
+        ({"train.generator": {"dropout": 1.0}}, r"train\.generator\.dropout: must be in \[0, 1\)"),
+        ({"train.generator": {"depth": 1}}, r"train\.generator\.depth: must be >= 2"),
+        (
+            {"train.generator": {"skip": "gain", "output": "sigmoid"}},
+            r"train\.generator\.skip: 'gain' needs output: tanh",
+        ),
+        ({"train.discriminator": {"n_layers": 0}}, r"train\.discriminator\.n_layers: must be >= 1"),
+        ({"train.loss": {"l1_weight": -1.0}}, r"train\.loss\.l1_weight: must be >= 0"),
+        (
+            {"train.loss": {"perceptual_weight": 1.0}},
+            r"train\.loss\.vgg_weights: needed when perceptual_weight > 0",
+        ),
         ({"synthesize.evs": [9.0]}, r"synthesize\.evs: 9\.0 is outside -8\.\.\+8 EV"),
         ({"synthesize.tau_samples": -1}, r"synthesize\.tau_samples must be >= 0"),
         ({"synthesize.gamma": 0}, r"synthesize\.gamma must be > 0"),

@@ -5,7 +5,6 @@ and a few CPU steps per preset that lower the loss."""
 from __future__ import annotations
 
 import colorsys
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -19,12 +18,14 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from exposure_core.errors import UserError
 from exposure_models.checkpoint import load_generator, save_generator
-from exposure_models.seednets import build, seed002
+from exposure_models.seednets import build, fov, seed002
 from exposure_models.seednets.fov import field_of_view
 from exposure_models.seednets.losses import Eq5PerceptualLoss, eq5_term
 from exposure_models.seednets.sr import degrade
+from exposure_models.training import task
 from exposure_models.training.augment import shift_hue, square_resize
 from exposure_models.training.gan_step import GanStep, LossWeights
+from exposure_models.training.task import task_input
 from pipeline.params import load_params
 from tests.test_models import _SeedGenerator
 
@@ -43,7 +44,7 @@ def count(model: nn.Module) -> int:
 def meta_models(name: str, **overrides) -> tuple[nn.Module, nn.Module]:
     p = preset(name, **overrides)
     with torch.device("meta"):  # shapes only: no memory for 54M parameters
-        return build.build_generator(p), build.build_discriminator(p)
+        return build.build_generator(p.generator), build.build_discriminator(p.discriminator)
 
 
 # --- re-creations from the seed texts ----------------------------------------------------------
@@ -211,7 +212,7 @@ def test_preset_parameter_counts_match_the_seed_text(name):
 
 def test_full_size_esrgan_count():
     with torch.device("meta"):
-        ours = build.build_generator(preset("sr_demo", **_rrdb_full()))
+        ours = build.build_generator(preset("sr_demo", **_rrdb_full()).generator)
         theirs = _ESRGAN()
     assert count(ours) == count(theirs)
     assert 16.6e6 < count(ours) < 16.8e6  # ESRGAN's 16.7M
@@ -276,11 +277,11 @@ def test_seed002_discriminator_fov_matches_gradients(n_layers, extra, expected):
 
 
 def test_fov_requests_pick_the_closest_design():
-    assert seed002.generator_design_for_fov(140) == (4, 3)  # the seed's best, 140 px
-    assert seed002.generator_fov(4, 3) == 140
-    assert seed002.generator_design_for_fov(70) == (3, 3)  # 68 px
-    assert seed002.discriminator_design_for_fov(70) == (3, 0)
-    assert seed002.discriminator_design_for_fov(94) == (3, 1)
+    assert fov.seed002_generator_design(140) == (4, 3)  # the seed's best, 140 px
+    assert fov.seed002_generator_fov(4, 3) == 140
+    assert fov.seed002_generator_design(70) == (3, 3)  # 68 px
+    assert fov.seed002_discriminator_design(70) == (3, 0)
+    assert fov.seed002_discriminator_design(94) == (3, 1)
     assert field_of_view([("conv", 4, 2)] * 3 + [("conv", 4, 1)] * 2) == 70  # pix2pix
 
 
@@ -313,7 +314,7 @@ TINY = {
 def _tiny_step(name: str) -> tuple[GanStep, object]:
     torch.manual_seed(0)
     p = preset(name, **TINY[name])
-    generator, discriminator = build.build_models(p)
+    generator, discriminator = build.build_models(p.generator, p.discriminator, p.init)
     loss = p.loss
     perceptual = Eq5PerceptualLoss(random_init=True) if loss.perceptual_weight > 0 else None
     step = GanStep(
@@ -336,7 +337,9 @@ def test_preset_trains_a_few_cpu_steps(name, demo_photos):
     side = 256 if name in ("seed000", "seed001") else 64  # seed 000's U-Net needs 256 (1 x 1)
     photo = torch.from_numpy(demo_photos["astronaut"]).permute(2, 0, 1)[None].float()
     y = F.interpolate(photo, size=(side, side), mode="area").clamp(0, 1).repeat(2, 1, 1, 1)
-    x = build.task_input((y * 0.5) ** 1.2, y, p)  # exposure: a darkened input; sr: degraded
+    x = task_input(
+        (y * 0.5) ** 1.2, y, p.task, p.sr.scale, p.sr.degradation
+    )  # exposure: a darkened input; sr: degraded
     lr = p.lr * (10 if p.lr < 5e-4 else 1)  # a few steps must move: same optimiser, larger lr
     losses = [step.step(x, y, lr)["loss_l1"].item() for _ in range(12)]
     assert all(math.isfinite(v) for v in losses)
@@ -348,21 +351,24 @@ def test_epochs_become_steps_from_the_shard_index(tmp_path):
     index = {"counts": {"train": 100}, "pair_counts": {"train": 1000}}  # photos, pairs
     (tmp_path / "index.json").write_text(json.dumps(index))
     p = preset("seed000")
-    assert build.resolve_steps(p, tmp_path).steps == math.ceil(250 * 1000 / 32)  # pairs
+    pairs = task.training_samples(tmp_path, p.task)
+    assert task.steps_for_epochs(p.epochs, pairs, p.batch_size) == math.ceil(250 * 1000 / 32)
     sr = preset("sr_demo", **{"train.epochs": 2.0})
-    assert build.resolve_steps(sr, tmp_path).steps == math.ceil(2 * 100 / sr.batch_size)
-    assert build.resolve_steps(dataclasses.replace(p, epochs=0.0), tmp_path).steps == p.steps
+    photos = task.training_samples(tmp_path, sr.task)
+    assert task.steps_for_epochs(sr.epochs, photos, sr.batch_size) == math.ceil(2 * 100 / 8)
     with pytest.raises(UserError, match="index.json"):
-        build.resolve_steps(p, tmp_path / "missing")
+        task.training_samples(tmp_path / "missing")
 
 
 def test_sr_task_checks_its_settings():
-    with pytest.raises(UserError, match="multiple"):
-        build.build_models(preset("sr_demo", **{"train.crop": 130}))
-    with pytest.raises(UserError, match="unconditional"):
-        build.build_models(preset("sr_demo", **{"train.discriminator.arch": "patch"}))
-    with pytest.raises(UserError, match="does not fit"):
-        build.build_models(preset("demo", **{"train.task": "sr"}))
+    with pytest.raises(UserError, match=r"train\.crop: .*multiple"):
+        preset("sr_demo", **{"train.crop": 130})
+    with pytest.raises(UserError, match=r"train\.discriminator\.arch: .*unconditional"):
+        preset("sr_demo", **{"train.discriminator": {"arch": "patch"}})
+    with pytest.raises(UserError, match=r"train\.generator\.arch: .*does not fit"):
+        preset("demo", **{"train.task": "sr"})
+    with pytest.raises(UserError, match=r"train\.generator\.scale: must equal train\.sr\.scale"):
+        preset("sr_demo", **{"train.sr.scale": 2})
 
 
 def test_hue_shift_matches_colorsys():
@@ -384,7 +390,7 @@ def test_square_resize_ignores_aspect():
 @pytest.mark.parametrize("name", ["seed000", "seed002", "seed003", "seed003_sr", "sr_demo"])
 def test_checkpoint_round_trip(name, tmp_path):
     torch.manual_seed(0)
-    generator, _ = build.build_models(preset(name, **TINY[name]))
+    generator = build.build_generator(preset(name, **TINY[name]).generator)
     generator.eval()
     save_generator(tmp_path / "g.pt", generator, {"step": 1})
     loaded, extra = load_generator(tmp_path / "g.pt")
@@ -396,7 +402,7 @@ def test_checkpoint_round_trip(name, tmp_path):
 
 
 def test_zero_padded_bottleneck():
-    generator, _ = build.build_models(preset("seed000", **TINY["seed000"]))
+    generator = build.build_generator(preset("seed000", **TINY["seed000"]).generator)
     assert generator.encoder[-1].conv.padding_mode == "zeros"
     assert generator.encoder[0].conv.padding_mode == "reflect"
 
@@ -462,6 +468,4 @@ def test_preset_runs_through_prep_train(name, tmp_path, demo_photos):
     assert "field of view" in res.output and "step 2/2" in res.output
     loaded, extra = load_generator(tmp_path / "g.pt")
     assert extra["train"]["preset"] == name
-    assert type(loaded).__name__ == (
-        "ZeroPadUNetGenerator" if name == "seed000" else "Seed003Generator"
-    )
+    assert type(loaded).__name__ == ("UNetGenerator" if name == "seed000" else "Seed003Generator")

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from exposure_models.checkpoint import CheckpointError, load_generator
-from exposure_models.config import DiscriminatorConfig, UNetConfig
+from exposure_models.config import PatchConfig, UNetConfig
 from exposure_models.training import gan_step, setup
 from pipeline.params import Params, TrainParams
 from pipeline.stages import train as stage
@@ -46,7 +46,7 @@ def tiny(**changes) -> Params:
         device="cpu",
         seed=0,
         generator=UNetConfig(depth=4, width=8),
-        discriminator=DiscriminatorConfig(width=8),
+        discriminator=PatchConfig(width=8),
     )
     return Params(train=replace(train, **changes))
 

@@ -14,7 +14,7 @@ import torch
 
 from exposure_core.exposure import Encoding, from_linear, to_linear
 from exposure_models.checkpoint import load_generator, save_generator
-from exposure_models.config import DiscriminatorConfig, UNetConfig
+from exposure_models.config import PatchConfig, UNetConfig
 from exposure_models.generator import UNetGenerator
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.training import gan_step
@@ -44,7 +44,7 @@ def tiny(steps: int = 12, workers: int = 1, curve: str = "gamma") -> Params:
         device="cpu",
         seed=3,
         generator=UNetConfig(depth=4, width=8, dropout=0.5),
-        discriminator=DiscriminatorConfig(width=8),
+        discriminator=PatchConfig(width=8),
     )
     return Params(train=train, synthesize=SynthesizeParams(curve=curve))  # type: ignore[arg-type]
 

@@ -18,64 +18,17 @@ Images are (B, 3, H, W) RGB in [0, 1]; networks see them in [-1, 1].
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from exposure_models.blocks import NORMS, NoiseInjection, init_conv_, maybe_spectral, norm_layer
-from exposure_models.seednets.config import NetConfig
-from exposure_models.seednets.fov import Layer, field_of_view
-
-NOISE_PLACES = ("none", "encoder", "decoder", "both")
-PADDINGS = ("zeros", "reflect")
-D_KERNEL = 4
-# The designs a requested field of view is chosen from (closest wins; ties: the seed's own
-# 3x3 kernels, then fewer parameters).
-G_LEVELS = range(1, 7)
-G_KERNELS = (3, 5, 7)
-D_LAYERS = range(1, 6)
-D_EXTRA = range(0, 4)
-
-
-@dataclass(frozen=True)
-class Seed002GeneratorConfig(NetConfig):
-    levels: int = 4
-    width: int = 64  # channels of the first level, doubling per level up to width * max_mult
-    max_mult: int = 8
-    kernel: int = 3
-    norm: str = "batch"
-    spectral_norm: bool = True
-    noise: str = "both"
-    padding: str = "zeros"
-
-    def __post_init__(self) -> None:
-        self._check_ints("levels", "width", "max_mult", "kernel")
-        if self.kernel % 2 == 0:
-            raise ValueError(f"kernel must be odd (same-size stride-1 convs), got {self.kernel}")
-        self._check_choice("norm", NORMS)
-        self._check_choice("noise", NOISE_PLACES)
-        self._check_choice("padding", PADDINGS)
-
-
-def generator_layers(levels: int, kernel: int) -> list[Layer]:
-    """The deepest path of the generator as ``(kind, kernel, stride)``."""
-    down: list[Layer] = [("conv", kernel, 1), ("conv", kernel, 1), ("conv", 2, 2)]
-    up: list[Layer] = [("up", 2, 2), ("conv", kernel, 1), ("conv", kernel, 1)]
-    return down * levels + up * levels + [("conv", 1, 1)]
-
-
-def generator_fov(levels: int, kernel: int) -> int:
-    return field_of_view(generator_layers(levels, kernel))
-
-
-def generator_design_for_fov(fov: int) -> tuple[int, int]:
-    """``(levels, kernel)`` whose field of view is closest to ``fov`` px."""
-    if fov < 1:
-        raise ValueError(f"fov must be >= 1, got {fov}")
-    designs = [(lv, k) for k in G_KERNELS for lv in G_LEVELS]
-    return min(designs, key=lambda d: (abs(generator_fov(*d) - fov), d[1] != 3, d[1], d[0]))
+from exposure_models.blocks import NoiseInjection, init_conv_, maybe_spectral, norm_layer
+from exposure_models.config import Seed002DiscriminatorConfig, Seed002GeneratorConfig
+from exposure_models.seednets.fov import (
+    D_KERNEL,
+    seed002_discriminator_fov,
+    seed002_discriminator_plan,
+    seed002_generator_fov,
+)
 
 
 class _Conv(nn.Module):
@@ -161,7 +114,7 @@ class Seed002Generator(nn.Module):
 
     @property
     def field_of_view(self) -> int:
-        return generator_fov(self.config.levels, self.config.kernel)
+        return seed002_generator_fov(self.config.levels, self.config.kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
@@ -182,47 +135,6 @@ class Seed002Generator(nn.Module):
         return (torch.tanh(self.head(x)) + 1) / 2
 
 
-@dataclass(frozen=True)
-class Seed002DiscriminatorConfig(NetConfig):
-    n_layers: int = 3
-    extra: int = 0  # stride-1 convs added at the coarsest scale: +24 px each at 3 layers
-    width: int = 64
-    norm: str = "batch"
-    spectral_norm: bool = True
-    padding: str = "zeros"
-
-    def __post_init__(self) -> None:
-        self._check_ints("n_layers", "width")
-        self._check_ints("extra", minimum=0)
-        self._check_choice("norm", NORMS)
-        self._check_choice("padding", PADDINGS)
-
-
-def discriminator_plan(n_layers: int, extra: int, width: int) -> list[tuple[int, int, int, bool]]:
-    """``(in, out, stride, normalised)`` per conv: the PatchGAN plan with ``extra`` stride-1
-    convs before the logit layer."""
-    chans = [width * min(2**i, 8) for i in range(n_layers + 1)]
-    plan = [(6, chans[0], 2, False)]
-    plan += [(chans[i - 1], chans[i], 2, True) for i in range(1, n_layers)]
-    plan.append((chans[n_layers - 1], chans[n_layers], 1, True))
-    plan += [(chans[n_layers], chans[n_layers], 1, True)] * extra
-    plan.append((chans[n_layers], 1, 1, False))
-    return plan
-
-
-def discriminator_fov(n_layers: int, extra: int) -> int:
-    plan = discriminator_plan(n_layers, extra, 1)
-    return field_of_view([("conv", D_KERNEL, stride) for _, _, stride, _ in plan])
-
-
-def discriminator_design_for_fov(fov: int) -> tuple[int, int]:
-    """``(n_layers, extra)`` whose field of view is closest to ``fov`` px."""
-    if fov < 1:
-        raise ValueError(f"fov must be >= 1, got {fov}")
-    designs = [(n, e) for n in D_LAYERS for e in D_EXTRA]
-    return min(designs, key=lambda d: (abs(discriminator_fov(*d) - fov), d[1], d[0]))
-
-
 class Seed002Discriminator(nn.Module):
     """Conditional: ``forward(x, y)`` with input ``x`` and candidate ``y`` (B, 3, H, W) RGB
     [0, 1]; (B, 1, h, w) scores, one per ``field_of_view``-sized patch (LSGAN: raw)."""
@@ -233,7 +145,7 @@ class Seed002Discriminator(nn.Module):
         super().__init__()
         cfg = config if config is not None else Seed002DiscriminatorConfig()
         self.config = cfg
-        plan = discriminator_plan(cfg.n_layers, cfg.extra, cfg.width)
+        plan = seed002_discriminator_plan(cfg.n_layers, cfg.extra, cfg.width)
         layers: list[nn.Module] = []
         for i, (cin, cout, stride, normed) in enumerate(plan):
             last = i == len(plan) - 1
@@ -247,13 +159,9 @@ class Seed002Discriminator(nn.Module):
 
     @property
     def receptive_field(self) -> int:
-        return discriminator_fov(self.config.n_layers, self.config.extra)
+        return seed002_discriminator_fov(self.config.n_layers, self.config.extra)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or x.shape != y.shape:
             raise ValueError(f"x and y must both be (B, 3, H, W), got {x.shape} and {y.shape}")
         return self.model(torch.cat([x, y], dim=1) * 2 - 1)
-
-
-def replace(config: NetConfig, **changes: object) -> NetConfig:
-    return dataclasses.replace(config, **changes)

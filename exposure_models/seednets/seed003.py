@@ -19,28 +19,16 @@ no normalisation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from exposure_models.blocks import rgb_to_ycrcb, ycrcb_to_rgb
-from exposure_models.seednets.config import NetConfig
+from exposure_models.config import Seed003DiscriminatorConfig, Seed003GeneratorConfig
 from exposure_models.seednets.fov import field_of_view
 
 COLOR_SPACES = ("rgb", "ycrcb")
 POOLED = 64  # the discriminator's AdaptiveAvgPool2d((64, 64))
-
-
-@dataclass(frozen=True)
-class Seed003GeneratorConfig(NetConfig):
-    width: int = 64  # channels of conv1; conv2 and conv3 have 2x and 4x
-    color_space: str = "ycrcb"
-
-    def __post_init__(self) -> None:
-        self._check_ints("width")
-        self._check_choice("color_space", COLOR_SPACES)
 
 
 class Seed003Body(nn.Module):
@@ -93,17 +81,6 @@ class Seed003Generator(nn.Module):
             return self.body(x)
         # Out-of-gamut YCrCb triples are clipped; the other channels still carry gradient.
         return ycrcb_to_rgb(self.body(rgb_to_ycrcb(x))).clamp(0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class Seed003DiscriminatorConfig(NetConfig):
-    width: int = 64
-    outputs: int = 3  # the seed's last conv has 3 output channels
-    color_space: str = "ycrcb"  # the space the seed's data (and so its discriminator) is in
-
-    def __post_init__(self) -> None:
-        self._check_ints("width", "outputs")
-        self._check_choice("color_space", COLOR_SPACES)
 
 
 class Seed003Discriminator(nn.Module):

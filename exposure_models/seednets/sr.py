@@ -19,13 +19,12 @@ Tensors are (B, 3, H, W) RGB in [0, 1], gamma-encoded. A generator maps a low-re
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from exposure_models.seednets.config import NetConfig
+from exposure_models.config import RRDBConfig, SeedSRConfig
 from exposure_models.seednets.seed003 import Seed003Body
 
 DEGRADATIONS = ("bicubic", "avgpool")
@@ -65,17 +64,6 @@ def _check_lr(x: torch.Tensor) -> None:
         raise ValueError(f"expected a float (B, 3, h, w) tensor, got {x.dtype} {tuple(x.shape)}")
 
 
-@dataclass(frozen=True)
-class SeedSRConfig(NetConfig):
-    scale: int = 4
-    width: int = 64
-    upsampling: str = "bilinear"  # the seed's listing
-
-    def __post_init__(self) -> None:
-        self._check_ints("scale", "width")
-        self._check_choice("upsampling", UPSAMPLINGS)
-
-
 class SeedSRGenerator(nn.Module):
     """Seed 003's super-resolution generator (see the module docstring)."""
 
@@ -96,21 +84,6 @@ class SeedSRGenerator(nn.Module):
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         _check_lr(lr)
         return self.body(upsample(lr, self.config.scale, self.config.upsampling))
-
-
-@dataclass(frozen=True)
-class RRDBConfig(NetConfig):
-    scale: int = 4  # a power of 2: one nearest x2 + conv stage per factor 2
-    features: int = 64  # ESRGAN: nf = 64
-    blocks: int = 23  # ESRGAN: 23 RRDBs
-    growth: int = 32  # ESRGAN: gc = 32
-    base: str = "none"
-
-    def __post_init__(self) -> None:
-        self._check_ints("scale", "features", "blocks", "growth")
-        if self.scale & (self.scale - 1):
-            raise ValueError(f"scale must be a power of 2, got {self.scale}")
-        self._check_choice("base", BASES)
 
 
 def _scaled_kaiming_(conv: nn.Conv2d, scale: float = 0.1) -> None:

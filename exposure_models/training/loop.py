@@ -24,11 +24,11 @@ import torch
 
 from exposure_core.console import Summary, console
 from exposure_core.errors import UserError
-from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep
 from exposure_models.training.loader import PairLoader, make_loader
 from exposure_models.training.setup import get_lr
+from exposure_models.training.task import task_input
 from exposure_models.training.trainstate import save_training
 from exposure_models.training.validation import Validation
 from pipeline.params import Params, TrainParams, to_dict
@@ -108,7 +108,9 @@ class Trainer:
             for batch in batches:
                 x = batch.input.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
                 y = batch.target.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
-                x = build.task_input(x, y, p).contiguous(memory_format=fmt)
+                x = task_input(x, y, p.task, p.sr.scale, p.sr.degradation).contiguous(
+                    memory_format=fmt
+                )
                 lr = get_lr(step, p)
                 out = self.gan.step(x, y, lr)
                 self._check_finite(out, step)

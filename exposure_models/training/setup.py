@@ -121,7 +121,7 @@ def run_identity(p: TrainParams, shards: Path, encoding: Encoding) -> dict[str, 
 def build_models(p: TrainParams, encoding: Encoding | None = None) -> tuple[nn.Module, nn.Module]:
     """The two networks ``train.generator`` / ``train.discriminator`` describe (every ``arch``:
     ``exposure_models.seednets.build``)."""
-    return build.build_models(p, encoding)
+    return build.build_models(p.generator, p.discriminator, p.init, encoding)
 
 
 def build_step(

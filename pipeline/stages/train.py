@@ -20,7 +20,7 @@ from exposure_core.console import Summary, console
 from exposure_models.checkpoint import save_generator
 from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
-from exposure_models.training import setup, trainstate
+from exposure_models.training import setup, task, trainstate
 from exposure_models.training.loop import Trainer, TrainingError, open_live, train_loader
 from exposure_models.training.validation import Validation
 from pipeline.params import Params, parse_tau, to_dict
@@ -47,7 +47,10 @@ def run(
     ``verify`` checks each train shard's sha256 against ``index.json`` once, first: a corrupt
     shard is skipped and counted, more than ``train.max_corrupt`` of them is an error.
     """
-    p = build.resolve_steps(params.train, shards)  # train.epochs -> steps
+    p = params.train
+    if p.epochs > 0:  # one epoch is one pass over the training samples of the shard index
+        samples = task.training_samples(shards, p.task)
+        p = dataclasses.replace(p, steps=task.steps_for_epochs(p.epochs, samples, p.batch_size))
     params = dataclasses.replace(params, train=p)
     summary = Summary("train", unit="img", rate_key="images")
     checked = shardfmt.check_shards(shards, "train", verify=verify, max_corrupt=p.max_corrupt)
@@ -56,7 +59,7 @@ def run(
     encoding = setup.encoding_of(params.synthesize)
     gan = setup.build_step(p, device, ctx.world, encoding)
     if ctx.main:
-        console.print(build.describe(gan.generator, gan.discriminator, p), highlight=False)
+        console.print(build.describe(gan.generator, gan.discriminator), highlight=False)
     last, identity = checkpoints / LAST, setup.run_identity(p, shards, encoding)
     state = trainstate.resume_state(last, identity, fresh, resume, summary.notes)
     step = trainstate.restore(gan, state) if state is not None else 0
@@ -84,7 +87,7 @@ def run(
         summary.add("steps", step)
         summary.notes.append(
             f"generator written to {model_out} (curve {encoding.curve}): "
-            f"{build.describe(gan.generator, gan.discriminator, p)}"
+            f"{build.describe(gan.generator, gan.discriminator)}"
         )
         if loader.stats.skipped:
             summary.notes.append(f"[yellow]{loader.stats.skipped} corrupt samples skipped[/yellow]")
