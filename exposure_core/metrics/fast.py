@@ -22,7 +22,8 @@ Images come in as float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded (numpy arra
 output against one target) and ``score_stream`` scores a stream of them in worker processes.
 Histogram similarity keeps its OpenCV patch cutting and binning (``histogram``), so its values
 stay bit-identical. Choosing between this CPU path and the torch one
-(``exposure_models.metrics_torch``) is the caller's.
+(``exposure_models.metrics_torch``) is the caller's. This module does not import torch
+(worker processes, which import it first, start faster without it).
 """
 
 from __future__ import annotations
