@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exposure_core import imageio
 from exposure_core.exposure_stats import judge, photo_stats
+from exposure_core.metrics.reference import psnr
+from exposure_core.metrics.scores import PSNR_CAP
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.inference.gate import analysis_sample, mean_luma_lift
 from pipeline.evaluation.scoring import exposure_group
@@ -41,10 +43,10 @@ CANDIDATES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 MAX_EV1_LOSS_DB = 0.1
 
 
-def psnr(image: np.ndarray, target: np.ndarray) -> float:
-    """PSNR in dB of float32 RGB [0, 1] images, capped at 100 as ``prep evaluate`` does."""
-    mse = float(np.mean((image.astype(np.float64) - target) ** 2))
-    return 100.0 if mse == 0.0 else min(100.0, 10.0 * np.log10(1.0 / mse))
+def capped_psnr(image: np.ndarray, target: np.ndarray) -> float:
+    """PSNR in dB of float32 RGB [0, 1] images, capped at ``PSNR_CAP`` as ``prep evaluate``
+    does."""
+    return min(psnr(image, target), PSNR_CAP)
 
 
 def measure(shards: Path, model: Path, params_file: Path, resolution: int) -> list[dict]:
@@ -68,8 +70,8 @@ def measure(shards: Path, model: Path, params_file: Path, resolution: int) -> li
             "ev": meta.get("ev"),
             "kept": judge(stats, thresholds)[0],
             "lift": mean_luma_lift(low_in, low_out),
-            "model": psnr(out, target),
-            "identity": psnr(inp, target),
+            "model": capped_psnr(out, target),
+            "identity": capped_psnr(inp, target),
         })  # fmt: skip
     return rows
 

@@ -8,9 +8,9 @@ scoring all of their outputs, every method against its target:
 
   old   the previous ``Tally.add``: scikit-image metrics (float64 SSIM and CIEDE2000) one
         method per thread in a thread pool, histogram-similarity patches cut twice per method
-  new   ``exposure_models.image_metrics.score_stream``: the numpy float32 / OpenCV metrics,
+  new   ``exposure_models.metrics_torch.score_stream``: the numpy float32 / OpenCV metrics,
         the target's terms once per image, one image per task in ``--workers`` processes
-        (the torch metrics of ``image_metrics_torch`` on the GPU with ``--device cuda``),
+        (the torch metrics of ``metrics_torch`` on the GPU with ``--device cuda``),
         recorded with ``Tally.record``
 
 Prints the median seconds of ``--repeat`` runs of each, pairs per second and the ratio, and
@@ -126,8 +126,8 @@ def run_methods(pairs: list[dict], model: Path) -> list[dict[str, np.ndarray | N
 
 def old_style(pairs: list[dict], outputs: list[dict]) -> list[dict[str, dict[str, float]]]:
     """The previous ``Tally.add``, image by image."""
-    from pipeline.evaluation.metrics import HistogramSimilarity
-    from pipeline.evaluation.scoring import score_pair
+    from exposure_core.metrics.histogram import HistogramSimilarity
+    from exposure_core.metrics.scores import score_pair
 
     rng = np.random.default_rng(0)
     similarity: dict[tuple[str, str], HistogramSimilarity] = defaultdict(HistogramSimilarity)
@@ -148,7 +148,7 @@ def new_style(
     pairs: list[dict], outputs: list[dict], device: str, workers: int
 ) -> list[dict[str, dict[str, float]]]:
     """``prep evaluate``'s scoring now: jobs to ``score_stream``, results to ``Tally.record``."""
-    from exposure_models.image_metrics import score_stream
+    from exposure_models.metrics_torch import score_stream
     from pipeline.evaluation.scoring import Tally
 
     tally = Tally(0)

@@ -19,19 +19,14 @@ from torch import nn
 from exposure_core import exposure, imageio
 from exposure_core.errors import UserError
 from exposure_core.manifest import PairRow, write_jsonl
+from exposure_core.metrics.reference import psnr
+from exposure_core.metrics.scores import gt_mean_rescale, score_pair
 from exposure_models.checkpoint import CheckpointError, save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.learned_metrics import inception_score
 from pipeline.evaluation.grids import PANEL_SIDE, SampleChooser, panel
-from pipeline.evaluation.metrics import psnr
 from pipeline.evaluation.results import read_metrics
-from pipeline.evaluation.scoring import (
-    exposure_group,
-    gt_mean_rescale,
-    luma_histogram,
-    score_pair,
-    tau_bucket,
-)
+from pipeline.evaluation.scoring import exposure_group, luma_histogram, tau_bucket
 from pipeline.params import EvaluateParams, MsecSource, Params, ShardParams, SplitFractions
 from pipeline.stages import evaluate as stage
 from pipeline.stages import shard

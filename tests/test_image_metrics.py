@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from exposure_core.exposure import overexpose, shift_ev
-from exposure_models import image_metrics as im
-from exposure_models import image_metrics_torch as imt
-from pipeline.evaluation import metrics as sk
+from exposure_core.metrics import fast as im
+from exposure_core.metrics import fast_colour as colour
+from exposure_core.metrics import reference as sk
+from exposure_core.metrics.scores import ImageJob, score_image_reference
+from exposure_models import metrics_torch as imt
 from pipeline.evaluation.baselines import clahe, histogram_equalization
-from pipeline.evaluation.scoring import ImageJob, score_image_reference
 
 TOLERANCE = 1e-4  # what both paths must match scikit-image to (they do to a few 1e-6)
 
@@ -106,8 +107,8 @@ def test_ciede2000_per_pixel_matches_scikit_image() -> None:
             want = deltaE_ciede2000(
                 rgb2lab(pred.astype(np.float64)), rgb2lab(target), channel_axis=-1
             )
-            lab_pred = im.rgb_to_lab(pred.reshape(-1, 3))
-            got = im.ciede2000(lab_pred, im.rgb_to_lab(target.reshape(-1, 3)))
+            lab_pred = colour.rgb_to_lab(pred.reshape(-1, 3))
+            got = colour.ciede2000(lab_pred, colour.rgb_to_lab(target.reshape(-1, 3)))
             np.testing.assert_allclose(got, want.ravel(), atol=2e-3)
 
 
@@ -131,7 +132,7 @@ def test_lab_matches_scikit_image() -> None:
     rgb = np.random.default_rng(0).random((7, 9, 3))
     lab = imt.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)).permute(1, 2, 0).numpy()
     np.testing.assert_allclose(lab, rgb2lab(rgb), atol=1e-9)
-    lab32 = im.rgb_to_lab(rgb.astype(np.float32).reshape(-1, 3)).T.reshape(rgb.shape)
+    lab32 = colour.rgb_to_lab(rgb.astype(np.float32).reshape(-1, 3)).T.reshape(rgb.shape)
     np.testing.assert_allclose(lab32, rgb2lab(rgb.astype(np.float32)), atol=1e-3)
 
 
@@ -197,9 +198,13 @@ def test_score_stream_in_processes_keeps_order(demo_photos) -> None:
     jobs = [_job(demo_photos, False, seed) for seed in range(3)]
     jobs[1].outputs = {"he": jobs[1].outputs["he"]}
     alone = [im.score_image(job) for job in jobs]
-    pooled = list(im.score_stream(iter(jobs), "cpu", workers=2))
+    pooled = list(imt.score_stream(iter(jobs), "cpu", workers=2))
+    here = list(imt.score_stream(iter(jobs), "cpu", workers=1))
     assert [list(s.metrics) for s in pooled] == [list(s.metrics) for s in alone]
     for a, b in zip(alone, pooled, strict=True):
+        assert a.metrics == b.metrics
+        np.testing.assert_array_equal(a.target_patches, b.target_patches)
+    for a, b in zip(alone, here, strict=True):
         assert a.metrics == b.metrics
         np.testing.assert_array_equal(a.target_patches, b.target_patches)
 
@@ -207,7 +212,7 @@ def test_score_stream_in_processes_keeps_order(demo_photos) -> None:
 def test_delta_e_over_several_strips(demo_photos, monkeypatch) -> None:
     target = _crop(demo_photos["astronaut"], 50, 70)
     pred = shift_ev(target, 1.0)
-    monkeypatch.setattr(im, "STRIP_PIXELS", 7 * 70 + 3)  # the last strip 1 row less 3 pixels
+    monkeypatch.setattr(colour, "STRIP_PIXELS", 7 * 70 + 3)  # the last strip 1 row less 3 pixels
     ref = im.Reference(target)
     assert len(ref.strips) == 8
     got = ref.delta_e2000(pred)
@@ -228,7 +233,7 @@ def test_hue_weighting_equals_the_four_cosines() -> None:
         + 0.32 * np.cos(3 * hue + math.radians(6))
         - 0.20 * np.cos(4 * hue - math.radians(63))
     )
-    got = im.hue_weighting(hue.astype(np.float32))
+    got = colour.hue_weighting(hue.astype(np.float32))
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, atol=2e-6)
 

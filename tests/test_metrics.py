@@ -8,18 +8,14 @@ import pytest
 from skimage import data
 
 from exposure_core.exposure import overexpose
-from pipeline.evaluation.metrics import (
+from exposure_core.metrics.histogram import (
     HistogramSimilarity,
-    delta_e2000,
-    evaluate_pair,
     histogram_similarity,
     hu_crop_positions,
     hu_patches,
-    mae,
     patch_statistics,
-    psnr,
-    ssim,
 )
+from exposure_core.metrics.reference import delta_e2000, evaluate_pair, mae, psnr, ssim
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 

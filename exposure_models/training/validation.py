@@ -1,4 +1,7 @@
-"""Validation during training: PSNR/SSIM of the generator on validation pairs, and a grid."""
+"""Validation during training: PSNR/SSIM of the generator on validation pairs, and a grid.
+
+Scored with ``prep evaluate``'s CPU metrics (``exposure_core.metrics.fast``), so the numbers
+logged during training are the ones the evaluation reports."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ import torch
 from torch import nn
 
 from exposure_core import shardfmt
+from exposure_core.metrics import fast
 from exposure_models.generator import predict_padded
 from exposure_models.training.loader import make_loader
-from pipeline.evaluation import metrics
 
 
 @dataclass
@@ -72,8 +75,9 @@ class Validation:
         for x, y in self.pairs:
             out = predict_padded(generator, x.to(device)).float().clamp(0, 1).cpu()
             pred, target, source = (t[0].permute(1, 2, 0).numpy() for t in (out, y, x))
-            psnrs.append(metrics.psnr(pred, target))
-            ssims.append(metrics.ssim(pred, target))
+            reference = fast.Reference(target)
+            psnrs.append(reference.psnr(pred))
+            ssims.append(reference.ssim(pred))
             if len(rows) < 4:
                 rows.append(np.concatenate([source, pred, target], axis=1))
         generator.train(was_training)

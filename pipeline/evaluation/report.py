@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from exposure_core.metrics.histogram import HU_BINS
+from exposure_core.metrics.scores import PSNR_CAP
 from pipeline.evaluation.methods import ORACLE, ORACLE_LABEL
-from pipeline.evaluation.metrics import HU_BINS
 from pipeline.evaluation.results import (
     PSNR_CONVENTION,
     SSIM_CONVENTION,
@@ -11,7 +12,7 @@ from pipeline.evaluation.results import (
     method_stats,
     resolution_text,
 )
-from pipeline.evaluation.scoring import GROUP_LABELS, PSNR_CAP
+from pipeline.evaluation.scoring import GROUP_LABELS
 from pipeline.evaluation.tables import images, label, metric_table, psnr_by, verdicts
 
 

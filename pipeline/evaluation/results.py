@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 
 from exposure_core.manifest import slug
+from exposure_core.metrics.reference import SSIM_RADIUS, SSIM_SIGMA
+from exposure_core.metrics.scores import PSNR_CAP
 from pipeline.evaluation.baselines import BLIND_BASELINES
 from pipeline.evaluation.methods import MODEL, ORACLE, ORACLE_LABEL
 from pipeline.evaluation.scoring import (
     GROUPS,
     LUMA_BINS,
     METRICS,
-    PSNR_CAP,
     UNRANKED,
     Row,
     Tally,
@@ -52,7 +53,8 @@ ROW_FIELDS = (
     *METRICS,
 )
 SSIM_CONVENTION = (
-    "RGB in [0, 1] (data range 1), Gaussian window sigma 1.5 (11 taps), population "
+    f"RGB in [0, 1] (data range 1), Gaussian window sigma {SSIM_SIGMA:g} "
+    f"({2 * SSIM_RADIUS + 1} taps), population "
     "covariances, mean over pixels and channels (Wang et al. 2004; skimage)"
 )
 PSNR_CONVENTION = (

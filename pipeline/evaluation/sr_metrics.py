@@ -3,14 +3,16 @@
 Images are float32 (H, W, 3) RGB in [0, 1], gamma-encoded. Scores are computed after shaving
 ``scale`` pixels off every border (the convention since SRCNN: border pixels have no full
 neighbourhood in the low-resolution image), on the luma Y of ITU-R BT.601 studio-range YCbCr
-(what MATLAB's ``rgb2ycbcr`` gives and SR papers report) and on RGB.
+(what MATLAB's ``rgb2ycbcr`` gives and SR papers report) and on RGB, with the PSNR and SSIM
+of ``exposure_core.metrics.reference``.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from skimage.metrics import structural_similarity
+
+from exposure_core.metrics.reference import psnr_array, ssim_array
 
 # BT.601 studio range: Y = 16 + 65.481 R + 128.553 G + 24.966 B (R, G, B in [0, 1]), /255
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
@@ -33,25 +35,6 @@ def shave(image: np.ndarray, border: int) -> np.ndarray:
     return image[border:-border, border:-border]
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
-
-
-def _ssim(a: np.ndarray, b: np.ndarray, channel_axis: int | None) -> float:
-    return float(
-        structural_similarity(
-            a.astype(np.float64),
-            b.astype(np.float64),
-            channel_axis=channel_axis,
-            data_range=1.0,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-        )
-    )
-
-
 def sr_scores(pred: np.ndarray, target: np.ndarray, scale: int) -> dict[str, float]:
     """PSNR (dB, peak 1) and SSIM (Wang et al. 2004 settings) on Y and on RGB, after shaving
     ``scale`` px per border. Both (H, W, 3) in [0, 1] of the same shape."""
@@ -62,10 +45,10 @@ def sr_scores(pred: np.ndarray, target: np.ndarray, scale: int) -> dict[str, flo
     p, t = shave(np.clip(pred, 0, 1), scale), shave(target, scale)
     py, ty = luma_y(p), luma_y(t)
     return {
-        "psnr_y": _psnr(py, ty),
-        "ssim_y": _ssim(py, ty, None),
-        "psnr_rgb": _psnr(p, t),
-        "ssim_rgb": _ssim(p, t, 2),
+        "psnr_y": psnr_array(py, ty),
+        "ssim_y": ssim_array(py, ty),
+        "psnr_rgb": psnr_array(p, t),
+        "ssim_rgb": ssim_array(p, t, channel_axis=2),
     }
 
 

@@ -30,16 +30,17 @@ from exposure_core import upsample
 from exposure_core.console import Summary, track
 from exposure_core.errors import UserError
 from exposure_core.fsutil import atomic_write_json, atomic_write_text
-from exposure_models.image_metrics import score_stream
+from exposure_core.metrics.scores import ImageJob
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.learned_metrics import LearnedMetrics
+from exposure_models.metrics_torch import score_stream
 from pipeline.evaluation import grids
 from pipeline.evaluation import results as evalfiles
 from pipeline.evaluation.baselines import BLIND_BASELINES, oracle
 from pipeline.evaluation.methods import IDENTITY, MODEL, ORACLE
 from pipeline.evaluation.report import readme
 from pipeline.evaluation.results import Results
-from pipeline.evaluation.scoring import GROUPS, ImageJob, Tally, exposure_group, tau_bucket
+from pipeline.evaluation.scoring import GROUPS, Tally, exposure_group, tau_bucket
 from pipeline.evaluation.testsets import EvalItem, EvalSet, paired_set, test_set
 from pipeline.params import EvaluateParams, Params
 

@@ -1,13 +1,8 @@
-"""Image-quality metrics for exposure correction, as pure numpy functions.
+"""The histogram similarity of Hu et al. (2018), used by seed 002 (section 3.4.1).
 
-Every metric takes ``pred`` and ``target``: float32 ``(H, W, 3)`` RGB in [0, 1],
-sRGB/gamma-encoded, the same shape. Full-reference metrics (PSNR, SSIM, MAE,
-CIEDE2000) are computed on RGB at whatever resolution the caller passes; the
-caller decides (and reports) the evaluation resolution.
-
-The histogram similarity of Hu et al. (2018), used by seed 002 (section 3.4.1),
-compares *sets* of images through the distributions of three per-patch statistics;
-``HistogramSimilarity`` accumulates the sets pair by pair.
+It compares *sets* of images through the distributions of three per-patch statistics
+(luminance, contrast, saturation); ``HistogramSimilarity`` accumulates the sets pair by pair.
+Images are float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded.
 """
 
 from __future__ import annotations
@@ -16,6 +11,7 @@ import cv2
 import numpy as np
 
 from exposure_core.exposure import check_rgb
+from exposure_core.metrics.reference import check_pair
 
 HU_LUMA_WEIGHTS = np.array([0.27, 0.67, 0.06], dtype=np.float32)
 HU_CROPS = 4  # square crops along the short side, per image
@@ -27,89 +23,6 @@ HU_STATS = ("luminance", "contrast", "saturation")
 
 # (y, x, side, [(dy, dx), ...]): one square crop and its patch offsets.
 CropPosition = tuple[int, int, int, list[tuple[int, int]]]
-
-# Gaussian SSIM window (sigma 1.5, skimage's truncate 3.5) spans 11 pixels.
-_SSIM_MIN_SIDE = 11
-
-
-def check_pair(pred: np.ndarray, target: np.ndarray) -> None:
-    """ValueError unless both are float32 (H, W, 3) arrays of the same shape."""
-    check_rgb(pred, "pred")
-    check_rgb(target, "target")
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"pred and target must have the same shape, got {pred.shape} and {target.shape}"
-        )
-
-
-def psnr(pred: np.ndarray, target: np.ndarray) -> float:
-    """Peak signal-to-noise ratio on RGB in [0, 1] (data range 1), in dB, computed in float64.
-
-    Identical images give ``inf``: callers that average over a set must decide how to
-    treat it (skip, cap, or report separately) and say so.
-    """
-    check_pair(pred, target)
-    mse = float(np.mean((pred.astype(np.float64) - target.astype(np.float64)) ** 2))
-    if mse == 0.0:
-        return float("inf")
-    return float(10.0 * np.log10(1.0 / mse))
-
-
-def ssim(pred: np.ndarray, target: np.ndarray) -> float:
-    """Mean SSIM on RGB in [0, 1], following Wang et al. (2004) / their MATLAB code.
-
-    ``skimage.metrics.structural_similarity`` with ``channel_axis=2``, ``data_range=1.0``,
-    an 11-tap Gaussian window (``gaussian_weights=True``, ``sigma=1.5``) and population
-    covariances (``use_sample_covariance=False``); the per-channel means are averaged.
-    Both sides must be at least 11 pixels.
-    """
-    from skimage.metrics import structural_similarity  # imported here: scipy takes a while
-
-    check_pair(pred, target)
-    if min(pred.shape[:2]) < _SSIM_MIN_SIDE:
-        raise ValueError(f"ssim needs both sides >= {_SSIM_MIN_SIDE}, got shape {pred.shape}")
-    return float(
-        structural_similarity(
-            pred.astype(np.float64),
-            target.astype(np.float64),
-            channel_axis=2,
-            data_range=1.0,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-        )
-    )
-
-
-def mae(pred: np.ndarray, target: np.ndarray) -> float:
-    """Mean absolute error over all pixels and channels, on the [0, 1] scale."""
-    check_pair(pred, target)
-    return float(np.mean(np.abs(pred.astype(np.float64) - target.astype(np.float64))))
-
-
-def delta_e2000(pred: np.ndarray, target: np.ndarray) -> float:
-    """Mean CIEDE2000 colour difference over pixels (sRGB, D65, 2-degree observer).
-
-    Both images go to CIELAB with ``skimage.color.rgb2lab`` (sRGB transfer curve) in
-    float64; 0 means identical colours, black against white gives 100.
-    """
-    from skimage.color import deltaE_ciede2000, rgb2lab  # imported here: scipy takes a while
-
-    check_pair(pred, target)
-    lab_pred = rgb2lab(pred.astype(np.float64))
-    lab_target = rgb2lab(target.astype(np.float64))
-    return float(np.mean(deltaE_ciede2000(lab_pred, lab_target, channel_axis=-1)))
-
-
-def evaluate_pair(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """All full-reference metrics of one image: ``psnr``, ``ssim``, ``mae``, ``delta_e2000``."""
-    check_pair(pred, target)
-    return {
-        "psnr": psnr(pred, target),
-        "ssim": ssim(pred, target),
-        "mae": mae(pred, target),
-        "delta_e2000": delta_e2000(pred, target),
-    }
 
 
 def hu_crop_positions(height: int, width: int, rng: np.random.Generator) -> list[CropPosition]:

@@ -1,10 +1,10 @@
 """The full-reference metrics of ``prep evaluate`` in torch, for a CUDA GPU (or the CPU).
 
-``prep evaluate`` scores with ``exposure_models.image_metrics`` (numpy and OpenCV) on the CPU
-and with this module on a GPU. The same definitions as ``pipeline/evaluation/metrics.py``
-(scikit-image's PSNR, SSIM, ``rgb2lab`` and ``deltaE_ciede2000``), PSNR, SSIM and MAE in
-float64 like them (the values agree to about 1e-12), CIEDE2000 to about 1e-6; tests hold them
-to 1e-4. They are organised for speed:
+``prep evaluate`` scores with ``exposure_core.metrics.fast`` (numpy and OpenCV) on the CPU and
+with this module on a GPU; ``score_stream`` chooses. The definitions of
+``exposure_core.metrics.reference`` (scikit-image's PSNR, SSIM, ``rgb2lab`` and
+``deltaE_ciede2000``), PSNR, SSIM and MAE in float64 like them (the values agree to about
+1e-12), CIEDE2000 to about 1e-6; tests hold them to 1e-4. They are organised for speed:
 
 * ``Reference`` holds one target and the terms that depend on it alone (its CIELAB
   image, its local means and variances), so scoring several methods against the same target
@@ -17,14 +17,15 @@ to 1e-4. They are organised for speed:
 
 Images come in as float32 ``(H, W, 3)`` RGB in [0, 1], gamma-encoded (numpy arrays), and
 are scored as float64 ``(3, H, W)`` tensors (``to_tensor``) on the device. ``score_image``
-scores one ``ImageJob`` of ``pipeline.evaluation.scoring`` (every method's output against one
+scores one ``ImageJob`` of ``exposure_core.metrics.scores`` (every method's output against one
 target). Histogram similarity keeps its OpenCV patch cutting and binning
-(``pipeline.evaluation.metrics``), so its values stay bit-identical.
+(``exposure_core.metrics.histogram``), so its values stay bit-identical.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -32,28 +33,22 @@ import torch
 import torch.nn.functional as F
 
 from exposure_core.exposure import check_rgb
-from exposure_models.image_metrics import (  # the definitions, shared with the CPU path
+from exposure_core.metrics import fast
+from exposure_core.metrics.reference import (
     D65_WHITE,
     SSIM_K1,
     SSIM_K2,
     SSIM_RADIUS,
-    SSIM_SIGMA,
     XYZ_FROM_RGB,
+    check_pair,
+    ssim_window,
 )
-from pipeline.evaluation import metrics as reference
-from pipeline.evaluation.scoring import PSNR_CAP, ImageJob, ImageScores, gt_mean_rescale
+from exposure_core.metrics.scores import PSNR_CAP, ImageJob, ImageScores, gt_mean_rescale
 
 # CIEDE2000 works on strips of about this many pixels: cache-sized on the CPU, large on a GPU.
 STRIP_PIXELS = {"cpu": 1 << 15, "cuda": 1 << 22}
 _DTYPE = torch.float64
 LAB_DTYPE = torch.float32  # CIEDE2000's colour maths (see Reference.delta_e2000)
-
-
-def gaussian_taps() -> np.ndarray:
-    """The SSIM window's 1-D weights (float64, 11 taps, sum 1), as scipy computes them."""
-    x = np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=np.float64)
-    taps = np.exp(-0.5 / SSIM_SIGMA**2 * x**2)
-    return taps / taps.sum()
 
 
 def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -69,7 +64,7 @@ def blur_valid(x: torch.Tensor, use_opencv: bool | None = None) -> torch.Tensor:
     exactly what skimage keeps when it crops the SSIM map (so its border mode never matters).
     ``use_opencv`` (default: on the CPU) picks OpenCV's separable filter over torch's.
     """
-    taps = gaussian_taps()
+    taps = ssim_window()
     r = SSIM_RADIUS
     if use_opencv if use_opencv is not None else x.device.type == "cpu":
         planes = x.detach().cpu().numpy()
@@ -233,7 +228,7 @@ def score_image(job: ImageJob, device: torch.device | str = "cpu") -> ImageScore
         ref = Reference(to_tensor(job.target, device))
         metrics = {}
         for method, pred in job.outputs.items():
-            reference.check_pair(pred, job.target)
+            check_pair(pred, job.target)
             scores = ref.scores(to_tensor(pred, device))
             scores["psnr"] = min(scores["psnr"], PSNR_CAP)
             if job.native:
@@ -241,3 +236,28 @@ def score_image(job: ImageJob, device: torch.device | str = "cpu") -> ImageScore
                 scores["psnr_gt_mean"] = min(ref.psnr(to_tensor(rescaled, device)), PSNR_CAP)
             metrics[method] = scores
     return ImageScores(metrics, *job.patch_statistics())
+
+
+def score_stream(
+    jobs: Iterable[ImageJob], device: torch.device | str = "cpu", workers: int = 1
+) -> Iterator[ImageScores]:
+    """Scores of ``jobs`` in order: on a CUDA ``device`` in this process with this module,
+    otherwise on the CPU with ``exposure_core.metrics.fast`` in ``workers`` processes (one
+    thread each; ``workers <= 1``: in this process).
+
+    While a pool runs, this process (which makes the jobs: the model's forward pass) keeps the
+    cores the workers leave for torch (and OpenCV), so that its threads do not compete with
+    the workers for the same cores.
+    """
+    if str(device).startswith("cuda"):
+        yield from (score_image(job, device) for job in jobs)
+        return
+    if workers <= 1:
+        yield from fast.score_stream(jobs, workers)
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(fast.cores_left(workers))
+    try:
+        yield from fast.score_stream(jobs, workers)
+    finally:
+        torch.set_num_threads(saved)
