@@ -28,6 +28,8 @@ import re
 import sys
 from pathlib import Path
 
+from exposure_core.metrics.scores import PSNR_CAP
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "docs" / "figures"
 MARKER = re.compile(
@@ -52,7 +54,6 @@ DEMO_KINDS = {
     "unchanged": "input = target",
 }
 RANKED = ("model", "auto_exposure", "identity", "clahe", "he")  # the oracle is not blind
-PSNR_CAP = 100.0
 UNCHANGED_NOTE = re.compile(r"^- model: (\d+) of \d+ inputs judged well exposed", re.M)
 
 
