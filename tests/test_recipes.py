@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from exposure_core import imageio, shardfmt
+from exposure_core import imageio, shardfmt, shardwrite
 from exposure_core.errors import UserError
 from exposure_core.fsutil import MARKER
 from exposure_models.training.loader import make_loader, shard_urls
@@ -110,12 +110,12 @@ def test_recipes_only_writes_no_images_and_stores_each_photo_once(tmp_path, phot
     assert sorted(m.split(".", 1)[1] for m, _ in members) == sorted(
         ["shard-format-2.json"] * 4 + ["target.png"] * 3 + ["target.jpg"]
     )
-    # each photo once: the JPEG as it is, the PNGs re-encoded losslessly (shard.stored_target)
+    # each photo once: the JPEG as it is, the PNGs re-encoded losslessly (shardwrite.stored_target)
     sizes = {p.suffix: p.stat().st_size for p in photos.iterdir() if p.suffix == ".jpg"}
     assert [size for m, size in members if m.endswith(".target.jpg")] == [sizes[".jpg"]]
     images = sum(size for m, size in members if ".target." in m)
     total = sum(p.stat().st_size for p in photos.iterdir())
-    assert images <= shard.MAX_TARGET_GROWTH * total
+    assert images <= shardwrite.MAX_TARGET_GROWTH * total
 
 
 def test_fresh_tau_draws_a_new_tau_per_visit(tmp_path, photos) -> None:
