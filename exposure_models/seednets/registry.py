@@ -8,13 +8,12 @@ from typing import Any
 from torch import nn
 
 from exposure_core.exposure import Encoding
+from exposure_models.config import PADDINGS
 from exposure_models.generator import GENERATORS as UNET_GENERATORS
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.seednets.seed002 import Seed002Generator
 from exposure_models.seednets.seed003 import Seed003Generator
 from exposure_models.seednets.sr import RRDBGenerator, SeedSRGenerator
-
-PADDINGS = ("reflect", "zeros")
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,10 @@ import torch
 from torch import nn
 
 from exposure_models.blocks import NORMS, NoiseInjection, init_conv_, maybe_spectral, norm_layer
+from exposure_models.config import NOISE_PLACES, PADDINGS
 from exposure_models.seednets.config import NetConfig
 from exposure_models.seednets.fov import Layer, field_of_view
 
-NOISE_PLACES = ("none", "encoder", "decoder", "both")
-PADDINGS = ("zeros", "reflect")
 D_KERNEL = 4
 # The designs a requested field of view is chosen from (closest wins; ties: the seed's own
 # 3x3 kernels, then fewer parameters).

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from exposure_models.blocks import rgb_to_ycrcb, ycrcb_to_rgb
+from exposure_models.config import COLOR_SPACES
 from exposure_models.seednets.config import NetConfig
 from exposure_models.seednets.fov import field_of_view
 
-COLOR_SPACES = ("rgb", "ycrcb")
 POOLED = 64  # the discriminator's AdaptiveAvgPool2d((64, 64))
 
 

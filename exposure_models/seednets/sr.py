@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exposure_models.config import UPSAMPLINGS
 from exposure_models.seednets.config import NetConfig
 from exposure_models.seednets.seed003 import Seed003Body
 
 DEGRADATIONS = ("bicubic", "avgpool")
-UPSAMPLINGS = ("bilinear", "bicubic", "nearest")
 BASES = ("none", "bicubic")
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from exposure_core import shardfmt
+from exposure_core.upsample import UNRESIZED_LONG_SIDE
 from exposure_models.generator import predict_padded
 from exposure_models.training.loader import make_loader
 from pipeline.evaluation import metrics
@@ -19,7 +20,8 @@ from pipeline.evaluation import metrics
 @dataclass
 class Validation:
     """Validation pairs held in memory, at the scale the network works at: short side
-    ``resize`` when the model trains on resized images, else a long side of at most 512."""
+    ``resize`` when the model trains on resized images, else a long side of at most
+    ``UNRESIZED_LONG_SIDE``."""
 
     pairs: list[tuple[torch.Tensor, torch.Tensor]]  # (1, 3, H, W) RGB [0, 1] each
 
@@ -50,7 +52,7 @@ class Validation:
         for batch in loader:
             x, y = batch.input, batch.target
             h, w = x.shape[-2:]
-            scale = resize / min(h, w) if resize > 0 else 512 / max(h, w)
+            scale = resize / min(h, w) if resize > 0 else UNRESIZED_LONG_SIDE / max(h, w)
             if scale < 1:
                 size = (max(1, round(h * scale)), max(1, round(w * scale)))
                 x = nn.functional.interpolate(x, size=size, mode="area")
