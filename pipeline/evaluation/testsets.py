@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from exposure_core import imageio, shardfmt
+from exposure_core.discover import find_dirs, find_photos
 from exposure_core.errors import UserError
 from exposure_core.manifest import SourceItem, slug
 from pipeline.params import Params
 from pipeline.sources import lol, msec
-from pipeline.sources.base import FetchContext, find_dirs, find_images
+from pipeline.sources.base import FetchContext
 
 FOLDER_PAIRS = (("low", "high"), ("input", "target"))
 
@@ -125,7 +126,7 @@ def _photo_items(members: dict[str, Any], where: str, into: EvalSet) -> Iterator
 
 def _by_stem(folder: Path, into: EvalSet) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for path in find_images(folder, recursive=False):
+    for path in find_photos(folder, recursive=False).photos:
         if path.stem in found:
             into.skipped.append(f"{path}: same name as {found[path.stem].name}; ambiguous pair")
         else:
