@@ -13,7 +13,7 @@ from torch import nn
 from exposure_core import shardfmt
 from exposure_core.upsample import UNRESIZED_LONG_SIDE
 from exposure_models.generator import predict_padded
-from exposure_models.training.loader import make_loader
+from exposure_models.training.loader import LoaderConfig, make_loader
 from pipeline.evaluation import metrics
 
 
@@ -47,7 +47,9 @@ class Validation:
             notes += [f"[yellow]corrupt val shard skipped:[/yellow] {c}" for c in checked.corrupt]
         if not checked.usable:
             return cls([])
-        loader = make_loader(checked.urls(shards), batch_size=1, crop=None, train=False)
+        loader = make_loader(
+            checked.urls(shards), LoaderConfig(batch_size=1, crop=None, train=False)
+        )
         pairs = []
         for batch in loader:
             x, y = batch.input, batch.target
