@@ -145,30 +145,37 @@ def _unchanged_strips(codes: imageio.Codes, strip_rows: int):  # type: ignore[no
         yield top, bottom, imageio.rows_to_float(codes, top, bottom)
 
 
-def batched_forward(
-    photos: list[Path], enhancer: Enhancer, max_pixels: int, failures: list[str]
-) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
-    """Decode photos, batch same-size working images, yield (path, codes, low_in, low_out).
+class BatchedForward:
+    """Photos decoded, same-size working images batched through the network: iterating yields
+    ``(path, codes, low_in, low_out)``. An unreadable photo is skipped and listed in
+    ``failures`` ("path: reason"), complete once iteration ends."""
 
-    An unreadable photo is appended to ``failures`` as "path: reason" and skipped.
-    """
-    buckets: dict[tuple[int, int], list[tuple[Path, imageio.Codes, np.ndarray]]] = defaultdict(list)
+    def __init__(self, photos: list[Path], enhancer: Enhancer, max_pixels: int) -> None:
+        self.photos = photos
+        self.enhancer = enhancer
+        self.max_pixels = max_pixels
+        self.failures: list[str] = []
 
-    def flush(key: tuple[int, int]) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
-        items = buckets.pop(key)
-        outputs = enhancer.forward([low for _, _, low in items])
-        for (path, codes, low), out in zip(items, outputs, strict=True):
-            yield path, codes, low, out
+    def __iter__(self) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
+        enhancer = self.enhancer
+        buckets: dict[tuple[int, int], list[tuple[Path, imageio.Codes, np.ndarray]]]
+        buckets = defaultdict(list)
 
-    for photo in photos:
-        try:
-            codes = imageio.read_codes(photo, max_pixels)
-        except (imageio.ImageError, OSError) as exc:
-            failures.append(f"{photo}: {getattr(exc, 'reason', exc)}")
-            continue
-        size = enhancer.working_size(codes.height, codes.width)
-        buckets[size].append((photo, codes, imageio.downscale(codes, size)))
-        if len(buckets[size]) >= enhancer.params.batch_size:
-            yield from flush(size)
-    for key in list(buckets):
-        yield from flush(key)
+        def flush(key: tuple[int, int]) -> Iterator[tuple]:
+            items = buckets.pop(key)
+            outputs = enhancer.forward([low for _, _, low in items])
+            for (path, codes, low), out in zip(items, outputs, strict=True):
+                yield path, codes, low, out
+
+        for photo in self.photos:
+            try:
+                codes = imageio.read_codes(photo, self.max_pixels)
+            except (imageio.ImageError, OSError) as exc:
+                self.failures.append(f"{photo}: {getattr(exc, 'reason', exc)}")
+                continue
+            size = enhancer.working_size(codes.height, codes.width)
+            buckets[size].append((photo, codes, imageio.downscale(codes, size)))
+            if len(buckets[size]) >= enhancer.params.batch_size:
+                yield from flush(size)
+        for key in list(buckets):
+            yield from flush(key)

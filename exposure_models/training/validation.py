@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ class Validation:
     ``UNRESIZED_LONG_SIDE``."""
 
     pairs: list[tuple[torch.Tensor, torch.Tensor]]  # (1, 3, H, W) RGB [0, 1] each
+    corrupt: list[str] = field(default_factory=list)  # "<file>: <reason>" of val shards left out
 
     @classmethod
     def load(
@@ -32,21 +33,18 @@ class Validation:
         count: int,
         resize: int = 0,
         verify: bool = True,
-        notes: list[str] | None = None,
     ) -> Validation:
         """The first ``count`` pairs of the val split (none when ``count`` is 0).
 
         With ``verify`` each val shard's sha256 is checked against ``index.json`` first, as the
-        train split's: a corrupt one is left out and named in ``notes``; validation goes on
+        train split's: a corrupt one is left out and named in ``corrupt``; validation goes on
         with the intact ones (none left: no validation). No val split is a ``UserError``.
         """
         if count <= 0:
             return cls([])
         checked = shardfmt.check_shards(shards, "val", verify=verify)
-        if notes is not None:
-            notes += [f"[yellow]corrupt val shard skipped:[/yellow] {c}" for c in checked.corrupt]
         if not checked.usable:
-            return cls([])
+            return cls([], checked.corrupt)
         loader = make_loader(
             checked.urls(shards), LoaderConfig(batch_size=1, crop=None, train=False)
         )
@@ -62,7 +60,7 @@ class Validation:
             pairs.append((x, y))
             if len(pairs) >= count:
                 break
-        return cls(pairs)
+        return cls(pairs, checked.corrupt)
 
     @torch.no_grad()
     def score(

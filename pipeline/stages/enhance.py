@@ -14,7 +14,7 @@ from exposure_core import imageio
 from exposure_core.console import Summary, track
 from exposure_core.discover import LOOP_REASON, find_photos
 from exposure_core.errors import UserError
-from exposure_models.inference.enhancer import Enhancer, batched_forward
+from exposure_models.inference.enhancer import BatchedForward, Enhancer
 from exposure_models.inference.upscaler import load_upscaler
 from exposure_models.pretrained import resolve_model
 from pipeline.params import Params
@@ -127,8 +127,7 @@ def run(
             raise UserError(f"would overwrite input {clashes[0]}; use --in-place to allow it")
     enhancer = Enhancer.load(resolve_model(model), p, params.filter)
     upscaler = load_upscaler(upscale, p.device) if upscale else None
-    failures: list[str] = []
-    stream = batched_forward(photos, enhancer, params.io.max_pixels, failures)
+    stream = BatchedForward(photos, enhancer, params.io.max_pixels)
     for photo, codes, low_in, low_out in track(stream, "enhance", total=len(photos)):
         dest = targets[photo]
         bits = _output_bits(codes.bits, dest.suffix.lower())
@@ -144,7 +143,7 @@ def run(
             f"{enhancer.left_alone} well-exposed photo(s) written unchanged "
             "(--always-correct applies the model to every photo)"
         )
-    if failures:
-        summary.add("failed", len(failures))
-    summary.notes += [f"[red]failed:[/red] {line}" for line in failures]
+    if stream.failures:
+        summary.add("failed", len(stream.failures))
+    summary.notes += [f"[red]failed:[/red] {line}" for line in stream.failures]
     return summary
