@@ -33,7 +33,7 @@ from exposure_core.exposure_stats import judge, photo_stats
 from exposure_core.metrics.reference import psnr
 from exposure_core.metrics.scores import PSNR_CAP
 from exposure_models.inference.enhancer import Enhancer
-from exposure_models.inference.gate import analysis_sample, mean_luma_lift
+from exposure_models.inference.gate import float_analysis_sample, mean_luma_lift
 from pipeline.evaluation.scoring import exposure_group
 from pipeline.evaluation.testsets import test_set
 from pipeline.params import load_params
@@ -61,7 +61,7 @@ def measure(shards: Path, model: Path, params_file: Path, resolution: int) -> li
         (low_out,) = enhancer.forward([low_in])
         strips = enhancer.strips(codes, low_in, low_out)
         out = imageio.codes_to_float(imageio.assemble(strips, codes.height, codes.width, 16))
-        sample = analysis_sample(codes, thresholds.analysis_side)
+        sample = float_analysis_sample(codes, thresholds.analysis_side)
         stats = photo_stats(sample, thresholds)
         meta = item.meta
         rows.append({

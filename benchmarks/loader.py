@@ -58,7 +58,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import exposure_core.imageio  # noqa: F401  (sets cv2 to one thread, for every method alike)
-from exposure_models.training.loader import make_loader
+from exposure_models.training.loader import LoaderConfig, make_loader
 from pipeline.params import AugmentParams
 
 _DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH  # what imageio.decode_codes uses
@@ -225,15 +225,17 @@ def run_ours(urls, args, n_pairs, crops_per_sample: int = 1) -> Run:
     warmup, measure = _batches(args, n_pairs)
     loader = make_loader(
         urls,
-        batch_size=args.batch,
-        crop=args.crop,
-        train=True,
-        shuffle_buffer=args.shuffle_buffer,
-        workers=args.workers,
-        seed=0,
-        augment=AugmentParams(hflip=True, jitter=0.2),
-        epoch_len=warmup + measure,
-        crops_per_sample=crops_per_sample,
+        LoaderConfig(
+            batch_size=args.batch,
+            crop=args.crop,
+            train=True,
+            shuffle_buffer=args.shuffle_buffer,
+            workers=args.workers,
+            seed=0,
+            augment=AugmentParams(hflip=True, jitter=0.2),
+            epoch_len=warmup + measure,
+            crops_per_sample=crops_per_sample,
+        ),
     )
     run = _window((batch.input.shape[0] for batch in loader), warmup, measure)
     del loader  # stops its workers before the next method runs
@@ -273,10 +275,17 @@ def run_floor(pairs, args, pool) -> Run:
 
 def profile_ours(urls, args, n_pairs) -> None:
     loader = make_loader(
-        urls, batch_size=args.batch, crop=args.crop, train=True, workers=0,
-        shuffle_buffer=args.shuffle_buffer, augment=AugmentParams(hflip=True, jitter=0.2),
-        epoch_len=math.ceil(args.passes * n_pairs / args.batch),
-    )  # fmt: skip
+        urls,
+        LoaderConfig(
+            batch_size=args.batch,
+            crop=args.crop,
+            train=True,
+            workers=0,
+            shuffle_buffer=args.shuffle_buffer,
+            augment=AugmentParams(hflip=True, jitter=0.2),
+            epoch_len=math.ceil(args.passes * n_pairs / args.batch),
+        ),
+    )
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in loader:

@@ -67,13 +67,20 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 
 def loader_pass(shards: Path) -> int:
-    from exposure_models.training.loader import make_loader, shard_urls
+    from exposure_models.training.loader import LoaderConfig, make_loader, shard_urls
     from pipeline.params import AugmentParams
 
     loader = make_loader(
-        shard_urls(shards, "train"), batch_size=16, crop=256, train=True, workers=0,
-        shuffle_buffer=100, augment=AugmentParams(hflip=True),
-    )  # fmt: skip
+        shard_urls(shards, "train"),
+        LoaderConfig(
+            batch_size=16,
+            crop=256,
+            train=True,
+            workers=0,
+            shuffle_buffer=100,
+            augment=AugmentParams(hflip=True),
+        ),
+    )
     return sum(b.input.shape[0] for b in loader)
 
 

@@ -1,9 +1,12 @@
-"""Find the items a stage works on: from source indexes when present, else a photo folder."""
+"""Find the items a stage works on: from source indexes when present, else a photo folder
+(``find_photos``: the one set of rules for which files in a folder are photos)."""
 
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from exposure_core import imageio
@@ -25,26 +28,65 @@ def is_symlink_loop(path: Path) -> bool:
     return target.is_dir() and (target == parent or target in parent.parents)
 
 
-def walk_photos(root: Path) -> tuple[list[Path], list[Path]]:
-    """Photos under ``root`` (sorted; linked folders are not followed) and the symbolic link
-    loops found on the way (sorted), which a stage records as rejects instead of skipping."""
+def is_hidden(name: str) -> bool:
+    """Hidden files and folders and macOS resource forks (``__MACOSX/``, ``._x.jpg``): never
+    photos, never searched."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _walk(root: Path, recursive: bool) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """``os.walk`` without hidden entries, folders in sorted order; linked folders are listed
+    but not entered; with ``recursive`` False, ``root`` alone."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        yield Path(folder), list(dirs), [f for f in files if not is_hidden(f)]
+        if not recursive:
+            dirs[:] = []
+
+
+@dataclass(frozen=True)
+class PhotoWalk:
+    """What ``find_photos`` found: photos, and symbolic link loops (a stage records those as
+    rejects instead of skipping them silently). Both sorted."""
+
+    photos: list[Path]
+    loops: list[Path]
+
+
+def find_photos(root: Path, recursive: bool = True) -> PhotoWalk:
+    """The one way photos are found in a folder.
+
+    Photos are files with an ``imageio.is_image`` suffix (JPEG/PNG/TIFF/WebP/RAW), under
+    ``root`` (``recursive``) or directly in it. Hidden files and folders (``.x``, macOS
+    ``._x.jpg`` and ``__MACOSX/``) are skipped; linked files count, linked folders are not
+    entered; link loops are returned apart. Paths start with ``root``, sorted.
+    """
     photos: list[Path] = []
     loops: list[Path] = []
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in _walk(root, recursive):
         for name in dirs + files:
-            path = Path(folder) / name
+            path = folder / name
             if is_symlink_loop(path):
                 loops.append(path)
-            elif name in files and imageio.is_image(path) and path.is_file():
+            elif name in files and imageio.is_image(name) and path.is_file():
                 photos.append(path)
-    return sorted(photos), sorted(loops)
+    return PhotoWalk(sorted(photos), sorted(loops))
+
+
+def find_dirs(root: Path, name: str) -> list[Path]:
+    """Folders under ``root`` (itself included) named ``name``, case-insensitively, sorted;
+    hidden folders are not searched."""
+    found = [root] if root.name.lower() == name.lower() else []
+    for folder, dirs, _ in _walk(root, recursive=True):
+        found.extend(folder / d for d in dirs if d.lower() == name.lower())
+    return sorted(found)
 
 
 def symlink_loops(input_dir: Path) -> list[Path]:
     """The link loops of a plain photo folder (none when the folder holds source indexes)."""
     if not input_dir.is_dir() or _indexes(input_dir):
         return []
-    return walk_photos(input_dir)[1]
+    return find_photos(input_dir).loops
 
 
 def _indexes(input_dir: Path) -> list[Path]:
@@ -61,7 +103,7 @@ def discover(input_dir: Path) -> list[tuple[SourceItem, Path]]:
     indexes = _indexes(input_dir)
     if indexes:
         return [(item, index.parent) for index in indexes for item in read_jsonl(index, SourceItem)]
-    photos, _ = walk_photos(input_dir)
+    photos = find_photos(input_dir).photos
     return [
         (
             SourceItem(

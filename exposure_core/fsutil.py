@@ -43,10 +43,18 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def move_into_place(src: str | Path, dest: str | Path) -> None:
+    """Rename the complete file ``src`` onto ``dest`` (same folder) in one step: a reader sees
+    the old ``dest`` or the new one, never a part of it. ``atomic_open`` ends with it; a file
+    that outlives one process before it is complete (a resumable download) is renamed with it
+    once whole."""
+    os.replace(src, dest)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

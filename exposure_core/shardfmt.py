@@ -35,13 +35,13 @@ from typing import Any
 
 from exposure_core import exposure, imageio
 from exposure_core.errors import UserError
+from exposure_core.exposure import CURVES
 
 FORMAT_VERSION = 2
 META_MEMBER = f"shard-format-{FORMAT_VERSION}.json"  # the suffix of each sample's metadata
 INDEX_NAME = "index.json"
 RECIPE_KINDS = frozenset({"overexpose", "ev"})
 KINDS = RECIPE_KINDS | {"native"}
-CURVES = frozenset({"gamma", "srgb"})
 
 
 class ShardFormatError(UserError):

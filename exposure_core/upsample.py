@@ -38,6 +38,9 @@ from exposure_core.exposure import (
     to_linear,
 )
 
+# The working long side of a model trained on unresized crops (as MSEC), when no other is set.
+UNRESIZED_LONG_SIDE = 512
+
 
 def _check_image(image: np.ndarray, name: str, rgb: bool = True) -> None:
     """``rgb``: must be ``(H, W, 3)``; otherwise ``(H, W)`` or ``(H, W, C)`` will do."""
@@ -238,10 +241,10 @@ def transfer_strips(
     radius: int,
     eps: float,
     gamma: float = DEFAULT_GAMMA,
-    gain_eps: float = 1e-4,
-    highlight_lo: float = 0.9,
-    highlight_hi: float = 0.98,
-    strip_rows: int = 512,
+    gain_eps: float,
+    highlight_lo: float,
+    highlight_hi: float,
+    strip_rows: int,
     curve: Curve = "gamma",
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """The correction of ``transfer_correction``, one horizontal strip at a time.
@@ -310,10 +313,10 @@ def transfer_correction(
     radius: int,
     eps: float,
     gamma: float = DEFAULT_GAMMA,
-    gain_eps: float = 1e-4,
-    highlight_lo: float = 0.9,
-    highlight_hi: float = 0.98,
-    strip_rows: int = 512,
+    gain_eps: float,
+    highlight_lo: float,
+    highlight_hi: float,
+    strip_rows: int,
     curve: Curve = "gamma",
 ) -> np.ndarray:
     """Apply the correction ``low_input -> low_output`` to the full-resolution photo.

@@ -8,8 +8,6 @@ a file written before it was stored loads with the default (power law, gamma 2.2
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from torch import nn
 
 from exposure_core.errors import UserError
 from exposure_core.exposure import Encoding
+from exposure_core.fsutil import atomic_open
 from exposure_models.seednets.registry import GENERATORS
 
 FORMAT = "exposure-prep/generator"
@@ -29,20 +28,10 @@ class CheckpointError(UserError):
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: readers never see a
-    half-written file, and a crash leaves the previous version in place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` through ``atomic_open``: readers never see a half-written file, and a
+    crash leaves the previous version in place."""
+    with atomic_open(path, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def _plain(value: Any, where: str) -> Any:

@@ -25,9 +25,13 @@ ColorSpace = Literal["rgb", "ycrcb"]
 Noise = Literal["none", "encoder", "decoder", "both"]
 Padding = Literal["reflect", "zeros"]
 GlobalBranch = Literal["none", "histogram", "pooled"]
+Upsampling = Literal["bilinear", "bicubic", "nearest"]
+GanLoss = Literal["bce", "lsgan"]
 Positive = Annotated[int, AtLeast(1)]
 NORMS: tuple[str, ...] = typing.get_args(Norm)
 GLOBAL_BRANCHES: tuple[str, ...] = typing.get_args(GlobalBranch)
+UPSAMPLINGS: tuple[str, ...] = typing.get_args(Upsampling)
+GAN_LOSSES: tuple[str, ...] = typing.get_args(GanLoss)
 
 _C = TypeVar("_C", bound="NetConfig")
 
@@ -135,7 +139,7 @@ class SeedSRConfig(NetConfig):
     arch: Literal["seed003_sr"] = "seed003_sr"
     scale: Annotated[int, AtLeast(2)] = 4
     width: Positive = 64
-    upsampling: Literal["bilinear", "bicubic", "nearest"] = "bilinear"  # the seed's listing
+    upsampling: Upsampling = "bilinear"  # the seed's listing
 
 
 @dataclass(frozen=True)
@@ -246,7 +250,7 @@ class LossWeights(NetConfig):
     """The generator objective ``gan_weight * GAN + l1_weight * L1 + perceptual_weight * VGG``
     (``train.loss`` in params.yaml)."""
 
-    gan: Literal["bce", "lsgan"] = "bce"  # "bce" (pix2pix) or "lsgan"
+    gan: GanLoss = "bce"  # "bce" (pix2pix) or "lsgan"
     gan_weight: Annotated[float, AtLeast(0.0)] = 1.0
     l1_weight: Annotated[float, AtLeast(0.0)] = 100.0
     perceptual_weight: Annotated[float, AtLeast(0.0)] = 0.0

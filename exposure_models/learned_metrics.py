@@ -32,8 +32,8 @@ import cv2
 import numpy as np
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from exposure_models.vgg import IMAGENET_MEAN, IMAGENET_STD
+
 INCEPTION_SIDE = 299
 IS_SPLITS = 10  # Salimans et al.; used when every split gets at least IS_MIN_PER_SPLIT images
 IS_MIN_PER_SPLIT = 10

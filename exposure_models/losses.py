@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exposure_models.config import GAN_LOSSES
 from exposure_models.vgg import VGG19Features
 
-GAN_KINDS = ("bce", "lsgan")
 # ReLU outputs after VGG-19 conv layers 1, 4, 7, 10, 13 (conv1_1, conv2_2, conv3_3, conv4_2,
 # conv5_1): five maps a constant 3 convs apart, which also puts exactly one in each of VGG's
 # five resolution blocks, so every scale from fine texture to layout is compared (seed 002:
@@ -28,8 +28,8 @@ def gan_loss(logits: torch.Tensor, real: bool, kind: str = "bce") -> torch.Tenso
     ``"bce"``: binary cross-entropy on the logits (pix2pix, seed 000). ``"lsgan"``: mean squared
     distance of the raw outputs to 1 or 0 (Mao et al., seed 002).
     """
-    if kind not in GAN_KINDS:
-        raise ValueError(f"kind must be one of {GAN_KINDS}, got {kind!r}")
+    if kind not in GAN_LOSSES:
+        raise ValueError(f"kind must be one of {GAN_LOSSES}, got {kind!r}")
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(logits, target)

@@ -90,6 +90,23 @@ def test_unreadable_photo_named_and_exit_code(tmp_path: Path, demo_photos, model
     assert (tmp_path / "out" / "good.png").is_file()
 
 
+def test_appledouble_and_hidden_files_are_not_photos(
+    tmp_path: Path, demo_photos, model: Path
+) -> None:
+    """``prep enhance dir/`` skips what ``prep download`` skips: macOS ``._x.jpg`` resource
+    forks (not images at all), hidden files and ``__MACOSX/``; the run stays clean."""
+    photos = tmp_path / "in"
+    imageio.write_image(photos / "x.jpg", dark(demo_photos))
+    (photos / "._x.jpg").write_bytes(b"\x00\x05\x16\x07AppleDouble resource fork")
+    imageio.write_image(photos / ".hidden.png", dark(demo_photos))
+    imageio.write_image(photos / "__MACOSX" / "y.jpg", dark(demo_photos))
+    result = runner.invoke(app, ["enhance", str(photos), "--model", str(model),
+                                 "--output", str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "._x.jpg" not in result.output
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["x.jpg"]
+
+
 def test_not_our_model(tmp_path: Path, demo_photos) -> None:
     imageio.write_image(tmp_path / "x.png", dark(demo_photos))
     fake = tmp_path / "model.pt"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exposure_models.training.loader import make_loader
+from exposure_models.training.loader import LoaderConfig, make_loader
 from pipeline.evaluation import methods, testsets
 from pipeline.evaluation.baselines import BLIND_BASELINES
 from pipeline.evaluation.results import PLOT_METHODS
@@ -62,7 +62,9 @@ def broken_test_shards(tmp_path_factory, demo_photos) -> tuple[Path, str]:
 
 def test_loader_records_skip_reasons_whatever_the_warning_filters(broken_test_shards) -> None:
     shards, key = broken_test_shards
-    loader = make_loader(str(next(shards.glob("test-*.tar"))), batch_size=1, crop=None, train=False)
+    loader = make_loader(
+        str(next(shards.glob("test-*.tar"))), LoaderConfig(batch_size=1, crop=None, train=False)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nothing is shown, yet the skip is recorded
         list(loader)

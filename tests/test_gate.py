@@ -14,7 +14,7 @@ from exposure_core import exposure, imageio
 from exposure_models.checkpoint import save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.inference.enhancer import Enhancer
-from exposure_models.inference.gate import analysis_sample, decide, mean_luma_lift
+from exposure_models.inference.gate import decide, float_analysis_sample, mean_luma_lift
 from pipeline.cli import app
 from pipeline.params import EnhanceParams, FilterParams, Params, load_params
 from pipeline.stages import enhance as stage
@@ -72,7 +72,7 @@ def test_decide_asks_the_filter_then_the_network(demo_photos) -> None:
 def test_analysis_sample_keeps_exact_codes() -> None:
     codes = imageio.Codes(np.arange(300 * 200 * 3, dtype=np.uint32).reshape(300, 200, 3) % 256)
     codes = imageio.Codes(codes.array.astype(np.uint8))
-    sample = analysis_sample(codes, 100)
+    sample = float_analysis_sample(codes, 100)
     assert max(sample.shape[:2]) <= 100
     np.testing.assert_array_equal(np.round(sample * 255).astype(np.uint8), codes.array[::3, ::3])
 

@@ -13,7 +13,8 @@ import torch
 from exposure_core import exposure, imageio, shardfmt
 from exposure_core.errors import UserError
 from exposure_core.manifest import PairRow, write_jsonl
-from exposure_models.training.loader import color_jitter, make_loader, shard_urls
+from exposure_models.training.loader import LoaderConfig, make_loader, shard_urls
+from exposure_models.training.pairs import color_jitter
 from pipeline.params import AugmentParams, SplitFractions, load_params
 from pipeline.stages import shard
 
@@ -91,7 +92,8 @@ def _locate(out: np.ndarray) -> tuple[int, bool, int, int] | None:
 
 def test_train_batches_have_shape_range_and_dtype(shards):
     loader = make_loader(
-        shard_urls(shards, "train"), batch_size=4, crop=CROP, train=True, augment=ALL_AUGMENT
+        shard_urls(shards, "train"),
+        LoaderConfig(batch_size=4, crop=CROP, train=True, augment=ALL_AUGMENT),
     )
     batches = list(loader)
     assert len(batches) == 2  # 9 pairs: the partial batch is dropped in training
@@ -106,13 +108,15 @@ def test_train_batches_have_shape_range_and_dtype(shards):
 def test_same_crop_and_flips_on_input_and_target(shards):
     loader = make_loader(
         shard_urls(shards, "train"),
-        batch_size=4,
-        crop=CROP,
-        train=True,
-        augment=ALL_AUGMENT,
-        epoch_len=12,
-        seed=3,
-        shuffle_buffer=20,
+        LoaderConfig(
+            batch_size=4,
+            crop=CROP,
+            train=True,
+            augment=ALL_AUGMENT,
+            epoch_len=12,
+            seed=3,
+            shuffle_buffer=20,
+        ),
     )
     ops, origins = set(), set()
     for batch in loader:
@@ -133,7 +137,8 @@ def test_same_crop_and_flips_on_input_and_target(shards):
 def test_jitter_changes_the_input_only(shards):
     augment = AugmentParams(hflip=False, jitter=0.4)
     loader = make_loader(
-        shard_urls(shards, "train"), batch_size=4, crop=CROP, train=True, augment=augment
+        shard_urls(shards, "train"),
+        LoaderConfig(batch_size=4, crop=CROP, train=True, augment=augment),
     )
     changed = 0
     for batch in loader:
@@ -145,7 +150,9 @@ def test_jitter_changes_the_input_only(shards):
 
 
 def test_eval_gives_full_images_with_metadata_in_order(shards):
-    loader = make_loader(shard_urls(shards, "train"), batch_size=1, crop=None, train=False)
+    loader = make_loader(
+        shard_urls(shards, "train"), LoaderConfig(batch_size=1, crop=None, train=False)
+    )
     batches = list(loader)
     assert len(batches) == 9
     index = [(b.meta[0]["__key__"], b.meta[0]["id"]) for b in batches]
@@ -166,7 +173,9 @@ def test_eval_gives_full_images_with_metadata_in_order(shards):
 
 
 def test_small_images_are_padded_by_reflection(shards):
-    loader = make_loader(shard_urls(shards, "train"), batch_size=1, crop=CROP, train=False)
+    loader = make_loader(
+        shard_urls(shards, "train"), LoaderConfig(batch_size=1, crop=CROP, train=False)
+    )
     small = next(b for b in loader if b.meta[0]["id"] == "small")
     codes = (np.arange(10 * 12 * 3).reshape(10, 12, 3) * 181).astype(np.float32) / 65535
     expected = np.pad(codes, ((3, 3), (2, 2), (0, 0)), mode="reflect")  # 10x12 -> 16x16
@@ -193,7 +202,7 @@ def test_corrupt_samples_are_skipped_warned_and_counted(shards, tmp_path):
     bad, _ = _corrupt_tars(shards, tmp_path)
     with tarfile.open(bad) as tar:
         keys = [n.split(".")[0] for n in tar.getnames() if n.endswith(".json")]
-    loader = make_loader(bad, batch_size=1, crop=None, train=False)
+    loader = make_loader(bad, LoaderConfig(batch_size=1, crop=None, train=False))
     with pytest.warns(RuntimeWarning, match=rf"skipping a corrupt sample.*{keys[1]}\.target"):
         batches = list(loader)
     assert [b.meta[0]["__key__"] for b in batches] == [keys[0], keys[2]]
@@ -202,7 +211,7 @@ def test_corrupt_samples_are_skipped_warned_and_counted(shards, tmp_path):
 
 def test_truncated_shard_is_skipped_after_its_complete_samples(shards, tmp_path):
     _, cut = _corrupt_tars(shards, tmp_path)
-    loader = make_loader([cut], batch_size=1, crop=None, train=False)
+    loader = make_loader([cut], LoaderConfig(batch_size=1, crop=None, train=False))
     with pytest.warns(RuntimeWarning, match="unexpected end of data"):
         batches = list(loader)
     assert 1 <= len(batches) < 9
@@ -213,11 +222,13 @@ def test_truncated_shard_is_skipped_after_its_complete_samples(shards, tmp_path)
 def test_two_workers_read_every_sample_once(fixture, request):
     folder = request.getfixturevalue(fixture)
     urls = shard_urls(folder, "train")
-    loader = make_loader(urls, batch_size=1, crop=None, train=False, workers=2)
+    loader = make_loader(urls, LoaderConfig(batch_size=1, crop=None, train=False, workers=2))
     ids = sorted(b.meta[0]["id"] for b in loader)
     assert ids == sorted([f"same{k}" for k in range(4)] + [f"inv{k}" for k in range(4)] + ["small"])
     assert set(loader.stats.by_worker) == {0, 1}
-    train = make_loader(urls, batch_size=2, crop=CROP, train=True, workers=2, augment=ALL_AUGMENT)
+    train = make_loader(
+        urls, LoaderConfig(batch_size=2, crop=CROP, train=True, workers=2, augment=ALL_AUGMENT)
+    )
     assert all(b.input.shape == (2, 3, CROP, CROP) for b in train)
     assert train.stats.samples == 8 if fixture == "shards" else train.stats.samples >= 6
 
@@ -226,7 +237,7 @@ def test_runs_are_reproducible_and_seeded(shards):
     def first_inputs(seed: int) -> torch.Tensor:
         urls = shard_urls(shards, "train")
         loader = make_loader(
-            urls, batch_size=4, crop=CROP, train=True, seed=seed, augment=ALL_AUGMENT
+            urls, LoaderConfig(batch_size=4, crop=CROP, train=True, seed=seed, augment=ALL_AUGMENT)
         )
         return torch.cat([b.input for b in loader])
 
@@ -236,7 +247,7 @@ def test_runs_are_reproducible_and_seeded(shards):
 
 def test_epoch_len_gives_fixed_epochs_from_an_endless_stream(many_shards):
     url = str(many_shards / "train-{000000..000004}.tar")  # brace pattern
-    loader = make_loader(url, batch_size=4, crop=CROP, train=True, epoch_len=3)
+    loader = make_loader(url, LoaderConfig(batch_size=4, crop=CROP, train=True, epoch_len=3))
     assert len(loader) == 3
     assert [len(list(loader)) for _ in range(3)] == [3, 3, 3]
     assert loader.stats.samples == 36  # more than the 9 pairs: the stream repeats
@@ -245,9 +256,9 @@ def test_epoch_len_gives_fixed_epochs_from_an_endless_stream(many_shards):
 def test_loader_argument_errors(shards, tmp_path):
     urls = shard_urls(shards, "train")
     with pytest.raises(ValueError, match="crop=None"):
-        make_loader(urls, batch_size=1, crop=None, train=True)
+        make_loader(urls, LoaderConfig(batch_size=1, crop=None, train=True))
     with pytest.raises(ValueError, match="crop=None"):
-        make_loader(urls, batch_size=2, crop=None, train=False)
+        make_loader(urls, LoaderConfig(batch_size=2, crop=None, train=False))
     with pytest.raises(ValueError, match="no shards for split 'val'"):
         shard_urls(shards, "val")
     with pytest.raises(UserError, match="prep shard"):
@@ -279,22 +290,32 @@ def test_several_crops_per_decoded_pair(shards, monkeypatch):
 
     monkeypatch.setattr(imageio, "decode_codes", counting)
     loader = make_loader(
-        shard_urls(shards, "train"), batch_size=4, crop=16, train=True, shuffle_buffer=1,
-        seed=0, augment=AugmentParams(hflip=True), epoch_len=3, crops_per_sample=4,
-    )  # fmt: skip
+        shard_urls(shards, "train"),
+        LoaderConfig(
+            batch_size=4,
+            crop=16,
+            train=True,
+            shuffle_buffer=1,
+            seed=0,
+            augment=AugmentParams(hflip=True),
+            epoch_len=3,
+            crops_per_sample=4,
+        ),
+    )
     batches = list(loader)
     assert [b.input.shape[0] for b in batches] == [4, 4, 4]
     # 12 training crops + the look-ahead of the crop shuffle (4 x 4), 4 crops per decoded pair
     assert calls["n"] <= 2 * ((12 + 4 * 4) // 4 + 1)  # two decodes (stored input, target)
     with pytest.raises(ValueError, match="crops_per_sample"):
         make_loader(
-            shard_urls(shards, "train"), batch_size=2, crop=16, train=True, crops_per_sample=0
+            shard_urls(shards, "train"),
+            LoaderConfig(batch_size=2, crop=16, train=True, crops_per_sample=0),
         )
 
 
 def test_resize_shrinks_before_cropping(shards):
     loader = make_loader(
-        shard_urls(shards, "train"), batch_size=1, crop=None, train=False, resize=8
+        shard_urls(shards, "train"), LoaderConfig(batch_size=1, crop=None, train=False, resize=8)
     )
     batch = next(iter(loader))
     assert min(batch.input.shape[-2:]) == 8 and batch.input.shape == batch.target.shape
@@ -303,11 +324,13 @@ def test_resize_shrinks_before_cropping(shards):
 def test_identity_views_take_the_target_as_input(shards):
     urls = shard_urls(shards, "train")
     always = AugmentParams(hflip=True, identity=1.0)
-    for batch in make_loader(urls, batch_size=4, crop=CROP, train=True, augment=always):
+    for batch in make_loader(
+        urls, LoaderConfig(batch_size=4, crop=CROP, train=True, augment=always)
+    ):
         assert torch.equal(batch.input, batch.target)
     some = AugmentParams(hflip=False, identity=0.5)
     kinds = set()
-    for batch in make_loader(urls, batch_size=4, crop=CROP, train=True, augment=some):
+    for batch in make_loader(urls, LoaderConfig(batch_size=4, crop=CROP, train=True, augment=some)):
         for inp, tgt, meta in zip(batch.input, batch.target, batch.meta, strict=True):
             if not meta["id"].startswith("same"):
                 kinds.add(bool(torch.equal(inp, tgt)))
@@ -346,9 +369,18 @@ def test_rendered_crops_decode_only_the_rows_they_need(tmp_path, monkeypatch, fa
 
     monkeypatch.setattr(imageio, "decode_top_rows", counting)
     loader = make_loader(
-        [_recipe_shard(tmp_path, fast)], batch_size=2, crop=CROP, train=True, shuffle_buffer=1,
-        seed=0, augment=ALL_AUGMENT, epoch_len=8, crops_per_sample=2,
-    )  # fmt: skip
+        [_recipe_shard(tmp_path, fast)],
+        LoaderConfig(
+            batch_size=2,
+            crop=CROP,
+            train=True,
+            shuffle_buffer=1,
+            seed=0,
+            augment=ALL_AUGMENT,
+            epoch_len=8,
+            crops_per_sample=2,
+        ),
+    )
     table = imageio.curve_table(exposure.overexpose(exposure.code_levels(8), 0.5), 8)
     for batch in loader:
         for inp, tgt in zip(batch.input, batch.target, strict=True):

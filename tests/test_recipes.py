@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from exposure_core import imageio, shardfmt
+from exposure_core import imageio, shardfmt, shardwrite
 from exposure_core.errors import UserError
 from exposure_core.fsutil import MARKER
-from exposure_models.training.loader import make_loader, shard_urls
+from exposure_models.training.loader import LoaderConfig, make_loader, shard_urls
 from pipeline.evaluation.results import read_metrics
 from pipeline.evaluation.testsets import test_set as read_test_set
 from pipeline.params import AugmentParams, Params, SplitFractions, SynthesizeParams, load_params
@@ -50,7 +50,9 @@ def _loader_pairs(shards: Path) -> dict[str, tuple[np.ndarray, np.ndarray, dict]
     out = {}
     index = shardfmt.read_index(shards)
     for split in sorted({s["split"] for s in index["shards"]}):
-        for batch in make_loader(shard_urls(shards, split), batch_size=1, crop=None, train=False):
+        for batch in make_loader(
+            shard_urls(shards, split), LoaderConfig(batch_size=1, crop=None, train=False)
+        ):
             arrays = (t[0].permute(1, 2, 0).numpy() for t in (batch.input, batch.target))
             out[batch.meta[0]["id"]] = (*arrays, batch.meta[0])
     return out
@@ -110,12 +112,12 @@ def test_recipes_only_writes_no_images_and_stores_each_photo_once(tmp_path, phot
     assert sorted(m.split(".", 1)[1] for m, _ in members) == sorted(
         ["shard-format-2.json"] * 4 + ["target.png"] * 3 + ["target.jpg"]
     )
-    # each photo once: the JPEG as it is, the PNGs re-encoded losslessly (shard.stored_target)
+    # each photo once: the JPEG as it is, the PNGs re-encoded losslessly (shardwrite.stored_target)
     sizes = {p.suffix: p.stat().st_size for p in photos.iterdir() if p.suffix == ".jpg"}
     assert [size for m, size in members if m.endswith(".target.jpg")] == [sizes[".jpg"]]
     images = sum(size for m, size in members if ".target." in m)
     total = sum(p.stat().st_size for p in photos.iterdir())
-    assert images <= shard.MAX_TARGET_GROWTH * total
+    assert images <= shardwrite.MAX_TARGET_GROWTH * total
 
 
 def test_fresh_tau_draws_a_new_tau_per_visit(tmp_path, photos) -> None:
@@ -128,7 +130,10 @@ def test_fresh_tau_draws_a_new_tau_per_visit(tmp_path, photos) -> None:
 
     def taus(fresh: tuple[float, float] | None) -> tuple[list[tuple[str, float]], float]:
         loader = make_loader(
-            urls, batch_size=2, crop=16, train=True, epoch_len=8, shuffle_buffer=1, fresh_tau=fresh
+            urls,
+            LoaderConfig(
+                batch_size=2, crop=16, train=True, epoch_len=8, shuffle_buffer=1, fresh_tau=fresh
+            ),
         )
         batches = list(loader)
         mean = float(torch.cat([b.input for b in batches]).mean())
@@ -176,7 +181,7 @@ def test_bad_recipes_in_a_shard_are_skipped_counted_and_named(recipe_shards, tmp
     _rewrite(recipe_shards / name, bad / name, damage)
     index = json.loads((recipe_shards / "index.json").read_text())
     (bad / "index.json").write_text(json.dumps(index))
-    loader = make_loader([str(bad / name)], batch_size=1, crop=None, train=False)
+    loader = make_loader([str(bad / name)], LoaderConfig(batch_size=1, crop=None, train=False))
     with pytest.warns(RuntimeWarning) as record:
         batches = list(loader)
     warned = [str(w.message) for w in record]
@@ -211,7 +216,9 @@ def test_format_versions_are_named(recipe_shards, tmp_path) -> None:
 
     _rewrite(recipe_shards / name, tmp_path / name, newer)
     with pytest.raises(shardfmt.ShardFormatError, match=r"version 3"):
-        list(make_loader([str(tmp_path / name)], batch_size=1, crop=None, train=False))
+        list(
+            make_loader([str(tmp_path / name)], LoaderConfig(batch_size=1, crop=None, train=False))
+        )
 
 
 def _break_header(tar_path: Path, member_index: int) -> None:
@@ -263,13 +270,14 @@ def test_training_skips_corrupt_shards_up_to_a_fraction(tmp_path, photos) -> Non
 def test_an_endless_stream_over_unreadable_shards_fails_instead_of_spinning(
     recipe_shards, monkeypatch
 ) -> None:
-    from exposure_models.training import loader as loader_module
+    from exposure_models.training import pairs as pairs_module
 
     (name,) = [p.name for p in recipe_shards.glob("test-*.tar")]
     _break_header(recipe_shards / name, 1)  # only the first member (a target) can be read
-    monkeypatch.setattr(loader_module, "MAX_SKIPS_IN_ROW", 20)
-    loader = make_loader([str(recipe_shards / name)], batch_size=2, crop=16, train=True,
-                         epoch_len=5)  # fmt: skip
+    monkeypatch.setattr(pairs_module, "MAX_SKIPS_IN_ROW", 20)
+    loader = make_loader(
+        [str(recipe_shards / name)], LoaderConfig(batch_size=2, crop=16, train=True, epoch_len=5)
+    )
     with pytest.warns(RuntimeWarning), pytest.raises(UserError, match="20 corrupt samples in a"):
         next(iter(loader))
 
@@ -310,9 +318,9 @@ def test_training_crops_render_the_window_as_the_full_image_would(tmp_path, phot
     synthesize.run(params, photos, tmp_path / "pairs")
     shard.run(params, tmp_path / "pairs", tmp_path / "shards")
     loader = make_loader(
-        shard_urls(tmp_path / "shards", "train"), batch_size=2, crop=24, train=True,
-        epoch_len=10, augment=ALL_FLIPS, seed=4,
-    )  # fmt: skip
+        shard_urls(tmp_path / "shards", "train"),
+        LoaderConfig(batch_size=2, crop=24, train=True, epoch_len=10, augment=ALL_FLIPS, seed=4),
+    )
     checked = 0
     for batch in loader:
         for inp, tgt, meta in zip(batch.input, batch.target, batch.meta, strict=True):

@@ -417,7 +417,7 @@ def test_sr_degradations():
 
 # --- the seed presets through the loader and `prep train` ----------------------------------------
 def test_loader_square_resize_and_hue(tmp_path, demo_photos):
-    from exposure_models.training.loader import make_loader, shard_urls
+    from exposure_models.training.loader import LoaderConfig, make_loader, shard_urls
     from pipeline.params import AugmentParams
     from tests._pairs import make_shards
 
@@ -426,9 +426,19 @@ def test_loader_square_resize_and_hue(tmp_path, demo_photos):
 
     def first(augment, seed=0):
         loader = make_loader(
-            urls, batch_size=2, crop=64, train=True, shuffle_buffer=1, seed=seed,
-            augment=augment, epoch_len=1, resize=64, square=True,
-        )  # fmt: skip
+            urls,
+            LoaderConfig(
+                batch_size=2,
+                crop=64,
+                train=True,
+                shuffle_buffer=1,
+                seed=seed,
+                augment=augment,
+                epoch_len=1,
+                resize=64,
+                square=True,
+            ),
+        )
         return next(iter(loader))
 
     plain = first(AugmentParams(hflip=False))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from exposure_core import imageio, shardfmt
+from exposure_core import imageio, shardfmt, shardwrite
 from exposure_core.errors import StrictError
 from exposure_core.manifest import PairRow, write_jsonl
 from exposure_core.splits import SplitError
@@ -264,10 +264,10 @@ def test_plan_size_prediction_is_exact(tmp_path):
     samples, rejects = shard.validate(rows, tmp_path / "pairs", dict.fromkeys(
         (r.scene for r in rows), "train"), 10**8)  # fmt: skip
     assert not rejects and len(samples) == 3
-    shard.write_tar(tmp_path / "one.tar", samples)
-    predicted = shard.tar_bytes(sum(shard.sample_bytes(s) for s in samples))
+    shardwrite.write_tar(tmp_path / "one.tar", samples)
+    predicted = shardwrite.tar_bytes(sum(shardwrite.sample_bytes(s) for s in samples))
     assert (tmp_path / "one.tar").stat().st_size == predicted
-    assert shard.tar_bytes(0) == tarfile.RECORDSIZE  # an empty tar is one record
+    assert shardwrite.tar_bytes(0) == tarfile.RECORDSIZE  # an empty tar is one record
 
 
 def _recipes(pairs: Path, scenes: int, **row) -> list[PairRow]:
@@ -320,8 +320,8 @@ def test_targets_are_stored_as_they_are_unless_a_png_that_stays_small(tmp_path):
     folder = tmp_path / "targets"
     folder.mkdir()
     for name in ("gray.png", "photo.jpg"):
-        assert shard.stored_target(tmp_path / name, folder, "k") == tmp_path / name
-    out = shard.stored_target(tmp_path / "photo.png", folder, "p")
+        assert shardwrite.stored_target(tmp_path / name, folder, "k") == tmp_path / name
+    out = shardwrite.stored_target(tmp_path / "photo.png", folder, "p")
     assert out == folder / "p.png"
     assert np.array_equal(
         imageio.read_codes(out).array, imageio.read_codes(tmp_path / "photo.png").array

@@ -17,7 +17,15 @@ from exposure_core.upsample import (
     working_size,
 )
 
-GF = {"radius": 2, "eps": 1e-3}
+# the guided upsampler takes every setting from EnhanceParams; these tests fix their own
+GF = {
+    "radius": 2,
+    "eps": 1e-3,
+    "gain_eps": 1e-4,
+    "highlight_lo": 0.9,
+    "highlight_hi": 0.98,
+    "strip_rows": 512,
+}
 
 
 def _photo() -> np.ndarray:
@@ -202,8 +210,8 @@ def test_transfer_of_no_correction_leaves_the_photo_unchanged():
 
 def test_transfer_strips_join_exactly():
     photo, low, low_out, _, _ = _global_shift_case(1.0)
-    whole = transfer_correction(photo, low, low_out, **GF, strip_rows=10_000)
-    strips = transfer_correction(photo, low, low_out, **GF, strip_rows=37)
+    whole = transfer_correction(photo, low, low_out, **(GF | {"strip_rows": 10_000}))
+    strips = transfer_correction(photo, low, low_out, **(GF | {"strip_rows": 37}))
     np.testing.assert_allclose(strips, whole, atol=1e-5)
 
 
@@ -257,7 +265,7 @@ def test_transfer_memory_is_bounded_by_the_strip():
     low_out = shift_ev(low, 1.0)
     tracemalloc.start()
     try:
-        out = transfer_correction(photo, low, low_out, **GF, strip_rows=256)
+        out = transfer_correction(photo, low, low_out, **(GF | {"strip_rows": 256}))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -274,7 +282,7 @@ def test_partly_clipped_pixels_keep_their_texture() -> None:
                     axis=-1).astype(np.float32)  # fmt: skip
     low_in = resize_area(full, (64, 64))
     low_out = np.clip(low_in * np.float32(0.8), 0, 1).astype(np.float32)
-    out = transfer_correction(full, low_in, low_out, radius=2, eps=1e-3)
+    out = transfer_correction(full, low_in, low_out, **GF)
     green = out[..., 1]
     assert green.std() > 0.5 * full[..., 1].std()  # the checker survives
     assert abs(float(out[..., 0].mean()) - float(low_out[..., 0].mean())) < 0.05

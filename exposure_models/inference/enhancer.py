@@ -25,7 +25,7 @@ from exposure_core import imageio, upsample
 from exposure_core.exposure import Encoding
 from exposure_models.checkpoint import CheckpointError, load_generator
 from exposure_models.generator import UNetGenerator, predict_padded
-from exposure_models.inference.gate import Verdict, analysis_sample, decide
+from exposure_models.inference.gate import Verdict, decide, float_analysis_sample
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.seednets.registry import SR_ARCHS, arch_of
 from pipeline.params import EnhanceParams, FilterParams
@@ -70,10 +70,12 @@ class Enhancer:
         """Size the network runs at (before padding to its multiple), never above the photo.
 
         ``enhance.long_side`` when set; else the model's training scale (short side =
-        ``train.resize``); else a long side of 512, as MSEC.
+        ``train.resize``); else a long side of ``upsample.UNRESIZED_LONG_SIDE``, as MSEC.
         """
         if self.params.long_side > 0 or self.train_resize <= 0:
-            long_side = max(self.params.long_side or 512, self.model.multiple)
+            long_side = max(
+                self.params.long_side or upsample.UNRESIZED_LONG_SIDE, self.model.multiple
+            )
             return upsample.working_size(height, width, long_side, self.model.multiple)
         scale = min(1.0, self.train_resize / min(height, width))
         return max(1, round(height * scale)), max(1, round(width * scale))
@@ -95,7 +97,7 @@ class Enhancer:
         """The well-exposed gate's decision for one photo (None when the gate is off)."""
         if self.thresholds is None:
             return None
-        sample = analysis_sample(codes, self.thresholds.analysis_side)
+        sample = float_analysis_sample(codes, self.thresholds.analysis_side)
         return decide(sample, low_input, low_output, self.thresholds, self.params.max_lift)
 
     def strips(self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray):
@@ -143,30 +145,37 @@ def _unchanged_strips(codes: imageio.Codes, strip_rows: int):  # type: ignore[no
         yield top, bottom, imageio.rows_to_float(codes, top, bottom)
 
 
-def batched_forward(
-    photos: list[Path], enhancer: Enhancer, max_pixels: int, failures: list[str]
-) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
-    """Decode photos, batch same-size working images, yield (path, codes, low_in, low_out).
+class BatchedForward:
+    """Photos decoded, same-size working images batched through the network: iterating yields
+    ``(path, codes, low_in, low_out)``. An unreadable photo is skipped and listed in
+    ``failures`` ("path: reason"), complete once iteration ends."""
 
-    An unreadable photo is appended to ``failures`` as "path: reason" and skipped.
-    """
-    buckets: dict[tuple[int, int], list[tuple[Path, imageio.Codes, np.ndarray]]] = defaultdict(list)
+    def __init__(self, photos: list[Path], enhancer: Enhancer, max_pixels: int) -> None:
+        self.photos = photos
+        self.enhancer = enhancer
+        self.max_pixels = max_pixels
+        self.failures: list[str] = []
 
-    def flush(key: tuple[int, int]) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
-        items = buckets.pop(key)
-        outputs = enhancer.forward([low for _, _, low in items])
-        for (path, codes, low), out in zip(items, outputs, strict=True):
-            yield path, codes, low, out
+    def __iter__(self) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
+        enhancer = self.enhancer
+        buckets: dict[tuple[int, int], list[tuple[Path, imageio.Codes, np.ndarray]]]
+        buckets = defaultdict(list)
 
-    for photo in photos:
-        try:
-            codes = imageio.read_codes(photo, max_pixels)
-        except (imageio.ImageError, OSError) as exc:
-            failures.append(f"{photo}: {getattr(exc, 'reason', exc)}")
-            continue
-        size = enhancer.working_size(codes.height, codes.width)
-        buckets[size].append((photo, codes, imageio.downscale(codes, size)))
-        if len(buckets[size]) >= enhancer.params.batch_size:
-            yield from flush(size)
-    for key in list(buckets):
-        yield from flush(key)
+        def flush(key: tuple[int, int]) -> Iterator[tuple]:
+            items = buckets.pop(key)
+            outputs = enhancer.forward([low for _, _, low in items])
+            for (path, codes, low), out in zip(items, outputs, strict=True):
+                yield path, codes, low, out
+
+        for photo in self.photos:
+            try:
+                codes = imageio.read_codes(photo, self.max_pixels)
+            except (imageio.ImageError, OSError) as exc:
+                self.failures.append(f"{photo}: {getattr(exc, 'reason', exc)}")
+                continue
+            size = enhancer.working_size(codes.height, codes.width)
+            buckets[size].append((photo, codes, imageio.downscale(codes, size)))
+            if len(buckets[size]) >= enhancer.params.batch_size:
+                yield from flush(size)
+        for key in list(buckets):
+            yield from flush(key)

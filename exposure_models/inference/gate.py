@@ -26,11 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from exposure_core import imageio
-from exposure_core.exposure_stats import analysis_sample as stride_sample
-from exposure_core.exposure_stats import judge, photo_stats
+from exposure_core.exposure import LUMA_WEIGHTS
+from exposure_core.exposure_stats import analysis_sample, judge, photo_stats
 from pipeline.params import FilterParams
 
-LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709
 LUMA_FLOOR = 1e-4  # keeps the log of a black image finite
 
 
@@ -57,12 +56,13 @@ def mean_luma_lift(low_input: np.ndarray, low_output: np.ndarray) -> float:
     return math.log2((mean_out + LUMA_FLOOR) / (mean_in + LUMA_FLOOR))
 
 
-def analysis_sample(codes: imageio.Codes, side: int) -> np.ndarray:
+def float_analysis_sample(codes: imageio.Codes, side: int) -> np.ndarray:
     """A strided subsample of the photo with a long side of about ``side``, as float32 RGB.
 
-    Striding keeps exact code values (no averaging), as ``prep filter`` analyses a photo.
+    ``exposure_stats.analysis_sample`` of the codes (striding keeps exact code values, as
+    ``prep filter`` analyses a photo), then converted to float.
     """
-    return imageio.codes_to_float(imageio.Codes(stride_sample(codes.array, side)))
+    return imageio.codes_to_float(imageio.Codes(analysis_sample(codes.array, side)))
 
 
 def decide(
@@ -76,7 +76,7 @@ def decide(
 
     Args:
         photo_sample: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1]: the photo (or the
-            ``analysis_sample`` of it) that the filter's statistics are computed on.
+            ``float_analysis_sample`` of it) that the filter's statistics are computed on.
         low_input, low_output: the network's input and output at working resolution.
         thresholds: ``prep filter``'s thresholds.
         max_lift: brightening (log2 mean-luma ratio) from which the network is trusted.

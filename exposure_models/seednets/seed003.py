@@ -27,7 +27,6 @@ from exposure_models.blocks import rgb_to_ycrcb, ycrcb_to_rgb
 from exposure_models.config import Seed003DiscriminatorConfig, Seed003GeneratorConfig
 from exposure_models.seednets.fov import field_of_view
 
-COLOR_SPACES = ("rgb", "ycrcb")
 POOLED = 64  # the discriminator's AdaptiveAvgPool2d((64, 64))
 
 

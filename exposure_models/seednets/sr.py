@@ -24,12 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from exposure_models.config import RRDBConfig, SeedSRConfig
+from exposure_models.config import UPSAMPLINGS, RRDBConfig, SeedSRConfig
 from exposure_models.seednets.seed003 import Seed003Body
 
 DEGRADATIONS = ("bicubic", "avgpool")
-UPSAMPLINGS = ("bilinear", "bicubic", "nearest")
-BASES = ("none", "bicubic")
 
 
 def degrade(hr: torch.Tensor, scale: int, kind: str = "bicubic") -> torch.Tensor:

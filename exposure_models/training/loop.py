@@ -26,7 +26,7 @@ from exposure_core.console import Summary, console
 from exposure_core.errors import UserError
 from exposure_models.training import distributed as ddp
 from exposure_models.training.gan_step import GanStep
-from exposure_models.training.loader import PairLoader, make_loader
+from exposure_models.training.loader import LoaderConfig, PairLoader, make_loader
 from exposure_models.training.setup import get_lr
 from exposure_models.training.task import task_input
 from exposure_models.training.trainstate import save_training
@@ -53,18 +53,20 @@ def train_loader(
     fresh_stream = step > 0 and not p.exact_resume
     loader = make_loader(
         urls,
-        batch_size=p.batch_size,
-        crop=p.crop,
-        train=True,
-        shuffle_buffer=p.shuffle_buffer,
-        workers=p.workers,
-        seed=p.seed + step if fresh_stream else p.seed,
-        augment=p.augment,
-        epoch_len=max(1, p.steps - step if fresh_stream else p.steps),
-        resize=p.resize,
-        crops_per_sample=p.crops_per_sample,
-        fresh_tau=fresh_tau,
-        square=p.resize_mode == "square",
+        LoaderConfig(
+            batch_size=p.batch_size,
+            crop=p.crop,
+            train=True,
+            shuffle_buffer=p.shuffle_buffer,
+            workers=p.workers,
+            seed=p.seed + step if fresh_stream else p.seed,
+            augment=p.augment,
+            epoch_len=max(1, p.steps - step if fresh_stream else p.steps),
+            resize=p.resize,
+            crops_per_sample=p.crops_per_sample,
+            fresh_tau=fresh_tau,
+            square=p.resize_mode == "square",
+        ),
     )
     return loader, 0 if fresh_stream else step
 

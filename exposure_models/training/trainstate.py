@@ -98,21 +98,21 @@ def restore(gan: GanStep, state: dict[str, Any]) -> int:
 
 
 def resume_state(
-    last: Path, identity: dict[str, Any], fresh: bool, resume: bool, notes: list[str]
-) -> dict[str, Any] | None:
-    """The checkpoint to resume from, or None to start over.
+    last: Path, identity: dict[str, Any], fresh: bool, resume: bool
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The checkpoint to resume from (None to start over), and a note when one is discarded.
 
     ``last`` is resumed when it was made with the same ``identity`` (architecture, training
-    params other than the runtime keys, shards); otherwise training starts over, with a note
-    appended to ``notes``. ``resume=True`` insists on resuming (``CheckpointError`` when
+    params other than the runtime keys, shards); otherwise training starts over, and the note
+    says why. ``resume=True`` insists on resuming (``CheckpointError`` when
     impossible); ``fresh=True`` ignores the checkpoint.
     """
     if fresh:
-        return None
+        return None, None
     if not last.exists():
         if resume:
             raise CheckpointError(f"{last}: no checkpoint to resume from")
-        return None
+        return None, None
     state = load_training(last)
     changed = [c for changes in differences(state, identity).values() for c in changes]
     if changed and resume:
@@ -121,12 +121,11 @@ def resume_state(
             "Restore those params, or start over with `prep train --fresh`"
         )
     if changed:
-        notes.append(
+        return None, (
             f"[yellow]{last} was made with other settings "
             f"({'; '.join(changed)[:300]}): starting over[/yellow]"
         )
-        return None
-    return state
+    return state, None
 
 
 def load_training(path: Path) -> dict[str, Any]:

@@ -6,7 +6,7 @@ logged during training are the ones the evaluation reports."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +15,19 @@ from torch import nn
 
 from exposure_core import shardfmt
 from exposure_core.metrics import fast
+from exposure_core.upsample import UNRESIZED_LONG_SIDE
 from exposure_models.generator import predict_padded
-from exposure_models.training.loader import make_loader
+from exposure_models.training.loader import LoaderConfig, make_loader
 
 
 @dataclass
 class Validation:
     """Validation pairs held in memory, at the scale the network works at: short side
-    ``resize`` when the model trains on resized images, else a long side of at most 512."""
+    ``resize`` when the model trains on resized images, else a long side of at most
+    ``UNRESIZED_LONG_SIDE``."""
 
     pairs: list[tuple[torch.Tensor, torch.Tensor]]  # (1, 3, H, W) RGB [0, 1] each
+    corrupt: list[str] = field(default_factory=list)  # "<file>: <reason>" of val shards left out
 
     @classmethod
     def load(
@@ -33,27 +36,26 @@ class Validation:
         count: int,
         resize: int = 0,
         verify: bool = True,
-        notes: list[str] | None = None,
     ) -> Validation:
         """The first ``count`` pairs of the val split (none when ``count`` is 0).
 
         With ``verify`` each val shard's sha256 is checked against ``index.json`` first, as the
-        train split's: a corrupt one is left out and named in ``notes``; validation goes on
+        train split's: a corrupt one is left out and named in ``corrupt``; validation goes on
         with the intact ones (none left: no validation). No val split is a ``UserError``.
         """
         if count <= 0:
             return cls([])
         checked = shardfmt.check_shards(shards, "val", verify=verify)
-        if notes is not None:
-            notes += [f"[yellow]corrupt val shard skipped:[/yellow] {c}" for c in checked.corrupt]
         if not checked.usable:
-            return cls([])
-        loader = make_loader(checked.urls(shards), batch_size=1, crop=None, train=False)
+            return cls([], checked.corrupt)
+        loader = make_loader(
+            checked.urls(shards), LoaderConfig(batch_size=1, crop=None, train=False)
+        )
         pairs = []
         for batch in loader:
             x, y = batch.input, batch.target
             h, w = x.shape[-2:]
-            scale = resize / min(h, w) if resize > 0 else 512 / max(h, w)
+            scale = resize / min(h, w) if resize > 0 else UNRESIZED_LONG_SIDE / max(h, w)
             if scale < 1:
                 size = (max(1, round(h * scale)), max(1, round(w * scale)))
                 x = nn.functional.interpolate(x, size=size, mode="area")
@@ -61,7 +63,7 @@ class Validation:
             pairs.append((x, y))
             if len(pairs) >= count:
                 break
-        return cls(pairs)
+        return cls(pairs, checked.corrupt)
 
     @torch.no_grad()
     def score(

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from exposure_core import imageio, shardfmt
+from exposure_core.discover import find_dirs, find_photos
 from exposure_core.errors import UserError
 from exposure_core.manifest import SourceItem, slug
 from pipeline.params import Params
 from pipeline.sources import lol, msec
-from pipeline.sources.base import FetchContext, find_dirs, find_images
+from pipeline.sources.base import FetchContext
 
 FOLDER_PAIRS = (("low", "high"), ("input", "target"))
 
@@ -123,34 +124,41 @@ def _photo_items(members: dict[str, Any], where: str, into: EvalSet) -> Iterator
         yield EvalItem(v.id, meta, imageio.codes_to_float(inp), target_float)
 
 
-def _by_stem(folder: Path, into: EvalSet) -> dict[str, Path]:
+def _by_stem(folder: Path) -> tuple[dict[str, Path], list[str]]:
+    """The folder's photos by stem, and the ambiguous ones left out ("path: reason")."""
     found: dict[str, Path] = {}
-    for path in find_images(folder, recursive=False):
+    skipped: list[str] = []
+    for path in find_photos(folder, recursive=False).photos:
         if path.stem in found:
-            into.skipped.append(f"{path}: same name as {found[path.stem].name}; ambiguous pair")
+            skipped.append(f"{path}: same name as {found[path.stem].name}; ambiguous pair")
         else:
             found[path.stem] = path
-    return found
+    return found, skipped
 
 
-def _folder_pairs(folder: Path, low: str, high: str, into: EvalSet) -> list[SourceItem]:
-    inputs, targets = _by_stem(folder / low, into), _by_stem(folder / high, into)
+def _folder_pairs(folder: Path, low: str, high: str) -> tuple[list[SourceItem], list[str]]:
+    """Pairs matched by stem between ``folder/low`` and ``folder/high``, and the files left
+    out ("path: reason")."""
+    (inputs, skipped), (targets, more) = _by_stem(folder / low), _by_stem(folder / high)
+    skipped += more
     for stem in sorted(inputs.keys() ^ targets.keys()):
         lone, other = (inputs, high) if stem in inputs else (targets, low)
-        into.skipped.append(f"{lone[stem]}: no file named {stem}.* in {folder / other}")
-    return [
+        skipped.append(f"{lone[stem]}: no file named {stem}.* in {folder / other}")
+    pairs = [
         SourceItem(
             "pairs", f"{folder.name}-{slug(stem)}", str(inputs[stem]), "native", str(targets[stem])
         )
         for stem in sorted(inputs.keys() & targets.keys())
     ]
+    return pairs, skipped
 
 
-def _source_pairs(folder: Path, params: Params, into: EvalSet) -> list[SourceItem]:
-    """Pairs of the folder's layout (see the module docstring); paths absolute."""
+def _source_pairs(folder: Path, params: Params) -> tuple[list[SourceItem], list[str], list[str]]:
+    """Pairs of the folder's layout (see the module docstring; paths absolute), the files
+    left out ("path: reason") and the adapter's notes."""
     for low, high in FOLDER_PAIRS:
         if (folder / low).is_dir() and (folder / high).is_dir() and folder.name != "eval15":
-            return _folder_pairs(folder, low, high, into)
+            return (*_folder_pairs(folder, low, high), [])
     ctx = FetchContext(params, folder)
     if find_dirs(folder, "INPUT_IMAGES"):
         items = msec.pair_split(ctx, folder, folder, "testing")
@@ -162,9 +170,8 @@ def _source_pairs(folder: Path, params: Params, into: EvalSet) -> list[SourceIte
             f"{folder}: not a paired folder (expected {pairs}, an MSEC testing folder with "
             "INPUT_IMAGES/ and expert_<x>_testing_set/, or a LOL eval15/ folder)"
         )
-    into.skipped += [f"{r.path}: {r.reason}" for r in ctx.rejects]
-    into.notes += ctx.summary.notes
-    return [
+    skipped = [f"{r.path}: {r.reason}" for r in ctx.rejects]
+    pairs = [
         SourceItem(
             i.source,
             i.scene,
@@ -176,14 +183,15 @@ def _source_pairs(folder: Path, params: Params, into: EvalSet) -> list[SourceIte
         )
         for i in items
     ]
+    return pairs, skipped, list(ctx.summary.notes)
 
 
 def paired_set(folder: Path, params: Params, name: str, max_images: int = 0) -> EvalSet:
     """Pairs found in ``folder`` (see the module docstring) as a set called ``name``."""
     if not folder.is_dir():
         raise UserError(f"{folder}: no such paired folder")
-    result = EvalSet(name, iter(()))
-    pairs = _source_pairs(folder, params, result)
+    pairs, skipped, notes = _source_pairs(folder, params)
+    result = EvalSet(name, iter(()), skipped, notes)
     if not pairs:
         raise UserError(f"{folder}: no input/target pairs found")
     result.items = _limit(_read_pairs(pairs, params.io.max_pixels, result), max_images)

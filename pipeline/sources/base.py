@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exposure_core.console import Summary
 from exposure_core.errors import StrictError
-from exposure_core.imageio import is_image
 from exposure_core.manifest import Reject, SourceItem
 from pipeline.params import Params
 from pipeline.sources.integrity import LOCK_NAME, SourceLock
@@ -48,33 +46,3 @@ class FetchContext:
 # A source adapter fetches (or finds) its files under ``dest`` and lists them.
 # Paths in the returned items are relative to ``dest`` (where index.jsonl is written).
 SourceFetcher = Callable[[FetchContext, Path], list[SourceItem]]
-
-
-def _hidden(name: str) -> bool:
-    # Hidden files and macOS resource forks (``__MACOSX/``, ``._x.jpg``) are never photos.
-    return name.startswith(".") or name == "__MACOSX"
-
-
-def _walk(root: Path, recursive: bool) -> Iterator[tuple[Path, list[str], list[str]]]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not _hidden(d)) if recursive else []
-        yield Path(folder), dirs, [f for f in files if not _hidden(f)]
-
-
-def find_images(root: Path, recursive: bool = True) -> list[Path]:
-    """Photos under ``root`` (``imageio.is_image`` suffixes), sorted, hidden files skipped."""
-    found = (
-        folder / name
-        for folder, _, files in _walk(root, recursive)
-        for name in files
-        if is_image(name)
-    )
-    return sorted(p for p in found if p.is_file())
-
-
-def find_dirs(root: Path, name: str) -> list[Path]:
-    """Folders under ``root`` (itself included) named ``name``, case-insensitively, sorted."""
-    found = [root] if root.name.lower() == name.lower() else []
-    for folder, dirs, _ in _walk(root, recursive=True):
-        found.extend(folder / d for d in dirs if d.lower() == name.lower())
-    return sorted(found)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import ssl
 import time
@@ -35,7 +34,7 @@ from rich.progress import (
 )
 
 from exposure_core.console import console
-from exposure_core.fsutil import atomic_write_json
+from exposure_core.fsutil import atomic_write_json, move_into_place
 from pipeline.params import DownloadParams
 
 _T = TypeVar("_T")
@@ -206,7 +205,7 @@ def download(
         raise DownloadError(
             f"{url}: received {part.stat().st_size} bytes, the server announced {info.size}"
         )
-    os.replace(part, dest)
+    move_into_place(part, dest)
     meta.unlink(missing_ok=True)
     return RemoteInfo(
         info.size or seen.size, info.etag or seen.etag, info.last_modified or seen.last_modified

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exposure_core.discover import LOOP_REASON, is_symlink_loop, walk_photos
+from exposure_core.discover import LOOP_REASON, find_photos
 from exposure_core.errors import UserError
 from exposure_core.fsutil import relpath
 from exposure_core.manifest import SourceItem, slug
-from pipeline.sources.base import FetchContext, find_images
+from pipeline.sources.base import FetchContext
 
 
 def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
@@ -25,16 +25,12 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     root = Path(spec.path).expanduser()
     if not root.is_dir():
         raise UserError(f"data.folder.path: {root}: no such folder")
-    photos = find_images(root, spec.recursive)
+    found = find_photos(root, spec.recursive)
+    photos = found.photos
     if not photos:
         where = "under" if spec.recursive else "directly in"
         raise UserError(f"data.folder.path: no photos (JPEG/PNG/TIFF/WebP/RAW) {where} {root}")
-    loops = (
-        walk_photos(root)[1]
-        if spec.recursive
-        else sorted(p for p in root.iterdir() if is_symlink_loop(p))
-    )
-    for loop in loops:
+    for loop in found.loops:
         ctx.reject(loop, LOOP_REASON)
     items = []
     for photo in photos:

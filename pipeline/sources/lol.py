@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from exposure_core.discover import find_dirs, find_photos
 from exposure_core.errors import UserError
 from exposure_core.manifest import SourceItem, normalise_split, slug
-from pipeline.sources.base import FetchContext, find_dirs, find_images
+from pipeline.sources.base import FetchContext
 from pipeline.sources.remote import Archive, obtain
 
 EXPECTED_PAIRS = {"our485": 485, "eval15": 15}
@@ -28,7 +29,7 @@ def _split_dir(root: Path, name: str) -> Path:
 
 
 def _by_name(folder: Path) -> dict[tuple[str, str], Path]:
-    return {(p.stem, p.suffix.lower()): p for p in find_images(folder, recursive=False)}
+    return {(p.stem, p.suffix.lower()): p for p in find_photos(folder, recursive=False).photos}
 
 
 def pair_split(ctx: FetchContext, dest: Path, root: Path, name: str) -> list[SourceItem]:

@@ -13,8 +13,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from exposure_core.discover import find_dirs, find_photos
 from exposure_core.manifest import SourceItem, normalise_split, slug
-from pipeline.sources.base import FetchContext, find_dirs, find_images
+from pipeline.sources.base import FetchContext
 from pipeline.sources.remote import Archive, obtain
 
 # Inputs per split (DATASETS.md; validation is unverified): differences become notes.
@@ -63,7 +64,7 @@ def pair_split(ctx: FetchContext, dest: Path, root: Path, split: str) -> list[So
     gt_name = f"expert_{expert}_testing_set" if split == "testing" else "GT_IMAGES"
     gt_dir = _one_dir(root, gt_name, split)
     truths: dict[str, Path] = {}
-    for path in find_images(gt_dir, recursive=False):
+    for path in find_photos(gt_dir, recursive=False).photos:
         if path.suffix.lower() not in GT_SUFFIXES:
             ctx.reject(path, f"ground truth is not a .jpg file ({path.name})")
         elif path.stem in truths:
@@ -71,7 +72,7 @@ def pair_split(ctx: FetchContext, dest: Path, root: Path, split: str) -> list[So
         else:
             truths[path.stem] = path
     items, used = [], Counter[str]()
-    inputs = find_images(inputs_dir, recursive=False)
+    inputs = find_photos(inputs_dir, recursive=False).photos
     for path in inputs:
         try:
             base, token = split_input_name(path.stem)

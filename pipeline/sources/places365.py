@@ -14,9 +14,10 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from exposure_core.discover import find_photos
 from exposure_core.errors import UserError
 from exposure_core.manifest import SourceItem, slug
-from pipeline.sources.base import FetchContext, find_images
+from pipeline.sources.base import FetchContext
 from pipeline.sources.remote import Archive, obtain
 
 # As published with the dataset (and used by torchvision's Places365 loader).
@@ -61,7 +62,7 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     url = spec.base_url.rstrip("/") + "/" + name
     item = Archive(spec.archive, url, "data.places365", md5=md5, md5_origin=origin)
     root = obtain(ctx, dest, item)
-    photos = {p.relative_to(root).as_posix(): p for p in find_images(root)}
+    photos = {p.relative_to(root).as_posix(): p for p in find_photos(root).photos}
     if not photos:
         raise UserError(f"data.places365: no photos in {url} (extracted to {root})")
     chosen = subset(photos, spec.max_images, spec.seed)

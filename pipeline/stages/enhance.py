@@ -12,9 +12,9 @@ from pathlib import Path
 
 from exposure_core import imageio
 from exposure_core.console import Summary, track
-from exposure_core.discover import LOOP_REASON, walk_photos
+from exposure_core.discover import LOOP_REASON, find_photos
 from exposure_core.errors import UserError
-from exposure_models.inference.enhancer import Enhancer, batched_forward
+from exposure_models.inference.enhancer import BatchedForward, Enhancer
 from exposure_models.inference.upscaler import load_upscaler
 from exposure_models.pretrained import resolve_model
 from pipeline.params import Params
@@ -25,9 +25,10 @@ OUTPUT_SUFFIX = {"jpg": ".jpg", "png": ".png", "tif": ".tif"}
 def list_photos(inputs: Iterable[Path]) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """Photos to correct, each with its path below ``--output``, and the link loops skipped.
 
-    A file given directly keeps its name; a photo found in a given folder (recursively, sorted)
-    keeps its path below that folder, so ``d1/x.png`` and ``d2/x.png`` stay apart. A file
-    reached twice is listed once. A given path that is a link loop is an error.
+    A file given directly keeps its name; a photo found in a given folder (``find_photos``:
+    recursively, sorted, hidden files such as ``._x.jpg`` skipped) keeps its path below that
+    folder, so ``d1/x.png`` and ``d2/x.png`` stay apart. A file reached twice is listed once.
+    A given path that is a link loop is an error.
     """
     photos: list[tuple[Path, Path]] = []
     loops: list[Path] = []
@@ -38,9 +39,9 @@ def list_photos(inputs: Iterable[Path]) -> tuple[list[tuple[Path, Path]], list[P
             if exc.errno == errno.ELOOP:
                 raise UserError(f"{path}: symbolic link loop; give the photo itself") from exc
         if path.is_dir():
-            found, bad = walk_photos(path)
-            photos += [(photo, photo.relative_to(path)) for photo in found]
-            loops += bad
+            found = find_photos(path)
+            photos += [(photo, photo.relative_to(path)) for photo in found.photos]
+            loops += found.loops
         else:
             photos.append((path, Path(path.name)))
     seen: set[Path] = set()
@@ -126,8 +127,7 @@ def run(
             raise UserError(f"would overwrite input {clashes[0]}; use --in-place to allow it")
     enhancer = Enhancer.load(resolve_model(model), p, params.filter)
     upscaler = load_upscaler(upscale, p.device) if upscale else None
-    failures: list[str] = []
-    stream = batched_forward(photos, enhancer, params.io.max_pixels, failures)
+    stream = BatchedForward(photos, enhancer, params.io.max_pixels)
     for photo, codes, low_in, low_out in track(stream, "enhance", total=len(photos)):
         dest = targets[photo]
         bits = _output_bits(codes.bits, dest.suffix.lower())
@@ -143,7 +143,7 @@ def run(
             f"{enhancer.left_alone} well-exposed photo(s) written unchanged "
             "(--always-correct applies the model to every photo)"
         )
-    if failures:
-        summary.add("failed", len(failures))
-    summary.notes += [f"[red]failed:[/red] {line}" for line in failures]
+    if stream.failures:
+        summary.add("failed", len(stream.failures))
+    summary.notes += [f"[red]failed:[/red] {line}" for line in stream.failures]
     return summary

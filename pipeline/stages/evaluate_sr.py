@@ -17,6 +17,7 @@ import numpy as np
 
 from exposure_core import imageio
 from exposure_core.console import Summary, track
+from exposure_core.discover import find_photos
 from exposure_core.errors import UserError
 from exposure_core.fsutil import atomic_write_json, atomic_write_text
 from exposure_models.inference.upscaler import Upscaler
@@ -31,7 +32,7 @@ def _photos(paths: list[Path], max_pixels: int) -> Iterator[tuple[str, np.ndarra
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(f for f in path.rglob("*") if f.is_file() and imageio.is_image(f))
+            files += find_photos(path).photos
         elif path.is_file():
             files.append(path)
         else:

@@ -5,15 +5,14 @@ Output: ``{split}-NNNNNN.tar`` (numbered from 0 within each split), ``index.json
 target (the clean photo itself when ``prep synthesize`` wrote recipes only), ``<key>.json`` with
 the photo's fields and one recipe per pair, and the bytes of inputs that cannot be rendered from
 the target (native pairs, RAW renders) as ``<key>.in<k>.<ext>``. A photo is stored once,
-whatever the number of its variants. A PNG target is re-encoded losslessly to decode fast
-(``stored_target``: Up filter; the same decoded codes, so rendered variants are unchanged, at
-about the same size); other targets and stored inputs are their files' bytes as they are.
+whatever the number of its variants. The members and their bytes are
+``exposure_core.shardwrite``'s (a PNG target re-encoded losslessly to decode fast); this stage
+validates the rows, groups them into samples, orders them and cuts the shards.
 
 Splits are assigned per scene (``exposure_core.splits``). Inside a split, samples are ordered by
 ``sha256(f"{shard.seed}:{key}")``: a shuffle that mixes scenes across shards, depends only on
 the seed and the keys (not on manifest order), and keeps the relative order of the other
-samples when one is added or removed. Tar members carry fixed metadata (mtime 0, uid/gid 0,
-no owner names, mode 0444) in a fixed order, so a re-run writes byte-identical tars.
+samples when one is added or removed; a re-run writes byte-identical tars.
 Everything is built in ``<output>.partial/`` and swapped in at the end.
 """
 
@@ -21,12 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
-import json
 import shutil
-import tarfile
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +31,6 @@ from exposure_core.errors import StrictError
 from exposure_core.fsutil import (
     StagedDir,
     atomic_open,
-    atomic_write_bytes,
     atomic_write_json,
     fingerprint,
     sha256_file,
@@ -51,121 +45,12 @@ from exposure_core.manifest import (
     slug,
 )
 from exposure_core.manifest import to_json as row_json
+from exposure_core.shardwrite import Sample, plan_shards, stored_target, write_tar
 from exposure_core.splits import SplitError, assign_splits, check_fractions
 from pipeline.params import Params, to_dict
 
 INDEX_NAME = shardfmt.INDEX_NAME
 KINDS = shardfmt.KINDS
-_BLOCK = tarfile.BLOCKSIZE
-_RECORD = tarfile.RECORDSIZE
-
-
-@dataclass
-class Sample:
-    """One photo: its target file, split, and the pairs (recipes or stored inputs) it holds."""
-
-    key: str
-    scene: str
-    source: str
-    split: str
-    split_from: str  # "official" | "hash"
-    target: Path
-    width: int
-    height: int
-    variants: list[shardfmt.Variant] = field(default_factory=list)
-    inputs: list[Path] = field(default_factory=list)  # stored inputs, "in<k>" in this order
-
-    @property
-    def pairs(self) -> int:
-        return len(self.variants)
-
-    def meta(self) -> dict[str, Any]:
-        """The sample's JSON: photo fields and the variants' recipes."""
-        return {
-            "format": shardfmt.FORMAT_VERSION,
-            "key": self.key,
-            "scene": self.scene,
-            "source": self.source,
-            "split": self.split,
-            "split_from": self.split_from,
-            "width": self.width,
-            "height": self.height,
-            "variants": [v.meta() | {"input": v.input} for v in self.variants],
-        }
-
-    def members(self) -> list[tuple[str, Path | bytes]]:
-        """Tar member names and contents (a file to copy, or bytes) in their fixed order."""
-        blob = json.dumps(self.meta(), sort_keys=True, separators=(",", ":")).encode()
-        out: list[tuple[str, Path | bytes]] = [
-            (f"{self.key}.target.{_ext(self.target)}", self.target)
-        ]
-        out += [(f"{self.key}.in{k}.{_ext(p)}", p) for k, p in enumerate(self.inputs)]
-        out.append((f"{self.key}.{shardfmt.META_MEMBER}", blob))
-        return out
-
-
-def _ext(path: Path) -> str:
-    return path.suffix.lower().lstrip(".")
-
-
-def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = size, 0, 0o444
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
-def _member_bytes(name: str, size: int) -> int:
-    header = _tarinfo(name, size).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-    return len(header) + -(-size // _BLOCK) * _BLOCK
-
-
-def sample_bytes(sample: Sample) -> int:
-    """Bytes the sample adds to a tar (headers and padding included)."""
-    total = 0
-    for name, content in sample.members():
-        size = content.stat().st_size if isinstance(content, Path) else len(content)
-        total += _member_bytes(name, size)
-    return total
-
-
-def tar_bytes(payload: int) -> int:
-    """Final size of a tar whose members take ``payload`` bytes (end blocks, record padding)."""
-    return -(-(payload + 2 * _BLOCK) // _RECORD) * _RECORD
-
-
-def plan_shards(samples: list[Sample], max_samples: int, max_bytes: int) -> list[list[Sample]]:
-    """Cut an ordered split into shards of at most ``max_samples`` and ``max_bytes`` each.
-
-    A single sample larger than ``max_bytes`` gets a shard of its own.
-    """
-    shards: list[list[Sample]] = []
-    current: list[Sample] = []
-    payload = 0
-    for sample in samples:
-        size = sample_bytes(sample)
-        full = len(current) >= max_samples or tar_bytes(payload + size) > max_bytes
-        if current and full:
-            shards.append(current)
-            current, payload = [], 0
-        current.append(sample)
-        payload += size
-    if current:
-        shards.append(current)
-    return shards
-
-
-def write_tar(path: Path, samples: list[Sample]) -> None:
-    """Write one shard atomically; identical inputs give identical bytes."""
-    with (
-        atomic_open(path, "wb") as handle,
-        tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
-    ):
-        for sample in samples:
-            for name, content in sample.members():
-                data = content.read_bytes() if isinstance(content, Path) else content
-                tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
 
 
 def order_key(seed: int, sample_id: str) -> str:
@@ -270,9 +155,7 @@ def validate(
             if not (row.recipe and row.kind != "native"):
                 assert row.input is not None
                 path = root / row.input
-                stored = f"in{len(sample.inputs)}.{_ext(path)}"
-                sample.inputs.append(path)
-                variant = dataclasses.replace(variant, input=stored)
+                variant = dataclasses.replace(variant, input=sample.add_input(path))
             sample.variants.append(variant)
         samples.append(sample)
     return samples, rejects
@@ -355,27 +238,7 @@ def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> S
     return summary
 
 
-# A re-encoded PNG target is kept when at most this much larger than the file it replaces
-# (a palette or gray PNG becomes RGB and can grow several times; those are stored as they are).
-MAX_TARGET_GROWTH = 1.25
 TARGETS_DIR = ".targets"  # re-encoded targets, in the staging folder until the tars are written
-
-
-def stored_target(target: Path, folder: Path, key: str) -> Path:
-    """The file a sample stores as its target: for a PNG, ``<folder>/<key>.png`` re-encoded by
-    ``imageio.encode_png_fast_decode`` (the same decoded codes; about a third faster to decode)
-    unless that is more than ``MAX_TARGET_GROWTH`` times larger; else the file itself.
-
-    The copy is written atomically and reused when present (a killed run resumes)."""
-    if _ext(target) != "png":
-        return target
-    out = folder / f"{key}.png"
-    if not out.is_file():
-        data = imageio.encode_png_fast_decode(imageio.read_codes(target))
-        if len(data) > MAX_TARGET_GROWTH * target.stat().st_size:
-            return target
-        atomic_write_bytes(out, data)
-    return out
 
 
 def _write(

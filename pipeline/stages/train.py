@@ -61,7 +61,9 @@ def run(
     if ctx.main:
         console.print(build.describe(gan.generator, gan.discriminator), highlight=False)
     last, identity = checkpoints / LAST, setup.run_identity(p, shards, encoding)
-    state = trainstate.resume_state(last, identity, fresh, resume, summary.notes)
+    state, discarded = trainstate.resume_state(last, identity, fresh, resume)
+    if discarded is not None:
+        summary.notes.append(discarded)
     step = trainstate.restore(gan, state) if state is not None else 0
     if state is not None:
         summary.notes.append(f"resumed from {last} at step {step}")
@@ -71,9 +73,11 @@ def run(
     if ctx.main:
         trainer.live = open_live(logs, params, resume=step > 0)
         if p.task == "exposure":  # super-resolution is scored by `prep evaluate --task sr`
-            trainer.validation = Validation.load(
-                shards, p.val_images, p.resize, verify, summary.notes
-            )
+            trainer.validation = Validation.load(shards, p.val_images, p.resize, verify)
+            summary.notes += [
+                f"[yellow]corrupt val shard skipped:[/yellow] {c}"
+                for c in trainer.validation.corrupt
+            ]
     fresh_tau = parse_tau(params.synthesize.tau) if p.fresh_tau else None
     loader, replay = train_loader(p, checked.urls(shards), step, fresh_tau)
     try:
