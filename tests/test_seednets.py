@@ -5,6 +5,7 @@ and a few CPU steps per preset that lower the loss."""
 from __future__ import annotations
 
 import colorsys
+import copy
 import dataclasses
 import json
 import math
@@ -25,6 +26,7 @@ from exposure_models.seednets.losses import Eq5PerceptualLoss, eq5_term
 from exposure_models.seednets.sr import degrade
 from exposure_models.training.augment import shift_hue, square_resize
 from exposure_models.training.gan_step import GanStep, LossWeights
+from pipeline.params import PRESETS as BUILT_IN
 from pipeline.params import load_params
 from tests.test_models import _SeedGenerator
 
@@ -356,13 +358,13 @@ def test_epochs_become_steps_from_the_shard_index(tmp_path):
         build.resolve_steps(p, tmp_path / "missing")
 
 
-def test_sr_task_checks_its_settings():
-    with pytest.raises(UserError, match="multiple"):
-        build.build_models(preset("sr_demo", **{"train.crop": 130}))
-    with pytest.raises(UserError, match="unconditional"):
-        build.build_models(preset("sr_demo", **{"train.discriminator.arch": "patch"}))
-    with pytest.raises(UserError, match="does not fit"):
-        build.build_models(preset("demo", **{"train.task": "sr"}))
+def test_sr_task_checks_its_settings_when_params_load():
+    with pytest.raises(UserError, match=r"train\.crop: must be a multiple"):
+        preset("sr_demo", **{"train.crop": 130})
+    with pytest.raises(UserError, match=r"train\.discriminator\.arch: .*unconditional"):
+        preset("sr_demo", **{"train.discriminator.arch": "patch"})
+    with pytest.raises(UserError, match=r"train\.generator\.arch: .*does not fit"):
+        preset("demo", **{"train.task": "sr"})
 
 
 def test_hue_shift_matches_colorsys():
@@ -444,7 +446,8 @@ def test_preset_runs_through_prep_train(name, tmp_path, demo_photos):
 
     shards = make_shards(tmp_path / "data", demo_photos, size=64)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    chosen = params["train"]["presets"][name]
+    chosen = copy.deepcopy(BUILT_IN[name])
+    params["train"]["presets"] = {name: chosen}  # replaces the built-in of that name
     chosen.update(batch_size=2, workers=0, log_every=1, checkpoint_every=2, val_images=1)
     if name == "seed003":
         chosen["crop"] = 64

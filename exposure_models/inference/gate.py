@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from exposure_core import imageio
+from exposure_core.exposure_stats import FilterThresholds, judge, photo_stats
 from exposure_core.exposure_stats import analysis_sample as stride_sample
-from exposure_core.exposure_stats import judge, photo_stats
-from pipeline.params import FilterParams
 
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709
 LUMA_FLOOR = 1e-4  # keeps the log of a black image finite
@@ -69,7 +68,7 @@ def decide(
     photo_sample: np.ndarray,
     low_input: np.ndarray,
     low_output: np.ndarray,
-    thresholds: FilterParams,
+    thresholds: FilterThresholds,
     max_lift: float,
 ) -> Verdict:
     """Leave the photo alone when the filter keeps it and the network lifts it < ``max_lift``.

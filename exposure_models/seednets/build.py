@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from dataclasses import asdict as to_dict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from torch.nn.utils import parametrize
 
 from exposure_core.errors import UserError
 from exposure_core.exposure import Encoding
+from exposure_models.config import LossWeights as LossParams
+from exposure_models.config import UNetConfig as GeneratorParams
 from exposure_models.discriminator import PatchDiscriminator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.losses import PerceptualLoss
@@ -38,7 +41,7 @@ from exposure_models.seednets.sr import (
     SeedSRGenerator,
     degrade,
 )
-from pipeline.params import GeneratorParams, LossParams, TrainParams, to_dict
+from exposure_models.training.config import TrainConfig as TrainParams
 
 _UNET_KEYS = tuple(f.name for f in dataclasses.fields(UNetConfig))
 

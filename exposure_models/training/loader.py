@@ -49,7 +49,7 @@ from exposure_core import imageio, shardfmt
 from exposure_core.errors import UserError
 from exposure_core.exposure import LUMA_WEIGHTS
 from exposure_models.training.augment import shift_hue, square_resize
-from pipeline.params import AugmentParams
+from exposure_models.training.config import AugmentConfig
 
 
 class Batch(NamedTuple):
@@ -437,7 +437,7 @@ def make_loader(
     shuffle_buffer: int = 500,
     workers: int = 0,
     seed: int = 0,
-    augment: AugmentParams | None = None,
+    augment: AugmentConfig | None = None,
     epoch_len: int | None = None,
     resize: int = 0,
     crops_per_sample: int = 1,
