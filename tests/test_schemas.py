@@ -68,6 +68,7 @@ def test_the_checkpoint_stores_the_same_config(tmp_path: Path) -> None:
             r"train\.discriminator\.arch: task sr needs an unconditional",
         ),
         ({"train.preset": "sr_demo", "train.crop": 130}, r"train\.crop: must be a multiple"),
+        ({"train.preset": "seed002", "train.init": "pytorch"}, r"train\.init: pytorch is not"),
         ({"train.device": "gpu"}, r"train\.device: unknown value 'gpu'"),
         ({"train.augment": {"hue": 2.0}}, r"train\.augment\.hue: must be in \[0, 1\]"),
         ({"synthesize.seed": -1}, r"synthesize\.seed: must be >= 0, got -1"),

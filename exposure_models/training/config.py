@@ -101,6 +101,14 @@ class TrainConfig:
                 f"{arch!r} does not fit task {self.task!r}: task sr needs one of "
                 f"{SR_GENERATORS}, task exposure one of the others",
             )
+        if self.init == "pytorch" and (
+            self.generator.spectral_norm or self.discriminator.spectral_norm
+        ):
+            raise ConfigError(
+                "init",
+                "pytorch is not available with spectral norm (the weights are parametrised); "
+                "use init: native",
+            )
         if self.task != "sr":
             return
         if self.crop % self.sr.scale:
