@@ -25,21 +25,44 @@ Levels are compared as 8-bit codes (``round(x * 255)``) whatever the source bit 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Annotated
 
 import cv2
 import numpy as np
 
 from exposure_core.exposure import LUMA_WEIGHTS, check_rgb
+from exposure_core.schema import AtLeast, Between, check_fields
 
-if TYPE_CHECKING:
-    from pipeline.params import FilterParams
+Level = Annotated[float, Between(0.0, 1.0)]  # a fraction of pixels or a level in [0, 1]
 
 TOP_CODE = 254  # a channel at the top code (one code of tolerance for rounding)
 WHITE_CODE = 250  # every channel at least this: white
 NEAR_CODE = 230  # codes NEAR_CODE..TOP_CODE-1 hold a white highlight's natural roll-off
 CRUSHED_CODE = 2  # the brightest channel at most this: crushed to black
 _EPS = 1e-4  # floor of a fraction in a ratio (about 100 pixels of a 1 MP photo)
+
+
+@dataclass(frozen=True)
+class FilterThresholds:
+    """Thresholds that decide whether a clean photo is well exposed (docs/stages.md: "filter").
+
+    Tuned on the calibration half of the real-photo corpus (``tools/real_photos.py``).
+    """
+
+    analysis_side: Annotated[int, AtLeast(16)] = 1024  # stats on every k-th pixel: long side ~
+    min_highlight: Level = 0.65  # brightest 0.1 % of pixels below this: no highlights
+    shadow_level: Level = 0.10  # luma below this is deep shadow (named in the reason)
+    max_blown: Level = 0.01  # fraction of pixels in blown (white, clipped) regions
+    min_blown_region: Level = 0.0005  # a white region counts from this fraction of the image
+    min_blown_spike: Annotated[float, AtLeast(0)] = 1.0  # white at the top code / 24 codes below
+    light_level: Level = 0.45  # a clipped pixel is light, not colour, if every channel >= this
+    max_clipped_light: Level = 0.002  # with a spike above min_clipped_spike: clipped highlights
+    min_clipped_spike: Annotated[float, AtLeast(0)] = 24.0  # top code / the codes just below
+    rolloff_codes: Annotated[int, Between(1, 64)] = 1  # codes below the top the spike uses
+    max_p05: Level = 0.76  # 5th percentile luma above this: no shadows, washed out
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -161,12 +184,12 @@ def analysis_sample(image: np.ndarray, side: int) -> np.ndarray:
     return np.ascontiguousarray(image[::step, ::step])
 
 
-def photo_stats(image: np.ndarray, p: FilterParams) -> ExposureStats:
+def photo_stats(image: np.ndarray, p: FilterThresholds) -> ExposureStats:
     """``exposure_stats`` with the levels of ``prep filter``'s thresholds ``p``."""
     return exposure_stats(image, p.min_blown_region, p.light_level, p.shadow_level, p.rolloff_codes)
 
 
-def judge(stats: ExposureStats, p: FilterParams) -> tuple[bool, str]:
+def judge(stats: ExposureStats, p: FilterThresholds) -> tuple[bool, str]:
     """Decide whether a photo is well exposed; the reason names the test and its figures.
 
     Tests, in order: no highlights (underexposed); blown regions with a clipping spike;

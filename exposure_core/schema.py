@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -79,7 +80,20 @@ class Between:
         return f"must be in [{self.low:g}, {self.high:g}{close}, got {value!r}"
 
 
-Constraint = AtLeast | Between
+@dataclass(frozen=True)
+class Matches:
+    """Text matching the regular expression ``pattern`` whole; ``expected`` says what in words."""
+
+    pattern: str
+    expected: str
+
+    def problem(self, value: str) -> str | None:
+        if re.fullmatch(self.pattern, value):
+            return None
+        return f"unknown value {value!r}; expected {self.expected}"
+
+
+Constraint = AtLeast | Between | Matches
 
 
 @functools.cache

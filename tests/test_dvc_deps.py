@@ -29,8 +29,19 @@ def module_file(name: str) -> Path | None:
     return None
 
 
+def lazy_names(init: Path) -> dict[str, str]:
+    """A package's ``_LAZY`` table (name -> module imported on first use), {} without one."""
+    for node in ast.parse(init.read_text(), str(init)).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    return {}
+
+
 def imported_files(path: Path) -> set[Path]:
-    """Project files imported by ``path`` (``from pkg import mod`` resolves to the module)."""
+    """Project files imported by ``path`` (``from pkg import mod`` resolves to the module, and
+    a name of the package's ``_LAZY`` table to the module it is imported from)."""
     found: set[Path] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         names: list[str] = []
@@ -38,6 +49,10 @@ def imported_files(path: Path) -> set[Path]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            package = module_file(node.module)
+            if package is not None and package.name == "__init__.py":
+                lazy = lazy_names(package)
+                names += [lazy[a.name] for a in node.names if a.name in lazy]
         for name in names:
             parts = name.split(".")
             for i in range(1, len(parts) + 1):  # a package's __init__ runs too
@@ -78,6 +93,26 @@ def test_closure_follows_imports_inside_functions(tmp_path: Path) -> None:
     names = {str(f.relative_to(ROOT)) for f in closure}
     assert "exposure_core/imageio.py" in names  # through the test-set reader
     assert "exposure_models/inference/enhancer.py" in names
+
+
+DATA_STAGES = ("download", "filter", "synthesize", "shard")
+
+
+@pytest.mark.parametrize("stage", DATA_STAGES)
+def test_data_stages_do_not_reach_the_networks(stage: str) -> None:
+    """A change to a network's config (exposure_models) never re-runs a data stage."""
+    closure = import_closure(ROOT / "pipeline" / "stages" / f"{stage}.py")
+    models = sorted(str(f.relative_to(ROOT)) for f in closure if "exposure_models" in f.parts)
+    assert not models, f"data stage {stage!r} imports {models}"
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    assert not [d for d in deps if isinstance(d, str) and d.startswith("exposure_models")]
+
+
+def test_lazy_names_are_followed() -> None:
+    closure = import_closure(ROOT / "pipeline" / "stages" / "train.py")
+    names = {str(f.relative_to(ROOT)) for f in closure}
+    assert "pipeline/params/loader.py" in names  # `from pipeline.params import Params`
+    assert "exposure_models/training/config.py" in names
 
 
 def test_no_module_imports_a_stage() -> None:

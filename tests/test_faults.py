@@ -1,6 +1,6 @@
 """Faults and bad input: nothing lost, nothing hung, no silent wrong numbers.
 
-One test per promise (README, "Reliability"); each reproduces the fault the way a hostile or
+One test per promise (docs/reliability.md); each reproduces the fault the way a hostile or
 unlucky user meets it: a real CLI run where the CLI is what people use, a patched writer for a
 full disk, ``os.kill`` on a pool child, a loopback ``file://`` or HTTP source for archives.
 """
@@ -31,7 +31,7 @@ from exposure_core.discover import LOOP_REASON
 from exposure_core.errors import UserError
 from exposure_core.parallel import WorkerDiedError, map_ordered
 from pipeline.cli import app
-from pipeline.params import BUILTIN_PRESETS, EnhanceParams, Params, load_params, read_yaml
+from pipeline.params import PRESETS, EnhanceParams, Params, load_params, read_yaml
 from pipeline.sources.base import FetchContext
 from pipeline.sources.remote import Archive, obtain
 from pipeline.stages import enhance, filter, synthesize
@@ -417,8 +417,8 @@ def test_missing_params_file_is_an_error_and_defaults_equal_params_yaml(tmp_path
 
     shipped = ROOT / "params.yaml"
     assert load_params(None) == load_params(shipped)
-    assert read_yaml(shipped)["train"]["presets"] == BUILTIN_PRESETS
-    for preset in BUILTIN_PRESETS:
+    assert "presets" not in read_yaml(shipped)["train"]  # written once: pipeline/params/presets
+    for preset in PRESETS:
         chosen = {"train.preset": preset}
         assert load_params(None, chosen) == load_params(shipped, chosen)
 

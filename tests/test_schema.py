@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import pytest
 
 from exposure_core.errors import UserError
-from exposure_core.schema import AtLeast, Between, ConfigError, check_fields, field_types
+from exposure_core.schema import AtLeast, Between, ConfigError, Matches, check_fields, field_types
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,9 @@ def test_within_prefixes_the_dotted_key() -> None:
     err = ConfigError("width", "must be >= 1, got 0").within("generator").within("train")
     assert err.key == "train.generator.width"
     assert str(err) == "train.generator.width: must be >= 1, got 0"
+
+
+def test_matches_names_what_it_expects() -> None:
+    device = Matches(r"cpu|cuda(:\d+)?", "cpu or cuda:N")
+    assert device.problem("cuda:1") is None
+    assert device.problem("gpu") == "unknown value 'gpu'; expected cpu or cuda:N"

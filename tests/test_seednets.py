@@ -5,6 +5,7 @@ and a few CPU steps per preset that lower the loss."""
 from __future__ import annotations
 
 import colorsys
+import copy
 import json
 import math
 from pathlib import Path
@@ -26,6 +27,7 @@ from exposure_models.training import task
 from exposure_models.training.augment import shift_hue, square_resize
 from exposure_models.training.gan_step import GanStep, LossWeights
 from exposure_models.training.task import task_input
+from pipeline.params import PRESETS as BUILT_IN
 from pipeline.params import load_params
 from tests.test_models import _SeedGenerator
 
@@ -460,7 +462,8 @@ def test_preset_runs_through_prep_train(name, tmp_path, demo_photos):
 
     shards = make_shards(tmp_path / "data", demo_photos, size=64)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    chosen = params["train"]["presets"][name]
+    chosen = copy.deepcopy(BUILT_IN[name])
+    params["train"]["presets"] = {name: chosen}  # replaces the built-in of that name
     chosen.update(batch_size=2, workers=0, log_every=1, checkpoint_every=2, val_images=1)
     if name == "seed003":
         chosen["crop"] = 64

@@ -13,6 +13,7 @@ from PIL import Image
 from exposure_core import imageio, shardfmt, shardwrite
 from exposure_core.errors import StrictError
 from exposure_core.manifest import PairRow, write_jsonl
+from exposure_core.schema import ConfigError
 from exposure_core.splits import SplitError
 from pipeline.params import Params, SplitFractions, load_params
 from pipeline.stages import shard
@@ -249,7 +250,7 @@ def test_failed_run_keeps_previous_output(tmp_path):
     manifest = _manifest(tmp_path / "pairs", rows)
     shard.run(_params(split=(1, 0, 0)), manifest, tmp_path / "out")
     before = (tmp_path / "out" / "index.json").read_bytes()
-    with pytest.raises(SplitError, match="sum to 1"):
+    with pytest.raises(ConfigError, match="sum to 1"):
         shard.run(_params(split=(0.5, 0.1, 0.1)), manifest, tmp_path / "out")
     _manifest(tmp_path / "pairs", [*rows, dataclasses.replace(rows[0], split="test")])
     with pytest.raises(SplitError, match="disagree"):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from exposure_models.inference.upscaler import Upscaler
 from exposure_models.seednets.sr import RRDBConfig, RRDBGenerator
 from pipeline.cli import app
 from pipeline.evaluation.sr_metrics import crop_to_multiple, interpolate, luma_y, sr_scores
+from pipeline.params import PRESETS
 from tests._pairs import make_shards
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +86,8 @@ def test_sr_commands_end_to_end(tmp_path, demo_photos):
     shards = make_shards(tmp_path / "data", demo_photos, size=96)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     tiny = {"crop": 32, "batch_size": 2, "workers": 0, "log_every": 1, "checkpoint_every": 2}
-    sr_demo = params["train"]["presets"]["sr_demo"]
+    sr_demo = copy.deepcopy(PRESETS["sr_demo"])
+    params["train"]["presets"] = {"sr_demo": sr_demo}  # replaces the built-in of that name
     sr_demo.update(tiny)
     sr_demo["generator"].update(features=8, blocks=1, growth=4)
     pfile = tmp_path / "params.yaml"

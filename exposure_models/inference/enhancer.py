@@ -23,12 +23,13 @@ import torch
 
 from exposure_core import imageio, upsample
 from exposure_core.exposure import Encoding
+from exposure_core.exposure_stats import FilterThresholds
 from exposure_models.checkpoint import CheckpointError, load_generator
 from exposure_models.generator import UNetGenerator, predict_padded
 from exposure_models.inference.gate import Verdict, decide, float_analysis_sample
+from exposure_models.inference.settings import EnhanceSettings
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.seednets.registry import SR_ARCHS, arch_of
-from pipeline.params import EnhanceParams, FilterParams
 
 
 @dataclass
@@ -37,9 +38,9 @@ class Enhancer:
 
     model: UNetGenerator
     device: torch.device
-    params: EnhanceParams
+    params: EnhanceSettings
     train_resize: int = 0  # the short side the model was trained at (0: stored size)
-    thresholds: FilterParams | None = None  # the filter's, when well-exposed photos are kept
+    thresholds: FilterThresholds | None = None  # the filter's, when well-exposed photos are kept
     left_alone: int = 0  # photos returned unchanged so far (the gate said well exposed)
 
     @property
@@ -49,7 +50,7 @@ class Enhancer:
 
     @classmethod
     def load(
-        cls, path: Path, params: EnhanceParams, thresholds: FilterParams | None = None
+        cls, path: Path, params: EnhanceSettings, thresholds: FilterThresholds | None = None
     ) -> Enhancer:
         """Load ``models/generator.pt``; raises ``CheckpointError`` for anything else.
 
@@ -63,7 +64,7 @@ class Enhancer:
                 f"{path}: a super-resolution model; use it with --task sr or --upscale"
             )
         resize = int(extra.get("resize", 0) or 0)
-        gate = (thresholds or FilterParams()) if params.leave_well_exposed else None
+        gate = (thresholds or FilterThresholds()) if params.leave_well_exposed else None
         return cls(model.to(device).eval(), device, params, resize, gate)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:

@@ -27,8 +27,7 @@ import numpy as np
 
 from exposure_core import imageio
 from exposure_core.exposure import LUMA_WEIGHTS
-from exposure_core.exposure_stats import analysis_sample, judge, photo_stats
-from pipeline.params import FilterParams
+from exposure_core.exposure_stats import FilterThresholds, analysis_sample, judge, photo_stats
 
 LUMA_FLOOR = 1e-4  # keeps the log of a black image finite
 
@@ -69,7 +68,7 @@ def decide(
     photo_sample: np.ndarray,
     low_input: np.ndarray,
     low_output: np.ndarray,
-    thresholds: FilterParams,
+    thresholds: FilterThresholds,
     max_lift: float,
 ) -> Verdict:
     """Leave the photo alone when the filter keeps it and the network lifts it < ``max_lift``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.params import AugmentParams
+from exposure_models.training.config import AugmentConfig
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class LoaderConfig:
     shuffle_buffer: int = 500
     workers: int = 0
     seed: int = 0
-    augment: AugmentParams | None = None
+    augment: AugmentConfig | None = None
     epoch_len: int | None = None
     resize: int = 0
     crops_per_sample: int = 1

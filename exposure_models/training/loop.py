@@ -1,6 +1,6 @@
 """The training loop: steps, logging (DVCLive), validation and checkpoints.
 
-``Trainer.run(loader, step)`` trains from ``step`` to ``params.steps``. With
+``Trainer.run(loader, step)`` trains from ``step`` to ``config.steps``. With
 ``train.exact_resume`` (the default) the batch stream is the same for a fresh and a resumed
 run: the loader is built with the run's seed and, when resuming, the batches already trained on
 are replayed (read, not trained on), so the data position is restored along with the weights,
@@ -25,13 +25,13 @@ import torch
 from exposure_core.console import Summary, console
 from exposure_core.errors import UserError
 from exposure_models.training import distributed as ddp
+from exposure_models.training.config import TrainConfig
 from exposure_models.training.gan_step import GanStep
 from exposure_models.training.loader import LoaderConfig, PairLoader, make_loader
 from exposure_models.training.setup import get_lr
 from exposure_models.training.task import task_input
 from exposure_models.training.trainstate import save_training
 from exposure_models.training.validation import Validation
-from pipeline.params import Params, TrainParams, to_dict
 
 
 class TrainingError(UserError):
@@ -39,7 +39,7 @@ class TrainingError(UserError):
 
 
 def train_loader(
-    p: TrainParams,
+    p: TrainConfig,
     urls: list[str],
     step: int = 0,
     fresh_tau: tuple[float, float] | None = None,
@@ -75,7 +75,7 @@ def train_loader(
 class Trainer:
     """One run's loop; ``live`` is a DVCLive logger on the main process, else None."""
 
-    params: Params
+    config: TrainConfig
     gan: GanStep
     device: torch.device
     ctx: ddp.Dist
@@ -95,7 +95,7 @@ class Trainer:
         batches of ``loader``; returns the step reached. Ctrl-C ends the
         current step, saves a checkpoint and raises ``KeyboardInterrupt``; a non-finite loss
         stops without saving (the last checkpoint is kept)."""
-        p = self.params.train
+        p = self.config
         fmt = torch.channels_last if p.channels_last else torch.contiguous_format
         batches = iter(loader) if step < p.steps else iter(())
         if replay > 0 and step < p.steps:
@@ -138,7 +138,7 @@ class Trainer:
         self, step: int, out: dict[str, torch.Tensor], lr: float, images: int, loader: PairLoader
     ) -> None:
         """Count images; log losses every ``log_every`` and validate every ``val_every``."""
-        p = self.params.train
+        p = self.config
         self.summary.add("images", images)
         start, seen = self.window
         self.window = (start, seen + images)
@@ -195,10 +195,11 @@ def _interrupt_between_steps() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def open_live(logs: Path, params: Params, resume: bool) -> Any:
-    """A DVCLive logger writing to ``logs`` (metrics, plots, images), params logged."""
+def open_live(logs: Path, logged: dict[str, Any], resume: bool) -> Any:
+    """A DVCLive logger writing to ``logs`` (metrics, plots, images), ``logged`` (the run's
+    settings, plain values) logged as its params."""
     from dvclive import Live
 
     live = Live(str(logs), resume=resume, save_dvc_exp=False, dvcyaml=False)
-    live.log_params(to_dict(params.train))
+    live.log_params(logged)
     return live

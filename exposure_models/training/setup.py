@@ -12,6 +12,7 @@ byte-identical checkpoints on the CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from pathlib import Path
@@ -27,8 +28,8 @@ from exposure_core.fsutil import sha256_file
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
+from exposure_models.training.config import TrainConfig
 from exposure_models.training.gan_step import GanStep
-from pipeline.params import SynthesizeParams, TrainParams, to_dict
 
 # Settings that change how a run executes, not what it learns: a checkpoint made with other
 # values of these is still resumed (``steps`` too, so a finished run can be extended).
@@ -52,7 +53,7 @@ RUNTIME_KEYS = frozenset(
 )
 
 
-def get_lr(step: int, p: TrainParams) -> float:
+def get_lr(step: int, p: TrainConfig) -> float:
     """pix2pix schedule: ``lr`` until ``decay_from * steps``, then linear decay to zero."""
     start = int(p.decay_from * p.steps)
     if step < start:
@@ -79,7 +80,7 @@ def compute_threads(workers: int, world: int = 1) -> int:
     return max(1, cores - workers)
 
 
-def configure(p: TrainParams) -> tuple[torch.device, ddp.Dist]:
+def configure(p: TrainConfig) -> tuple[torch.device, ddp.Dist]:
     """Device, process group, seeds, thread count and deterministic kernels for a run."""
     device = pick_device(p.device)
     ctx = ddp.init_distributed(device.type)
@@ -98,14 +99,9 @@ def configure(p: TrainParams) -> tuple[torch.device, ddp.Dist]:
     return device, ctx
 
 
-def encoding_of(synthesis: SynthesizeParams) -> Encoding:
-    """The transfer curve of the training pairs, from the ``synthesize`` params section."""
-    return Encoding(curve=synthesis.curve, gamma=synthesis.gamma)
-
-
-def run_identity(p: TrainParams, shards: Path, encoding: Encoding) -> dict[str, Any]:
+def run_identity(p: TrainConfig, shards: Path, encoding: Encoding) -> dict[str, Any]:
     """What a checkpoint must share with this run to be resumed."""
-    settings = {k: v for k, v in to_dict(p).items() if k not in RUNTIME_KEYS}
+    settings = {k: v for k, v in dataclasses.asdict(p).items() if k not in RUNTIME_KEYS}
     index = shards / "index.json"
     return {
         "architecture": {
@@ -118,14 +114,14 @@ def run_identity(p: TrainParams, shards: Path, encoding: Encoding) -> dict[str, 
     }
 
 
-def build_models(p: TrainParams, encoding: Encoding | None = None) -> tuple[nn.Module, nn.Module]:
+def build_models(p: TrainConfig, encoding: Encoding | None = None) -> tuple[nn.Module, nn.Module]:
     """The two networks ``train.generator`` / ``train.discriminator`` describe (every ``arch``:
     ``exposure_models.seednets.build``)."""
     return build.build_models(p.generator, p.discriminator, p.init, encoding)
 
 
 def build_step(
-    p: TrainParams, device: torch.device, world: int = 1, encoding: Encoding | None = None
+    p: TrainConfig, device: torch.device, world: int = 1, encoding: Encoding | None = None
 ) -> GanStep:
     """Networks, optimisers and losses of a fresh run, placed on ``device``."""
     fmt = torch.channels_last if p.channels_last else torch.contiguous_format

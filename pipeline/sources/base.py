@@ -10,7 +10,7 @@ from typing import Any
 from exposure_core.console import Summary
 from exposure_core.errors import StrictError
 from exposure_core.manifest import Reject, SourceItem
-from pipeline.params import Params
+from pipeline.params import DataStageParams
 from pipeline.sources.integrity import LOCK_NAME, SourceLock
 
 
@@ -21,7 +21,7 @@ class FetchContext:
     ``lock`` is ``<raw_root>/sources.lock.json``: what every archive was when first fetched.
     """
 
-    params: Params
+    params: DataStageParams
     raw_root: Path  # data/raw: each source writes under raw_root/<name>/
     strict: bool = False
     summary: Summary = field(default_factory=lambda: Summary("download"))

@@ -16,11 +16,11 @@ from pathlib import Path
 from exposure_core.console import Summary
 from exposure_core.errors import UserError
 from exposure_core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
-from pipeline.params import Params
+from pipeline.params import DataStageParams
 from pipeline.sources import SOURCES, FetchContext
 
 
-def run(params: Params, output: Path, strict: bool = False) -> Summary:
+def run(params: DataStageParams, output: Path, strict: bool = False) -> Summary:
     """Fetch the configured sources under ``output`` and write their indexes."""
     unknown = [name for name in params.data.sources if name not in SOURCES]
     if unknown:

@@ -54,11 +54,8 @@ MANAGED = (
 )
 
 
-def check_params(p: EvaluateParams) -> list[str]:
-    """The methods to score, in report order; ValueError for unusable settings."""
-    unknown = [b for b in p.baselines if b not in BLIND_BASELINES]
-    if unknown:
-        raise UserError(f"evaluate.baselines: unknown {unknown}; known: {list(BLIND_BASELINES)}")
+def scored_methods(p: EvaluateParams) -> list[str]:
+    """The methods to score, in report order (the baselines are checked when params load)."""
     return [MODEL, *dict.fromkeys(p.baselines), *([ORACLE] if p.oracle else [])]
 
 
@@ -193,7 +190,7 @@ def run(
     unless ``allow_missing``; the report states both numbers either way.
     """
     p = params.evaluate
-    methods = check_params(p)
+    methods = scored_methods(p)
     summary = Summary("evaluate", unit="images", rate_key="images scored")
     # CheckpointError for a foreign file; the filter's thresholds drive the well-exposed gate
     enhancer = Enhancer.load(model, params.enhance, params.filter)

@@ -28,7 +28,7 @@ from exposure_core.manifest import (
     write_jsonl,
 )
 from exposure_core.parallel import map_ordered
-from pipeline.params import FilterParams, IoParams, Params, to_dict
+from pipeline.params import DataStageParams, FilterParams, IoParams, to_dict
 
 
 def analyse(path: Path, io: IoParams, p: FilterParams) -> tuple[ExposureStats, int, int]:
@@ -109,7 +109,7 @@ def _describe(job: _Job) -> str:
     return str(job.root / job.item.path)
 
 
-def run(params: Params, input_dir: Path, output: Path, strict: bool = False) -> Summary:
+def run(params: DataStageParams, input_dir: Path, output: Path, strict: bool = False) -> Summary:
     """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects."""
     summary = Summary("filter", unit="photos", rate_key="scored")
     found = discover(input_dir)

@@ -47,7 +47,7 @@ from exposure_core.manifest import (
 from exposure_core.manifest import to_json as row_json
 from exposure_core.shardwrite import Sample, plan_shards, stored_target, write_tar
 from exposure_core.splits import SplitError, assign_splits, check_fractions
-from pipeline.params import Params, to_dict
+from pipeline.params import DataStageParams, to_dict
 
 INDEX_NAME = shardfmt.INDEX_NAME
 KINDS = shardfmt.KINDS
@@ -177,7 +177,9 @@ def check_not_empty(samples: list[Sample], fractions: dict[str, float], n_scenes
 # --- the stage --------------------------------------------------------------------------------
 
 
-def _index(samples: list[Sample], shards: list[dict[str, Any]], digest: str, p: Params) -> dict:
+def _index(
+    samples: list[Sample], shards: list[dict[str, Any]], digest: str, p: DataStageParams
+) -> dict:
     by_split: dict[str, list[Sample]] = {s: [x for x in samples if x.split == s] for s in SPLITS}
     return {
         "format": shardfmt.FORMAT_VERSION,
@@ -199,7 +201,7 @@ def _index(samples: list[Sample], shards: list[dict[str, Any]], digest: str, p: 
     }
 
 
-def run(params: Params, manifest: Path, output: Path, strict: bool = False) -> Summary:
+def run(params: DataStageParams, manifest: Path, output: Path, strict: bool = False) -> Summary:
     """Shard the pairs manifest (the file or its folder) into ``output``."""
     p = params.shard
     fractions = check_fractions(to_dict(p.split))
@@ -242,7 +244,11 @@ TARGETS_DIR = ".targets"  # re-encoded targets, in the staging folder until the 
 
 
 def _write(
-    staged: StagedDir, samples: list[Sample], rejects: list[Reject], digest: str, params: Params
+    staged: StagedDir,
+    samples: list[Sample],
+    rejects: list[Reject],
+    digest: str,
+    params: DataStageParams,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Write the tars, rejects and index.json into the staging folder."""
     p = params.shard

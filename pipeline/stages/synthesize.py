@@ -39,7 +39,7 @@ from exposure_core.manifest import (
     to_json,
 )
 from exposure_core.parallel import map_ordered
-from pipeline.params import IoParams, Params, SynthesizeParams, parse_tau, to_dict
+from pipeline.params import DataStageParams, IoParams, SynthesizeParams, parse_tau, to_dict
 
 
 @dataclass(frozen=True)
@@ -281,7 +281,7 @@ def native_row(entry: _Entry, output: Path) -> PairRow:
 
 
 def _jobs(
-    clean: list[_Entry], keys: list[str], params: Params, staging: Path, output: Path
+    clean: list[_Entry], keys: list[str], params: DataStageParams, staging: Path, output: Path
 ) -> Iterator[_Job]:
     tau = parse_tau(params.synthesize.tau)
     for entry, key in zip(clean, keys, strict=True):
@@ -289,7 +289,7 @@ def _jobs(
         yield _Job(entry, key, taus, staging, params.synthesize, params.io, output)
 
 
-def run(params: Params, input_path: Path, output: Path, strict: bool = False) -> Summary:
+def run(params: DataStageParams, input_path: Path, output: Path, strict: bool = False) -> Summary:
     """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl)."""
     summary = Summary("synthesize", unit="photos", rate_key="photos")
     entries, input_digest = read_entries(input_path)
@@ -326,7 +326,7 @@ def _loops(input_path: Path) -> list[Path]:
 
 
 def _write(
-    params: Params,
+    params: DataStageParams,
     staged: StagedDir,
     clean: list[_Entry],
     keys: list[str],

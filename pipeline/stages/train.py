@@ -17,6 +17,7 @@ from pathlib import Path
 
 from exposure_core import shardfmt
 from exposure_core.console import Summary, console
+from exposure_core.exposure import Encoding
 from exposure_models.checkpoint import save_generator
 from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
@@ -56,7 +57,7 @@ def run(
     checked = shardfmt.check_shards(shards, "train", verify=verify, max_corrupt=p.max_corrupt)
     summary.notes += [f"[yellow]corrupt shard skipped:[/yellow] {c}" for c in checked.corrupt]
     device, ctx = setup.configure(p)
-    encoding = setup.encoding_of(params.synthesize)
+    encoding = Encoding(curve=params.synthesize.curve, gamma=params.synthesize.gamma)
     gan = setup.build_step(p, device, ctx.world, encoding)
     if ctx.main:
         console.print(build.describe(gan.generator, gan.discriminator), highlight=False)
@@ -69,9 +70,9 @@ def run(
         summary.notes.append(f"resumed from {last} at step {step}")
     if step >= p.steps:
         summary.notes.append(f"already trained to step {step} (train.steps = {p.steps})")
-    trainer = Trainer(params, gan, device, ctx, last, identity, summary)
+    trainer = Trainer(p, gan, device, ctx, last, identity, summary)
     if ctx.main:
-        trainer.live = open_live(logs, params, resume=step > 0)
+        trainer.live = open_live(logs, to_dict(p), resume=step > 0)
         if p.task == "exposure":  # super-resolution is scored by `prep evaluate --task sr`
             trainer.validation = Validation.load(shards, p.val_images, p.resize, verify)
             summary.notes += [

@@ -1,0 +1,35 @@
+"""``evaluate``: what ``prep evaluate`` scores and reports (docs/stages.md: "evaluate")."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from exposure_core.schema import AtLeast, ConfigError, check_fields
+from pipeline.evaluation.methods import BLIND
+
+Count = Annotated[int, AtLeast(0)]
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    resolution: Count = 0  # 0 = full resolution; otherwise the long side images are resized to
+    max_images: Count = 0  # 0 = every test pair
+    baselines: list[str] = field(default_factory=lambda: list(BLIND))
+    oracle: bool = True  # seed 002's inverse transform with the known tau/EV
+    samples: Count = 6  # sample grids written
+    lpips_weights: str = ""  # TorchScript LPIPS model (optional)
+    inception_weights: str = ""  # TorchScript Inception-v3 classifier for the Inception Score
+    tau_buckets: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    seed: Count = 0
+    workers: Count = 2  # scoring processes on the CPU (0 or 1: in the main process)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        unknown = [b for b in self.baselines if b not in BLIND]
+        if unknown:
+            raise ConfigError("baselines", f"unknown {unknown}; known: {list(BLIND)}")
+        edges = self.tau_buckets
+        if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ConfigError("tau_buckets", f"must be increasing upper edges, got {edges}")
