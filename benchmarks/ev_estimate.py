@@ -67,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         sub = [v for v, e in far if e == ev]
         print(f"  EV {ev:+g}: {sum(flagged(v, ev, threshold) for v in sub)}/{len(sub)}")
     print(f"EV 0 renders flagged: {zero_flag}/{len(est)}")
+    print("other thresholds (for the trade-off only; the threshold is chosen on training):")
+    for t in (0.5, 0.7, 0.9, 1.1):
+        hit = np.mean([flagged(v, ev, t) for v, ev in far])
+        false = np.mean([abs(e[0.0]) >= t for e in est.values()])
+        print(
+            f"  |estimate| >= {t:.1f}: +-1.5 EV flagged right {hit:.0%}, EV 0 flagged {false:.0%}"
+        )
 
     real = shared_root() / "realdata"
     rows = []

@@ -181,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  out-of-fold relative MAE (real renders): {relative_mae(oof, y, groups, real):.3f}")
     threshold = choose_threshold(oof[real], y[real])
     print(f"threshold (out of fold, real renders): |estimate| >= {threshold:.2f} stops")
+    far = real & (np.abs(y) == 1.5)
+    zero = real & (y == 0.0)
+    for t in (0.5, 0.7, 0.9, 1.1):
+        hit = np.mean(oof[far] * np.sign(y[far]) >= t)
+        false = np.mean(np.abs(oof[zero]) >= t)
+        print(f"  at {t:.1f}: +-1.5 EV flagged right {hit:.0%}, EV 0 flagged {false:.0%}")
     model = fit(x, y, groups, *settings)
     train_mae = np.mean(np.abs(model.predict(x) - y))
     print(f"final model, training MAE {train_mae:.3f} stops")
