@@ -17,11 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from exposure_core import imageio
 from exposure_core.ev_estimate import MODEL_FILE, ev_estimate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+
 from tools.msec_data import ev_of_name, load_split, shared_root
 
 

@@ -26,20 +26,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from exposure_core import camera, exposure, imageio
+from exposure_core.metrics.reference import psnr_from_mse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+
 from tools.msec_data import load_split
 
 OVER, UNDER = (1.0, 1.5), (-1.0, -1.5)
 TAUS = np.round(np.arange(0.05, 1.0001, 0.01), 2)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR (dB) of two uint8 images."""
+def psnr_of_codes(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) of two uint8 images (the one definition, on the 8-bit scale)."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10.0 * np.log10(255.0**2 / max(mse, 1e-6)))
+    return float(psnr_from_mse(max(mse, 1e-6), 255.0))
 
 
 def table_of(curve: np.ndarray) -> np.ndarray:
@@ -91,7 +96,7 @@ def best_taus(short_side: int = 224) -> dict[float, float]:
         scores = []
         for tau in TAUS:
             table = table_of(exposure.overexpose(levels, float(tau)))
-            scores.append(np.mean([psnr(table[r[0.0]], r[ev]) for r in data.values()]))
+            scores.append(np.mean([psnr_of_codes(table[r[0.0]], r[ev]) for r in data.values()]))
         out[ev] = float(TAUS[int(np.argmax(scores))])
     return out
 
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, kind in kinds.items():
                 out = kind(renders[0.0], ev, renders[ev])
                 if out is not None:
-                    scores[name].setdefault(ev, []).append(psnr(out, renders[ev]))
+                    scores[name].setdefault(ev, []).append(psnr_of_codes(out, renders[ev]))
     size = "full resolution" if args.short_side == 0 else f"short side {args.short_side} px"
     print(f"\nMSEC validation split, {len(data)} scenes, {size}: mean PSNR (dB) of the EV 0")
     print("render degraded to EV e against the real render at EV e\n")

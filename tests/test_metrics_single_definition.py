@@ -33,7 +33,7 @@ METRIC_FUNCTIONS = {
     "ssim_array",
     "rgb_to_lab",
 }
-# Library calls and formulas that compute a metric (``10 log10(1 / mse)`` is PSNR's).
+# Library calls that compute a metric; PSNR's formula (``10 * log10(...)``) is found apart.
 METRIC_CALLS = {
     "structural_similarity",
     "peak_signal_noise_ratio",
@@ -41,7 +41,6 @@ METRIC_CALLS = {
     "deltaE_ciede2000",
     "deltaE_cie76",
     "rgb2lab",
-    "log10",
 }
 CONSTANTS = {
     "SSIM_K1",
@@ -70,6 +69,16 @@ def _called_name(node: ast.Call) -> str | None:
     return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
 
 
+def _is_decibels(node: ast.AST) -> bool:
+    """``10 * log10(x)`` or ``20 * log10(x)`` (either order): a PSNR written out."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
+        return False
+    sides = (node.left, node.right)
+    scale = any(isinstance(s, ast.Constant) and s.value in (10, 20) for s in sides)
+    log = any(isinstance(s, ast.Call) and _called_name(s) == "log10" for s in sides)
+    return scale and log
+
+
 def _assigned_names(node: ast.AST) -> list[str]:
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     names = []
@@ -91,6 +100,8 @@ def test_metric_functions_and_formulas_only_in_the_metrics_modules() -> None:
                     found.append(f"{path}:{node.lineno} def {node.name}")
             elif isinstance(node, ast.Call) and _called_name(node) in METRIC_CALLS:
                 found.append(f"{path}:{node.lineno} calls {_called_name(node)}")
+            elif _is_decibels(node):
+                found.append(f"{path}:{node.lineno} computes 10 * log10(...)")
     assert not found, f"metrics computed outside exposure_core/metrics: {found}"
 
 

@@ -31,6 +31,10 @@ import numpy as np
 
 from exposure_core import camera
 from exposure_core.exposure import LUMA_WEIGHTS
+from exposure_core.metrics.reference import psnr_from_mse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+
 from tools.msec_data import load_split
 
 EVS = (-1.5, -1.0, 1.0, 1.5)
@@ -53,7 +57,7 @@ def psnr_table(luts: np.ndarray, stats: np.ndarray) -> np.ndarray:
     n, s, q = stats[:, 0], stats[:, 1], stats[:, 2]
     sse = (luts**2) @ n.T - 2.0 * luts @ s.T + q.sum(axis=1)[None, :]
     mse = np.maximum(sse / n.sum(axis=1)[None, :], 1e-6)
-    return 10.0 * np.log10(255.0**2 / mse)
+    return psnr_from_mse(mse, 255.0)
 
 
 def lut(recipe: camera.CameraRecipe) -> np.ndarray:

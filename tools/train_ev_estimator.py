@@ -29,6 +29,9 @@ import numpy as np
 
 from exposure_core import camera, exposure, imageio
 from exposure_core.ev_estimate import MODEL_FILE, EvModel, features
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+
 from tools.msec_data import load_split
 
 

@@ -51,6 +51,13 @@ def check_pair(pred: np.ndarray, target: np.ndarray) -> None:
         )
 
 
+def psnr_from_mse(mse: np.ndarray | float, data_range: float = 1.0) -> np.ndarray | float:
+    """PSNR in dB from mean squared errors (any shape) on a scale of ``data_range``; an MSE of
+    0 gives ``inf``."""
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(data_range**2 / np.asarray(mse, np.float64))
+
+
 def psnr_array(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two arrays of one shape on the [0, 1] scale (data range 1), in float64.
 
@@ -59,7 +66,7 @@ def psnr_array(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     if mse == 0.0:
         return float("inf")
-    return float(10.0 * np.log10(1.0 / mse))
+    return float(psnr_from_mse(mse))
 
 
 def psnr(pred: np.ndarray, target: np.ndarray) -> float:
