@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from exposure_core.schema import AtLeast, Between, ConfigError, check_fields
-from exposure_models.seednets.fov import seed002_discriminator_design, seed002_generator_design
+from exposure_models.fov import seed002_discriminator_design, seed002_generator_design
 
 Norm = Literal["batch", "instance", "none"]
 ColorSpace = Literal["rgb", "ycrcb"]

@@ -56,3 +56,70 @@ def test_the_scan_sees_lazy_imports(tmp_path: Path) -> None:
         "def f():\n    import pipeline.cli\n"
     )
     assert _top(imports(module), "pipeline") == {"pipeline.params", "pipeline.cli"}
+
+
+PACKAGES = ("exposure_core", "exposure_models", "pipeline")
+
+
+def part_of(module: str) -> str | None:
+    """The part a dotted module belongs to: its package's direct child (``pipeline.params``,
+    ``exposure_models.training``, ``exposure_core.imageio``), or None outside the project."""
+    parts = module.split(".")
+    if parts[0] not in PACKAGES:
+        return None
+    return ".".join(parts[:2])
+
+
+def part_graph() -> dict[str, set[str]]:
+    """part -> the other parts its modules import (imports inside functions included)."""
+    graph: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in modules(package):
+            rel = path.relative_to(ROOT).with_suffix("")
+            name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+            part = part_of(name) or package
+            targets = {part_of(m) for m in imports(path)} - {None, part, package}
+            graph.setdefault(part, set()).update(t for t in targets if t is not None)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_two_parts_import_each_other() -> None:
+    """No circle among the parts (each package's direct children), not only among modules."""
+    assert not cycles(part_graph())
+
+
+def test_the_cycle_finder_sees_a_circle() -> None:
+    graph = {"a.x": {"a.y"}, "a.y": {"a.z"}, "a.z": {"a.x"}, "a.w": {"a.x"}}
+    assert cycles(graph) == [["a.x", "a.y", "a.z"]]

@@ -18,9 +18,10 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from exposure_core.errors import UserError
+from exposure_models import fov
 from exposure_models.checkpoint import load_generator, save_generator
-from exposure_models.seednets import build, fov, seed002
-from exposure_models.seednets.fov import field_of_view
+from exposure_models.fov import field_of_view
+from exposure_models.seednets import build, seed002
 from exposure_models.seednets.losses import Eq5PerceptualLoss, eq5_term
 from exposure_models.seednets.sr import degrade
 from exposure_models.training import task

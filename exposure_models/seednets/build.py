@@ -23,9 +23,9 @@ from exposure_models.config import (
     UNetConfig,
 )
 from exposure_models.discriminator import PatchDiscriminator
+from exposure_models.fov import field_of_view
 from exposure_models.generator import UNetGenerator
 from exposure_models.losses import PerceptualLoss
-from exposure_models.seednets.fov import field_of_view
 from exposure_models.seednets.losses import Eq5PerceptualLoss
 from exposure_models.seednets.registry import GENERATORS
 from exposure_models.seednets.seed002 import Seed002Discriminator

@@ -23,7 +23,7 @@ from torch import nn
 
 from exposure_models.blocks import NoiseInjection, init_conv_, maybe_spectral, norm_layer
 from exposure_models.config import Seed002DiscriminatorConfig, Seed002GeneratorConfig
-from exposure_models.seednets.fov import (
+from exposure_models.fov import (
     D_KERNEL,
     seed002_discriminator_fov,
     seed002_discriminator_plan,

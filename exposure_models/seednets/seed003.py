@@ -25,7 +25,7 @@ from torch import nn
 
 from exposure_models.blocks import rgb_to_ycrcb, ycrcb_to_rgb
 from exposure_models.config import Seed003DiscriminatorConfig, Seed003GeneratorConfig
-from exposure_models.seednets.fov import field_of_view
+from exposure_models.fov import field_of_view
 
 POOLED = 64  # the discriminator's AdaptiveAvgPool2d((64, 64))
 

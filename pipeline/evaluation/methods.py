@@ -6,11 +6,11 @@ A method name is a key of ``metrics.json``, a value of the ``method`` column of
 
 from __future__ import annotations
 
+from pipeline.params.evaluate import BLIND  # the baselines that see only the image
+
 MODEL = "model"  # the trained generator, through the prep enhance path
-IDENTITY = "identity"  # the input itself
-HE = "he"  # global histogram equalisation of luma
-CLAHE = "clahe"
-AUTO_EXPOSURE = "auto_exposure"  # one global gain in linear light to a mean of 0.18
-BLIND = (IDENTITY, HE, CLAHE, AUTO_EXPOSURE)  # the baselines that see only the image
+# the input itself; global histogram equalisation of luma; CLAHE; one global gain in linear
+# light to a mean of 0.18 (the names params.yaml's evaluate.baselines accepts)
+IDENTITY, HE, CLAHE, AUTO_EXPOSURE = BLIND
 ORACLE = "oracle"  # seed 002's inverse transform, given the pair's true tau/EV
 ORACLE_LABEL = "oracle (known tau/EV)"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import typing
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Literal
 
 from exposure_core.schema import AtLeast, ConfigError, check_fields
-from pipeline.evaluation.methods import BLIND
 
+# The baselines that see only the image (pipeline/evaluation/baselines.py implements them).
+Baseline = Literal["identity", "he", "clahe", "auto_exposure"]
+BLIND: tuple[str, ...] = typing.get_args(Baseline)
 Count = Annotated[int, AtLeast(0)]
 
 
@@ -16,7 +19,7 @@ Count = Annotated[int, AtLeast(0)]
 class EvaluateParams:
     resolution: Count = 0  # 0 = full resolution; otherwise the long side images are resized to
     max_images: Count = 0  # 0 = every test pair
-    baselines: list[str] = field(default_factory=lambda: list(BLIND))
+    baselines: list[str] = field(default_factory=lambda: list(BLIND))  # of BLIND
     oracle: bool = True  # seed 002's inverse transform with the known tau/EV
     samples: Count = 6  # sample grids written
     lpips_weights: str = ""  # TorchScript LPIPS model (optional)
