@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from exposure_core import exposure, imageio
+from exposure_core.imageio import toprows
 
 
 def _rgb8(demo_photos) -> np.ndarray:
@@ -205,12 +206,12 @@ def test_decode_top_rows_equals_the_cut_full_decode(demo_photos, rows: int) -> N
 def test_fast_png_rows_are_inflated_alone_and_others_decoded_in_full(demo_photos) -> None:
     rgb = _rgb8(demo_photos)
     fast = imageio.encode_png_fast_decode(imageio.Codes(rgb))
-    layout = imageio._png_layout(fast)
+    layout = toprows._png_layout(fast)
     assert layout is not None
-    assert np.array_equal(imageio._up_rows(fast, layout, 7), rgb[:7])
+    assert np.array_equal(toprows._up_rows(fast, layout, 7), rgb[:7])
     other = imageio.encode(imageio.Codes(rgb), ".png")  # OpenCV's default: the Sub filter
-    other_layout = imageio._png_layout(other)
-    assert other_layout is not None and imageio._up_rows(other, other_layout, 7) is None
+    other_layout = toprows._png_layout(other)
+    assert other_layout is not None and toprows._up_rows(other, other_layout, 7) is None
 
 
 @pytest.mark.parametrize("fast", [False, True])
