@@ -70,8 +70,11 @@ def write_image(
     quality: int = 95,
     png_level: int = -1,
     bits: int = 8,
+    suffix: str | None = None,
 ) -> None:
-    """Encode by the path's suffix and write atomically (temporary name, then rename)."""
+    """Encode by the path's suffix (or ``suffix``: a JPEG named ``IMG.heic`` rewritten in place
+    is encoded as ``.jpg``) and write atomically (temporary name, then rename)."""
     path = Path(path)
-    data = encode(image, path.suffix, quality=quality, png_level=png_level, bits=bits)
+    suffix = path.suffix if suffix is None else suffix
+    data = encode(image, suffix, quality=quality, png_level=png_level, bits=bits)
     atomic_write_bytes(path, data)
