@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from exposure_core import imageio
@@ -46,11 +46,19 @@ def _walk(root: Path, recursive: bool) -> Iterator[tuple[Path, list[str], list[s
 
 @dataclass(frozen=True)
 class PhotoWalk:
-    """What ``find_photos`` found: photos, and symbolic link loops (a stage records those as
-    rejects instead of skipping them silently). Both sorted."""
+    """What ``find_photos`` found: photos, symbolic link loops, and ``problems``: entries named
+    like photos that cannot be read as files (a dangling link, a FIFO), each with the reason.
+    A stage records loops and problems as rejects (``skipped``) instead of dropping them
+    silently. All sorted."""
 
     photos: list[Path]
     loops: list[Path]
+    problems: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[tuple[Path, str]]:
+        """Every entry passed over, with its reason, sorted by path."""
+        return sorted([(loop, LOOP_REASON) for loop in self.loops] + self.problems)
 
 
 def find_photos(root: Path, recursive: bool = True) -> PhotoWalk:
@@ -59,18 +67,24 @@ def find_photos(root: Path, recursive: bool = True) -> PhotoWalk:
     Photos are files with an ``imageio.is_image`` suffix (JPEG/PNG/TIFF/WebP/RAW), under
     ``root`` (``recursive``) or directly in it. Hidden files and folders (``.x``, macOS
     ``._x.jpg`` and ``__MACOSX/``) are skipped; linked files count, linked folders are not
-    entered; link loops are returned apart. Paths start with ``root``, sorted.
+    entered; link loops, and photo names that are no readable file (``imageio.file_problem``:
+    a dangling link, a FIFO), are returned apart. Paths start with ``root``, sorted.
     """
     photos: list[Path] = []
     loops: list[Path] = []
+    problems: list[tuple[Path, str]] = []
     for folder, dirs, files in _walk(root, recursive):
         for name in dirs + files:
             path = folder / name
             if is_symlink_loop(path):
                 loops.append(path)
-            elif name in files and imageio.is_image(name) and path.is_file():
-                photos.append(path)
-    return PhotoWalk(sorted(photos), sorted(loops))
+            elif name in files and imageio.is_image(name):
+                problem = imageio.file_problem(path)
+                if problem is None:
+                    photos.append(path)
+                else:
+                    problems.append((path, problem))
+    return PhotoWalk(sorted(photos), sorted(loops), sorted(problems))
 
 
 def find_dirs(root: Path, name: str) -> list[Path]:
@@ -82,11 +96,12 @@ def find_dirs(root: Path, name: str) -> list[Path]:
     return sorted(found)
 
 
-def symlink_loops(input_dir: Path) -> list[Path]:
-    """The link loops of a plain photo folder (none when the folder holds source indexes)."""
+def skipped_entries(input_dir: Path) -> list[tuple[Path, str]]:
+    """The entries of a plain photo folder passed over, with reasons (``PhotoWalk.skipped``:
+    link loops, dangling links, FIFOs); none when the folder holds source indexes."""
     if not input_dir.is_dir() or _indexes(input_dir):
         return []
-    return find_photos(input_dir).loops
+    return find_photos(input_dir).skipped
 
 
 def _indexes(input_dir: Path) -> list[Path]:

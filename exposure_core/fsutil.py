@@ -153,6 +153,12 @@ def check_output(
             )
 
 
+def check_output_folder(output: Path) -> None:
+    """Refuse an output path that exists and is not a folder (a file, a FIFO)."""
+    if (output.exists() or output.is_symlink()) and not output.is_dir():
+        raise OutputError(f"{output}: not a folder")
+
+
 def check_replaceable(folder: Path, what: str = "--output") -> None:
     """Refuse to replace a non-empty folder that no stage wrote (it lacks the ``MARKER`` file)."""
     folder = Path(folder)
@@ -162,7 +168,7 @@ def check_replaceable(folder: Path, what: str = "--output") -> None:
             f"folder here; give the folder it points to ({folder.resolve()}) instead"
         )
     if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{what} {folder}: exists and is not a folder; choose another path")
+        raise OutputError(f"{what} {folder}: not a folder; choose another path")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).is_file():
         raise OutputError(
             f"{what} {folder}: a non-empty folder this command did not write (no {MARKER} "

@@ -110,7 +110,7 @@ def _deadline(seconds: int) -> Iterator[None]:
 
 def _full_disk_after(monkeypatch: pytest.MonkeyPatch, good_writes: int) -> None:
     """Image writes fail with ENOSPC after ``good_writes`` successful ones (a disk filling up)."""
-    real = imageio.atomic_write_bytes
+    real = imageio.write.atomic_write_bytes
     calls: list[Path] = []
 
     def write(path: str | Path, data: bytes) -> None:
@@ -119,7 +119,7 @@ def _full_disk_after(monkeypatch: pytest.MonkeyPatch, good_writes: int) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, data)
 
-    monkeypatch.setattr(imageio, "atomic_write_bytes", write)
+    monkeypatch.setattr(imageio.write, "atomic_write_bytes", write)  # where write_image looks
 
 
 # --- 1. an output never destroys an input or a folder the stage did not write ------------------

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from exposure_core import exposure, imageio
+from exposure_core.imageio import toprows
 
 
 def _rgb8(demo_photos) -> np.ndarray:
@@ -56,7 +57,8 @@ def test_exif_orientation_applied(tmp_path: Path, demo_photos) -> None:
     path = tmp_path / "rot.jpg"
     Image.fromarray(_rgb8(demo_photos)).save(path, exif=exif)
     assert imageio.read_image(path).shape == (128, 96, 3)
-    assert imageio.probe(path).width == 128  # the header size is as stored
+    info = imageio.probe(path)  # the header size is as displayed, as decoding gives it
+    assert (info.height, info.width) == (128, 96)
 
 
 @pytest.mark.parametrize(
@@ -164,8 +166,10 @@ def test_pil_decompression_bomb_error_is_image_error(tmp_path: Path, monkeypatch
     buf = io.BytesIO()
     Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(buf, "PNG")
     (tmp_path / "b.png").write_bytes(buf.getvalue())
+    assert imageio.probe(tmp_path / "b.png").width == 100  # io.max_pixels decides, not Pillow
     with pytest.raises(imageio.ImageError, match="bomb|max_pixels"):
-        imageio.probe(tmp_path / "b.png")
+        imageio.probe(tmp_path / "b.png", max_pixels=1000)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # restored after the probe
 
 
 def _top_rows_cases(demo_photos) -> dict[str, bytes]:
@@ -205,12 +209,12 @@ def test_decode_top_rows_equals_the_cut_full_decode(demo_photos, rows: int) -> N
 def test_fast_png_rows_are_inflated_alone_and_others_decoded_in_full(demo_photos) -> None:
     rgb = _rgb8(demo_photos)
     fast = imageio.encode_png_fast_decode(imageio.Codes(rgb))
-    layout = imageio._png_layout(fast)
+    layout = toprows._png_layout(fast)
     assert layout is not None
-    assert np.array_equal(imageio._up_rows(fast, layout, 7), rgb[:7])
+    assert np.array_equal(toprows._up_rows(fast, layout, 7), rgb[:7])
     other = imageio.encode(imageio.Codes(rgb), ".png")  # OpenCV's default: the Sub filter
-    other_layout = imageio._png_layout(other)
-    assert other_layout is not None and imageio._up_rows(other, other_layout, 7) is None
+    other_layout = toprows._png_layout(other)
+    assert other_layout is not None and toprows._up_rows(other, other_layout, 7) is None
 
 
 @pytest.mark.parametrize("fast", [False, True])

@@ -12,6 +12,7 @@ import torch
 
 from exposure_core import exposure, imageio, shardfmt
 from exposure_core.errors import UserError
+from exposure_core.imageio import toprows
 from exposure_core.manifest import PairRow, write_jsonl
 from exposure_models.training.loader import LoaderConfig, make_loader, shard_urls
 from exposure_models.training.pairs import color_jitter
@@ -289,6 +290,7 @@ def test_several_crops_per_decoded_pair(shards, monkeypatch):
         return real(data, name)
 
     monkeypatch.setattr(imageio, "decode_codes", counting)
+    monkeypatch.setattr(toprows, "decode_codes", counting)  # decode_top_rows's full decodes
     loader = make_loader(
         shard_urls(shards, "train"),
         LoaderConfig(

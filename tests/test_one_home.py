@@ -218,7 +218,7 @@ def test_find_photos_rules(tmp_path: Path) -> None:
 def test_every_caller_finds_the_same_photos(tmp_path: Path) -> None:
     """prep filter/synthesize (discover), prep download's folder source, prep enhance and
     prep evaluate --task sr list the same photos in the same order."""
-    from exposure_core.discover import discover, find_photos
+    from exposure_core.discover import LOOP_REASON, discover, find_photos
     from pipeline.params import FolderSource, Params
     from pipeline.sources import folder
     from pipeline.sources.base import FetchContext
@@ -227,8 +227,9 @@ def test_every_caller_finds_the_same_photos(tmp_path: Path) -> None:
     root = _photo_folder(tmp_path / "photos")
     expected = find_photos(root).photos
     assert [root / item.path for item, _ in discover(root)] == expected
-    listed, loops = enhance.list_photos([root])
-    assert [p for p, _ in listed] == expected and loops == [root / "sub" / "loop"]
+    listed, skipped = enhance.list_photos([root])
+    assert [p for p, _ in listed] == expected
+    assert skipped == [(root / "sub" / "loop", LOOP_REASON)]
     assert [name for name, _ in evaluate_sr._photos([root], 10**6)] == [p.stem for p in expected]
     params = Params()
     params = dataclasses.replace(

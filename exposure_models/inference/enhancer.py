@@ -106,11 +106,23 @@ class Enhancer:
 
         A photo the gate leaves alone gives its own rows back (and counts in ``left_alone``).
         """
-        p = self.params
+        if self.leaves_alone(codes, low_input, low_output):
+            return unchanged_strips(codes, self.params.strip_rows)
+        return self.corrected_strips(codes, low_input, low_output)
+
+    def leaves_alone(
+        self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray
+    ) -> bool:
+        """True when the gate leaves the photo alone (then counted in ``left_alone``)."""
         verdict = self.verdict(codes, low_input, low_output)
         if verdict is not None and verdict.leave_alone:
             self.left_alone += 1
-            return _unchanged_strips(codes, p.strip_rows)
+            return True
+        return False
+
+    def corrected_strips(self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray):  # type: ignore[no-untyped-def]
+        """Full-resolution corrected strips ``(top, bottom, float32 rows)``, gate not asked."""
+        p = self.params
         return upsample.transfer_strips(
             lambda top, bottom: imageio.rows_to_float(codes, top, bottom),
             (codes.height, codes.width),
@@ -139,7 +151,7 @@ class Enhancer:
         return imageio.codes_to_float(self.correct_codes(codes, 16))
 
 
-def _unchanged_strips(codes: imageio.Codes, strip_rows: int):  # type: ignore[no-untyped-def]
+def unchanged_strips(codes: imageio.Codes, strip_rows: int):  # type: ignore[no-untyped-def]
     """The photo's own rows as float32 strips ``(top, bottom, rows)``."""
     for top in range(0, codes.height, strip_rows):
         bottom = min(codes.height, top + strip_rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exposure_core.discover import LOOP_REASON, find_photos
+from exposure_core.discover import find_photos
 from exposure_core.errors import UserError
 from exposure_core.fsutil import relpath
 from exposure_core.manifest import SourceItem, slug
@@ -30,8 +30,8 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     if not photos:
         where = "under" if spec.recursive else "directly in"
         raise UserError(f"data.folder.path: no photos (JPEG/PNG/TIFF/WebP/RAW) {where} {root}")
-    for loop in found.loops:
-        ctx.reject(loop, LOOP_REASON)
+    for path, why in found.skipped:
+        ctx.reject(path, why)
     items = []
     for photo in photos:
         scene = "folder-" + slug(photo.relative_to(root).with_suffix("").as_posix())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from exposure_core.console import Summary
 from exposure_core.errors import UserError
+from exposure_core.fsutil import check_output_folder
 from exposure_core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
 from pipeline.params import DataStageParams
 from pipeline.sources import SOURCES, FetchContext
@@ -27,6 +28,7 @@ def run(params: DataStageParams, output: Path, strict: bool = False) -> Summary:
         raise UserError(
             f"data.sources: unknown source {unknown[0]!r}; available: {', '.join(SOURCES)}"
         )
+    check_output_folder(output)
     output.mkdir(parents=True, exist_ok=True)
     ctx = FetchContext(params=params, raw_root=output, strict=strict)
     for name in params.data.sources:

@@ -7,31 +7,49 @@ Thin: lists the photos, decides where each result goes, and writes what
 from __future__ import annotations
 
 import errno
+import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from exposure_core import imageio
 from exposure_core.console import Summary, track
-from exposure_core.discover import LOOP_REASON, find_photos
+from exposure_core.discover import find_photos
 from exposure_core.errors import UserError
-from exposure_models.inference.enhancer import BatchedForward, Enhancer
+from exposure_core.fsutil import atomic_open, check_output_folder
+from exposure_models.inference.enhancer import BatchedForward, Enhancer, unchanged_strips
 from exposure_models.inference.upscaler import load_upscaler
 from exposure_models.pretrained import resolve_model
 from pipeline.params import Params
 
 OUTPUT_SUFFIX = {"jpg": ".jpg", "png": ".png", "tif": ".tif"}
+ALWAYS = "--always-correct applies the model to every photo"
 
 
-def list_photos(inputs: Iterable[Path]) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """Photos to correct, each with its path below ``--output``, and the link loops skipped.
+@dataclass(frozen=True)
+class Target:
+    """Where one photo's result goes: ``dest``, encoded for ``suffix`` (dest's own, or the
+    format's for a misnamed file rewritten in place); ``same_format``: the output's format is
+    the input's, so a photo the gate leaves alone is its original file, byte for byte."""
+
+    dest: Path
+    suffix: str
+    same_format: bool
+
+
+def list_photos(
+    inputs: Iterable[Path],
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """Photos to correct, each with its path below ``--output``, and the entries skipped.
 
     A file given directly keeps its name; a photo found in a given folder (``find_photos``:
     recursively, sorted, hidden files such as ``._x.jpg`` skipped) keeps its path below that
     folder, so ``d1/x.png`` and ``d2/x.png`` stay apart. A file reached twice is listed once.
-    A given path that is a link loop is an error.
+    A given path that is a link loop is an error; link loops, dangling links and FIFOs found
+    in a folder are returned with their reasons (``PhotoWalk.skipped``).
     """
     photos: list[tuple[Path, Path]] = []
-    loops: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for path in inputs:
         try:
             path.stat()
@@ -41,7 +59,7 @@ def list_photos(inputs: Iterable[Path]) -> tuple[list[tuple[Path, Path]], list[P
         if path.is_dir():
             found = find_photos(path)
             photos += [(photo, photo.relative_to(path)) for photo in found.photos]
-            loops += found.loops
+            skipped += found.skipped
         else:
             photos.append((path, Path(path.name)))
     seen: set[Path] = set()
@@ -51,22 +69,49 @@ def list_photos(inputs: Iterable[Path]) -> tuple[list[tuple[Path, Path]], list[P
         if key not in seen:
             seen.add(key)
             unique.append((photo, rel))
-    return unique, loops
+    return unique, skipped
 
 
-def output_path(photo: Path, rel: Path, output: Path | None, fmt: str, in_place: bool) -> Path:
-    """Where a corrected photo goes: OUTPUT/<rel> (format from params) or over the input."""
+def plan_output(
+    photo: Path,
+    rel: Path,
+    source: str | None,
+    output: Path | None,
+    fmt: str,
+    in_place: bool,
+) -> Target | str:
+    """Where a photo's result goes, or why it cannot be written (checked before any work).
+
+    ``source`` is the format the photo decodes as (``RAW`` for camera RAW; None when it cannot
+    be read: the reader names it as failed later). With ``--format same`` the output keeps the
+    decoded format (``imageio.write_suffix``: a JPEG named ``IMG.heic`` becomes ``IMG.jpg``);
+    a format that cannot be written (GIF) gives the reason instead; RAW gives a 16-bit TIFF.
+    """
     if in_place:
-        return photo
+        if source is None:
+            return Target(photo, photo.suffix.lower(), False)
+        suffix = imageio.write_suffix(photo, source)
+        if suffix is None:
+            return (
+                f"{source} cannot be written in place; give --output DIR and --format jpg, "
+                "png or tif to write it as one"
+            )
+        return Target(photo, suffix, True)
     if output is None:
         raise UserError("give --output DIR, or --in-place to overwrite the inputs")
     if fmt != "same":
         suffix = OUTPUT_SUFFIX[fmt]
-    elif imageio.is_raw(photo):
+    elif source == "RAW":
         suffix = ".tif"  # RAW in: 16-bit TIFF out
-    else:
+    elif source is None:
         suffix = photo.suffix.lower()
-    return output / rel.with_name(rel.stem + suffix)
+    else:
+        found = imageio.write_suffix(photo, source)
+        if found is None:
+            return f"{source} cannot be written; give --format jpg, png or tif to write it as one"
+        suffix = found
+    same = source is not None and imageio.format_of_suffix(suffix) == source
+    return Target(output / rel.with_name(rel.stem + suffix), suffix, same)
 
 
 def check_collisions(targets: dict[Path, Path]) -> None:
@@ -82,15 +127,47 @@ def check_collisions(targets: dict[Path, Path]) -> None:
         claimed[key] = photo
 
 
-def _has_alpha(photo: Path, max_pixels: int) -> bool:
+def _probe(photo: Path, max_pixels: int) -> imageio.ImageInfo | None:
+    if imageio.is_raw(photo):
+        return imageio.ImageInfo(0, 0, "RAW", "RAW")  # opened once, when it is read
     try:
-        return imageio.has_alpha(imageio.probe(photo, max_pixels))
+        return imageio.probe(photo, max_pixels)
     except imageio.ImageError:
-        return False  # unreadable: named as failed by the enhancer
+        return None  # unreadable: named as failed by the enhancer
 
 
 def _output_bits(photo_bits: int, suffix: str) -> int:
     return 8 if suffix in (".jpg", ".jpeg", ".webp") else photo_bits
+
+
+def _copy(photo: Path, dest: Path) -> None:
+    """The original file's bytes at ``dest`` (EXIF, ICC and all), written atomically."""
+    with photo.open("rb") as src, atomic_open(dest, "wb") as out:
+        shutil.copyfileobj(src, out)
+
+
+def _plan(
+    params: Params, listed: list[tuple[Path, Path]], output: Path | None, in_place: bool
+) -> tuple[dict[Path, Target], list[str], dict[Path, imageio.ImageInfo | None]]:
+    """Each photo's target, the notes for photos that cannot be written (skipped, named with
+    the reason) or are written under another suffix, and the headers read (None: unreadable,
+    left for the reader to name)."""
+    infos = {photo: _probe(photo, params.io.max_pixels) for photo, _ in listed}
+    targets: dict[Path, Target] = {}
+    notes: list[str] = []
+    for photo, rel in listed:
+        info = infos[photo]
+        target = plan_output(
+            photo, rel, info and info.format, output, params.enhance.format, in_place
+        )
+        if isinstance(target, str):
+            notes.append(f"[yellow]skipped:[/yellow] {photo}: {target}")
+            continue
+        targets[photo] = target
+        renamed = target.dest != photo and target.suffix != photo.suffix.lower()
+        if info and info.format != "RAW" and renamed and params.enhance.format == "same":
+            notes.append(f"{photo} holds a {info.format}: written as {target.dest.name}")
+    return targets, notes, infos
 
 
 def run(
@@ -103,18 +180,28 @@ def run(
 ) -> Summary:
     """Correct every photo in ``inputs``; unreadable ones are named and counted as failed.
 
-    ``model`` None: the shipped generator (``exposure_models.pretrained``). ``upscale``:
-    (factor, SR model) to up-sample each corrected photo before writing it."""
+    Before any work each photo's output is planned; one whose format cannot be written (an
+    animated GIF with ``--format same``) is skipped with a note naming ``--format``, the rest
+    are written. A photo the well-exposed gate leaves alone is a byte copy of its original
+    when the output format is the input's (``--in-place``: not touched at all), else encoded
+    ("converted, not corrected"). ``model`` None: the shipped generator
+    (``exposure_models.pretrained``). ``upscale``: (factor, SR model) to up-sample each
+    corrected photo before writing it."""
     summary = Summary("enhance", unit="photos", rate_key="written")
-    listed, loops = list_photos(inputs)
-    if not listed:
+    listed, skipped = list_photos(inputs)
+    if not listed and not skipped:
         raise UserError(f"no photos found in {', '.join(map(str, inputs))}")
+    if output is not None and not in_place:
+        check_output_folder(output)
     p = params.enhance
-    photos = [photo for photo, _ in listed]
-    targets = {photo: output_path(photo, rel, output, p.format, in_place) for photo, rel in listed}
-    check_collisions(targets)
-    summary.notes += [f"[yellow]skipped:[/yellow] {loop}: {LOOP_REASON}" for loop in loops]
-    alpha = [photo for photo in photos if _has_alpha(photo, params.io.max_pixels)]
+    targets, notes, infos = _plan(params, listed, output, in_place)
+    check_collisions({photo: t.dest for photo, t in targets.items()})
+    summary.notes += [f"[yellow]skipped:[/yellow] {path}: {why}" for path, why in skipped]
+    summary.notes += notes
+    if len(targets) < len(listed) or skipped:
+        summary.add("skipped", len(listed) - len(targets) + len(skipped))
+    photos = [photo for photo, _ in listed if photo in targets]
+    alpha = [photo for photo in photos if (info := infos[photo]) and imageio.has_alpha(info)]
     if alpha:
         summary.notes.append(
             f"[yellow]{len(alpha)} photo(s) with an alpha channel: the results are opaque "
@@ -122,28 +209,69 @@ def run(
         )
     if not in_place:
         resolved = {x.resolve() for x in photos}
-        clashes = [str(ph) for ph, out in targets.items() if out.resolve() in resolved]
+        clashes = [str(ph) for ph, t in targets.items() if t.dest.resolve() in resolved]
         if clashes:
             raise UserError(f"would overwrite input {clashes[0]}; use --in-place to allow it")
+    if not photos:
+        return summary
     enhancer = Enhancer.load(resolve_model(model), p, params.filter)
     upscaler = load_upscaler(upscale, p.device) if upscale else None
     stream = BatchedForward(photos, enhancer, params.io.max_pixels)
+    alone = {"copied": 0, "untouched": 0, "converted": 0}
+    converted_to: set[str] = set()
     for photo, codes, low_in, low_out in track(stream, "enhance", total=len(photos)):
-        dest = targets[photo]
-        bits = _output_bits(codes.bits, dest.suffix.lower())
-        result = imageio.assemble(
-            enhancer.strips(codes, low_in, low_out), codes.height, codes.width, bits
-        )
+        target = targets[photo]
+        bits = _output_bits(codes.bits, target.suffix)
+        if upscaler is not None:
+            strips = enhancer.strips(codes, low_in, low_out)
+        elif enhancer.leaves_alone(codes, low_in, low_out):
+            if target.same_format and target.dest == photo:
+                alone["untouched"] += 1
+                summary.add("unchanged")
+                continue
+            if target.same_format:
+                _copy(photo, target.dest)
+                alone["copied"] += 1
+                summary.add("written")
+                continue
+            alone["converted"] += 1
+            converted_to.add(target.suffix)
+            strips = unchanged_strips(codes, p.strip_rows)
+        else:
+            strips = enhancer.corrected_strips(codes, low_in, low_out)
+        result = imageio.assemble(strips, codes.height, codes.width, bits)
         if upscaler is not None:
             result = upscaler.upscale_codes(result)
-        imageio.write_image(dest, result, quality=p.quality, png_level=params.io.png_level)
+        imageio.write_image(
+            target.dest, result, quality=p.quality, png_level=params.io.png_level,
+            suffix=target.suffix,
+        )  # fmt: skip
         summary.add("written")
-    if enhancer.left_alone:
-        summary.notes.append(
-            f"{enhancer.left_alone} well-exposed photo(s) written unchanged "
-            "(--always-correct applies the model to every photo)"
-        )
+    summary.notes += _gate_notes(enhancer.left_alone, alone, upscaler is not None, converted_to)
     if stream.failures:
         summary.add("failed", len(stream.failures))
     summary.notes += [f"[red]failed:[/red] {line}" for line in stream.failures]
     return summary
+
+
+def _gate_notes(
+    left_alone: int, alone: dict[str, int], upscaled: bool, converted_to: set[str]
+) -> list[str]:
+    """What happened to the photos the well-exposed gate left alone."""
+    if upscaled and left_alone:
+        return [f"{left_alone} well-exposed photo(s) up-sampled, not corrected ({ALWAYS})"]
+    notes = []
+    if alone["copied"]:
+        notes.append(
+            f"{alone['copied']} well-exposed photo(s) written unchanged (copies of the "
+            f"original files; {ALWAYS})"
+        )
+    if alone["untouched"]:
+        notes.append(f"{alone['untouched']} well-exposed photo(s) left untouched ({ALWAYS})")
+    if alone["converted"]:
+        to = ", ".join(sorted(converted_to))
+        notes.append(
+            f"{alone['converted']} well-exposed photo(s) converted to {to}, not corrected "
+            f"({ALWAYS})"
+        )
+    return notes

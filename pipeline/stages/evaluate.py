@@ -29,7 +29,7 @@ import numpy as np
 from exposure_core import upsample
 from exposure_core.console import Summary, track
 from exposure_core.errors import UserError
-from exposure_core.fsutil import atomic_write_json, atomic_write_text
+from exposure_core.fsutil import atomic_write_json, atomic_write_text, check_output_folder
 from exposure_core.metrics.scores import ImageJob
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.learned_metrics import LearnedMetrics
@@ -234,6 +234,7 @@ def run(
         )
     results.learned = learned.results()
     results.best_blind = _best_blind(results)
+    check_output_folder(output)
     output.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".evaluate-new-", dir=output))
     try:

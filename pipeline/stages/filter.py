@@ -15,7 +15,7 @@ from pathlib import Path
 
 from exposure_core import imageio
 from exposure_core.console import Summary, track
-from exposure_core.discover import LOOP_REASON, discover, symlink_loops
+from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError
 from exposure_core.exposure_stats import ExposureStats, analysis_sample, judge, photo_stats
 from exposure_core.fsutil import StagedDir, fingerprint, relpath
@@ -117,7 +117,7 @@ def run(params: DataStageParams, input_dir: Path, output: Path, strict: bool = F
     staged = StagedDir(output, key, "filter", [input_dir])
     jobs = [_Job(item, root, output.resolve(), params.io, params.filter) for item, root in found]
     rows: list[FilterRow] = []
-    rejects = [Reject(str(p), LOOP_REASON, "filter") for p in symlink_loops(input_dir)]
+    rejects = [Reject(str(p), why, "filter") for p, why in skipped_entries(input_dir)]
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     if rejects:

@@ -24,7 +24,7 @@ import numpy as np
 
 from exposure_core import imageio, shardfmt
 from exposure_core.console import Summary, track
-from exposure_core.discover import LOOP_REASON, discover, symlink_loops
+from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError, UserError
 from exposure_core.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
 from exposure_core.manifest import (
@@ -311,18 +311,19 @@ def run(params: DataStageParams, input_path: Path, output: Path, strict: bool = 
     sources = [e.path for e in entries] + [e.target for e in native if e.target is not None]
     staged = StagedDir(output, key, "synthesize", inputs, sources)
     try:
-        _write(params, staged, clean, keys, native, _loops(input_path), strict, summary)
+        _write(params, staged, clean, keys, native, _skipped(input_path), strict, summary)
     except OSError as exc:
         raise staged.write_error(exc) from exc
     staged.commit()
     return summary
 
 
-def _loops(input_path: Path) -> list[Path]:
-    """Symbolic link loops of a photo folder given as ``--input`` (none for a manifest)."""
+def _skipped(input_path: Path) -> list[tuple[Path, str]]:
+    """Entries of a photo folder given as ``--input`` passed over (link loops, dangling links,
+    FIFOs), with reasons; none for a manifest."""
     if not input_path.is_dir() or (input_path / MANIFEST_NAME).is_file():
         return []
-    return symlink_loops(input_path)
+    return skipped_entries(input_path)
 
 
 def _write(
@@ -331,7 +332,7 @@ def _write(
     clean: list[_Entry],
     keys: list[str],
     native: list[_Entry],
-    loops: list[Path],
+    skipped: list[tuple[Path, str]],
     strict: bool,
     summary: Summary,
 ) -> None:
@@ -350,8 +351,8 @@ def _write(
             rejects.write(to_json(item) + "\n")
             summary.add("rejected")
 
-        for loop in loops:
-            reject(Reject(str(loop), LOOP_REASON, "synthesize"))
+        for path, why in skipped:
+            reject(Reject(str(path), why, "synthesize"))
         results = map_ordered(
             synthesize_photo,
             _jobs(clean, keys, params, staged.path, output_abs),
