@@ -15,6 +15,7 @@ from pathlib import Path
 
 from exposure_core.console import Summary
 from exposure_core.errors import UserError
+from exposure_core.fsutil import output_lock
 from exposure_core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
 from pipeline.params import DataStageParams
 from pipeline.sources import SOURCES, FetchContext
@@ -22,6 +23,11 @@ from pipeline.sources import SOURCES, FetchContext
 
 def run(params: DataStageParams, output: Path, strict: bool = False) -> Summary:
     """Fetch the configured sources under ``output`` and write their indexes."""
+    with output_lock(output, "download"):
+        return _run(params, output, strict)
+
+
+def _run(params: DataStageParams, output: Path, strict: bool) -> Summary:
     unknown = [name for name in params.data.sources if name not in SOURCES]
     if unknown:
         raise UserError(

@@ -26,7 +26,14 @@ from exposure_core import imageio, shardfmt
 from exposure_core.console import Summary, track
 from exposure_core.discover import LOOP_REASON, discover, symlink_loops
 from exposure_core.errors import StrictError, UserError
-from exposure_core.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
+from exposure_core.fsutil import (
+    StagedDir,
+    atomic_open,
+    fingerprint,
+    output_lock,
+    relpath,
+    sha256_file,
+)
 from exposure_core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
@@ -291,6 +298,11 @@ def _jobs(
 
 def run(params: DataStageParams, input_path: Path, output: Path, strict: bool = False) -> Summary:
     """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl)."""
+    with output_lock(output, "synthesize"):
+        return _run(params, input_path, output, strict)
+
+
+def _run(params: DataStageParams, input_path: Path, output: Path, strict: bool) -> Summary:
     summary = Summary("synthesize", unit="photos", rate_key="photos")
     entries, input_digest = read_entries(input_path)
     clean = [e for e in entries if e.kind == "clean"]
