@@ -2,7 +2,8 @@
 
 A stage never leaves a half-written output: files are written under a temporary name in the
 same folder and renamed into place, and whole output folders are built in a sibling staging
-folder that replaces the old output only when complete.
+folder that replaces the old output only when complete. One run writes an output at a time
+(``output_lock``): a second one is refused before it touches anything.
 """
 
 from __future__ import annotations
