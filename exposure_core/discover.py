@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from exposure_core import imageio
 from exposure_core.errors import UserError
-from exposure_core.manifest import INDEX_NAME, SourceItem, read_jsonl, slug
+from exposure_core.manifest import INDEX_NAME, SourceItem, check_distinct_ids, path_id, read_jsonl
 
 LOOP_REASON = "symbolic link loop (not followed)"
 
@@ -119,14 +119,17 @@ def discover(input_dir: Path) -> list[tuple[SourceItem, Path]]:
     if indexes:
         return [(item, index.parent) for index in indexes for item in read_jsonl(index, SourceItem)]
     photos = find_photos(input_dir).photos
-    return [
-        (
-            SourceItem(
-                "folder",
-                "folder-" + slug(p.relative_to(input_dir).with_suffix("").as_posix()),
-                p.relative_to(input_dir).as_posix(),
-            ),
-            input_dir,
-        )
-        for p in photos
-    ]
+    items = folder_items(input_dir, photos, "folder", lambda p: p.relative_to(input_dir).as_posix())
+    return [(item, input_dir) for item in items]
+
+
+def folder_items(
+    root: Path, photos: list[Path], source: str, shown: Callable[[Path], str]
+) -> list[SourceItem]:
+    """The items of photos found under ``root``, their path ``shown(photo)`` and their scene
+    ``<source>-<path_id(path below root, no suffix)>`` (a RAW file and its JPEG share one).
+    The one way sources and stages name photos of a folder; a clash of ids names both files."""
+    texts = [p.relative_to(root).with_suffix("").as_posix() for p in photos]
+    scenes = [f"{source}-{path_id(text)}" for text in texts]
+    check_distinct_ids(zip(scenes, texts, map(str, photos), strict=True))
+    return [SourceItem(source, s, shown(p)) for s, p in zip(scenes, photos, strict=True)]

@@ -2,16 +2,20 @@
 
 A stage never leaves a half-written output: files are written under a temporary name in the
 same folder and renamed into place, and whole output folders are built in a sibling staging
-folder that replaces the old output only when complete.
+folder that replaces the old output only when complete. One run writes an output at a time
+(``output_lock``): a second one is refused before it touches anything.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +25,7 @@ from exposure_core.errors import UserError
 
 TEMP_SUFFIX = ".tmp"  # every temporary file is ``.<name>.<pid>.tmp`` (see ``.dvcignore``)
 MARKER = ".prep-output"  # in every folder a stage writes: the stage may replace it
+LOCK_SUFFIX = ".lock"  # ``.<output>.lock`` beside an output while a stage writes it
 
 
 def _tmp_name(path: Path) -> Path:
@@ -100,6 +105,85 @@ class OutputWriteError(OutputError):
     """Writing the output failed (disk full, permissions): an OS error, hence exit code 1."""
 
     exit_code = 1
+
+
+class OutputBusyError(OutputError):
+    """Another run is writing the same output. Not a mistake in the command (the same command
+    succeeds once that run ends), hence exit code 1, as for other failures of the moment."""
+
+    exit_code = 1
+
+
+def lock_path(output: str | Path) -> Path:
+    """``<parent>/.<name>.lock``: the lock file of ``output`` (its parent resolved, so two
+    spellings of one folder share one lock)."""
+    out = Path(output)
+    if out.name in ("", ".", ".."):
+        out = out.resolve()
+    return out.parent.resolve() / f".{out.name or 'root'}{LOCK_SUFFIX}"
+
+
+def _holder(fd: int) -> tuple[str, str]:
+    """``pid N`` and stage of the run holding the lock file ``fd``, as it wrote them."""
+    text = ""
+    for _ in range(20):  # the holder writes its pid just after taking the lock
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 200).decode("utf-8", "replace").strip()
+        if text:
+            break
+        time.sleep(0.02)
+    pid, _, stage = text.partition(" ")
+    return f"pid {pid}" if pid.isdigit() else "pid unknown", stage
+
+
+@contextmanager
+def output_lock(output: str | Path, stage: str) -> Iterator[Path]:
+    """Hold the lock of ``output`` while a stage writes it; refuse if another run holds it.
+
+    The lock is ``fcntl.flock`` on ``lock_path(output)``, which the kernel drops when the
+    process ends, so a killed run (even ``kill -9``) never leaves a stale lock; the file itself
+    is removed on release. A second run raises ``OutputBusyError`` naming the output and the
+    holder's pid before it reads or writes anything of the output or its staging folder.
+    """
+    path = lock_path(output)
+    made: list[Path] = [p for p in reversed(path.parents) if not p.exists()]
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # a parent made by a run that just ended was removed
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                os.close(fd)
+                raise
+            pid, other = _holder(fd)
+            os.close(fd)
+            raise OutputBusyError(
+                f"another prep {other or stage} is writing {output} ({pid}): nothing was "
+                "touched; run again when it has finished"
+            ) from None
+        try:  # the file may have been removed by the run releasing it meanwhile: lock anew
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {stage}\n".encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # still locked: a run that opened it sees a removed file
+        os.close(fd)
+        for folder in reversed(made):  # folders made only for the lock of a refused output
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def is_temp_name(name: str) -> bool:

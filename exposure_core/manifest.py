@@ -12,6 +12,7 @@ Paths inside a manifest are relative to the manifest's folder, with forward slas
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -159,6 +160,32 @@ def slug(text: str) -> str:
     """A file- and WebDataset-key-safe name: letters, digits, ``_`` and ``-`` only (no dots)."""
     cleaned = _UNSAFE.sub("_", text).strip("_")
     return cleaned or "_"
+
+
+def path_id(text: str) -> str:
+    """The id of a photo from its relative path without suffix (or any name): ``slug(text)``
+    when sanitising loses nothing but the folder separators (``c/IMG_1`` -> ``c_IMG_1``),
+    else that slug plus 8 hex digits of the SHA-256 of ``text``, so ``photo 1`` and
+    ``photo_1``, or ``夏`` and ``冬``, never share an id. Depends on ``text`` alone (stable);
+    the clash left (``c/a`` and ``c_a``) is refused by ``check_distinct_ids``."""
+    cleaned = slug(text)
+    if cleaned == text.replace("/", "_"):
+        return cleaned
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return digest if cleaned == "_" else f"{cleaned}-{digest}"
+
+
+def check_distinct_ids(named: Iterable[tuple[str, str, str]]) -> None:
+    """Refuse one id made from two different texts, naming both files.
+
+    ``named``: (id, the text it was made from, the file) triples. Files with one text (a RAW
+    file and its JPEG, ``IMG_1.CR2`` and ``IMG_1.JPG``) share their id on purpose.
+    """
+    first: dict[str, tuple[str, str]] = {}
+    for ident, text, path in named:
+        seen = first.setdefault(ident, (text, path))
+        if seen[0] != text:
+            raise ManifestError(f"{seen[1]} and {path} get one id {ident!r}: rename one of them")
 
 
 def ev_tag(ev: float) -> str:

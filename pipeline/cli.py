@@ -343,7 +343,7 @@ def enhance(
     ] = False,
     params_file: ParamsOpt = None,
     upscale: Annotated[
-        int, typer.Option(help="then up-sample by this factor with --sr-model (0: no)")
+        int, typer.Option(min=0, help="then up-sample by this factor with --sr-model (0: no)")
     ] = 0,
     sr_model: Annotated[
         Path, typer.Option(help="super-resolution model (prep train --task sr)")

@@ -42,7 +42,7 @@ WALK_ALLOWED = {
     # the JSON files of a metrics folder
     ("pipeline/evaluation/results.py", "read_metrics"),
     # the source indexes left by an earlier download
-    ("pipeline/stages/download.py", "run"),
+    ("pipeline/stages/download.py", "_run"),
 }
 WALK_CALLS = {"walk", "scandir", "listdir", "rglob", "glob", "iterdir"}
 RENAME_CALLS = {"replace", "rename"}

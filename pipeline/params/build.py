@@ -192,13 +192,44 @@ def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _check_unique_keys(node: yaml.Node, key: str = "") -> None:
+    """Refuse a mapping that names one key twice (YAML keeps the last one silently)."""
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_unique_keys(item, f"{key}[{i}]")
+    if not isinstance(node, yaml.MappingNode):
+        return
+    lines: dict[str, int] = {}
+    for name_node, value_node in node.value:
+        name = str(name_node.value) if isinstance(name_node, yaml.ScalarNode) else ""
+        dotted = f"{key}.{name}" if key else name
+        line = name_node.start_mark.line + 1
+        if name and name != "<<" and name in lines:
+            raise ConfigError(dotted, f"duplicate key (lines {lines[name]} and {line})")
+        lines[name] = line
+        _check_unique_keys(value_node, dotted)
+
+
+def _load_unique(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys, naming the dotted key and both lines."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_unique_keys(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a params file into a mapping ({} for an empty file)."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(str(path), "is a folder, not a params file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _load_unique(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(
             str(path),

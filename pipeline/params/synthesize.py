@@ -49,6 +49,8 @@ class SynthesizeParams:
     def __post_init__(self) -> None:
         check_fields(self)
         _tau_range(self.tau)
-        for ev in self.evs:
+        for k, ev in enumerate(self.evs):
             if not -MAX_EV <= ev <= MAX_EV:
                 raise ConfigError("evs", f"{ev} is outside -{MAX_EV:g}..+{MAX_EV:g} EV")
+            if ev in self.evs[:k]:  # one photo would get one variant id several times
+                raise ConfigError("evs", f"repeated value {float(ev)}")

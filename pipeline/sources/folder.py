@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exposure_core.discover import find_photos
+from exposure_core.discover import find_photos, folder_items
 from exposure_core.errors import UserError
 from exposure_core.fsutil import relpath
-from exposure_core.manifest import SourceItem, slug
+from exposure_core.manifest import SourceItem
 from pipeline.sources.base import FetchContext
 
 
@@ -32,9 +32,6 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
         raise UserError(f"data.folder.path: no photos (JPEG/PNG/TIFF/WebP/RAW) {where} {root}")
     for path, why in found.skipped:
         ctx.reject(path, why)
-    items = []
-    for photo in photos:
-        scene = "folder-" + slug(photo.relative_to(root).with_suffix("").as_posix())
-        items.append(SourceItem("folder", scene, relpath(photo, dest)))
+    items = folder_items(root, photos, "folder", lambda photo: relpath(photo, dest))
     ctx.summary.add("photos", len(items))
     return items

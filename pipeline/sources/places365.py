@@ -14,9 +14,9 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from exposure_core.discover import find_photos
+from exposure_core.discover import find_photos, folder_items
 from exposure_core.errors import UserError
-from exposure_core.manifest import SourceItem, slug
+from exposure_core.manifest import SourceItem
 from pipeline.sources.base import FetchContext
 from pipeline.sources.remote import Archive, obtain
 
@@ -69,11 +69,5 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     if len(chosen) < len(photos):
         ctx.note(f"places365: kept {len(chosen)} of {len(photos)} photos (max_images, seed)")
     ctx.summary.add("photos", len(chosen))
-    return [
-        SourceItem(
-            source="places365",
-            scene="places365-" + slug(Path(rel).with_suffix("").as_posix()),
-            path=photos[rel].relative_to(dest).as_posix(),
-        )
-        for rel in chosen
-    ]
+    chosen_photos = [photos[rel] for rel in chosen]
+    return folder_items(root, chosen_photos, "places365", lambda p: p.relative_to(dest).as_posix())

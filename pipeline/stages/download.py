@@ -15,7 +15,7 @@ from pathlib import Path
 
 from exposure_core.console import Summary
 from exposure_core.errors import UserError
-from exposure_core.fsutil import check_output_folder
+from exposure_core.fsutil import check_output_folder, output_lock
 from exposure_core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
 from pipeline.params import DataStageParams
 from pipeline.sources import SOURCES, FetchContext
@@ -23,12 +23,17 @@ from pipeline.sources import SOURCES, FetchContext
 
 def run(params: DataStageParams, output: Path, strict: bool = False) -> Summary:
     """Fetch the configured sources under ``output`` and write their indexes."""
+    check_output_folder(output)  # before any work, and before the lock file beside it
+    with output_lock(output, "download"):
+        return _run(params, output, strict)
+
+
+def _run(params: DataStageParams, output: Path, strict: bool) -> Summary:
     unknown = [name for name in params.data.sources if name not in SOURCES]
     if unknown:
         raise UserError(
             f"data.sources: unknown source {unknown[0]!r}; available: {', '.join(SOURCES)}"
         )
-    check_output_folder(output)
     output.mkdir(parents=True, exist_ok=True)
     ctx = FetchContext(params=params, raw_root=output, strict=strict)
     for name in params.data.sources:

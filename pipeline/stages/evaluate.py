@@ -29,7 +29,12 @@ import numpy as np
 from exposure_core import upsample
 from exposure_core.console import Summary, track
 from exposure_core.errors import UserError
-from exposure_core.fsutil import atomic_write_json, atomic_write_text, check_output_folder
+from exposure_core.fsutil import (
+    atomic_write_json,
+    atomic_write_text,
+    check_output_folder,
+    output_lock,
+)
 from exposure_core.metrics.scores import ImageJob
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.learned_metrics import LearnedMetrics
@@ -189,6 +194,20 @@ def run(
     scored than the index lists (corrupt shards or samples) is an error naming the skipped ones,
     unless ``allow_missing``; the report states both numbers either way.
     """
+    check_output_folder(output)  # before any work, and before the lock file beside it
+    with output_lock(output, "evaluate"):
+        return _run(params, shards, model, output, paired, verify, allow_missing)
+
+
+def _run(
+    params: Params,
+    shards: Path,
+    model: Path,
+    output: Path,
+    paired: list[Path] | None,
+    verify: bool,
+    allow_missing: bool,
+) -> Summary:
     p = params.evaluate
     methods = scored_methods(p)
     summary = Summary("evaluate", unit="images", rate_key="images scored")
@@ -234,7 +253,6 @@ def run(
         )
     results.learned = learned.results()
     results.best_blind = _best_blind(results)
-    check_output_folder(output)
     output.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".evaluate-new-", dir=output))
     try:

@@ -19,7 +19,7 @@ from exposure_core import imageio
 from exposure_core.console import Summary, track
 from exposure_core.discover import find_photos
 from exposure_core.errors import UserError
-from exposure_core.fsutil import atomic_write_json, atomic_write_text
+from exposure_core.fsutil import atomic_write_json, atomic_write_text, output_lock
 from exposure_models.inference.upscaler import Upscaler
 from pipeline.evaluation.sr_metrics import SCORES, crop_to_multiple, interpolate, sr_scores
 from pipeline.evaluation.testsets import test_set
@@ -79,6 +79,13 @@ def run(
     photos: list[Path] | None = None,
 ) -> Summary:
     """Score ``model`` and the interpolation baselines; ``photos`` replace the test split."""
+    with output_lock(output, "evaluate"):
+        return _run(params, model, output, shards, photos)
+
+
+def _run(
+    params: Params, model: Path, output: Path, shards: Path | None, photos: list[Path] | None
+) -> Summary:
     summary = Summary("evaluate --task sr", unit="images", rate_key="images")
     upscaler = Upscaler.load(model, params.enhance.device)
     s = upscaler.scale

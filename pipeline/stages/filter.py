@@ -18,7 +18,7 @@ from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError
 from exposure_core.exposure_stats import ExposureStats, analysis_sample, judge, photo_stats
-from exposure_core.fsutil import StagedDir, fingerprint, relpath
+from exposure_core.fsutil import StagedDir, fingerprint, output_lock, relpath
 from exposure_core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
@@ -111,6 +111,11 @@ def _describe(job: _Job) -> str:
 
 def run(params: DataStageParams, input_dir: Path, output: Path, strict: bool = False) -> Summary:
     """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects."""
+    with output_lock(output, "filter"):
+        return _run(params, input_dir, output, strict)
+
+
+def _run(params: DataStageParams, input_dir: Path, output: Path, strict: bool) -> Summary:
     summary = Summary("filter", unit="photos", rate_key="scored")
     found = discover(input_dir)
     key = fingerprint({"filter": to_dict(params.filter), "input": str(input_dir.resolve())})

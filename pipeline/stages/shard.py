@@ -33,6 +33,7 @@ from exposure_core.fsutil import (
     atomic_open,
     atomic_write_json,
     fingerprint,
+    output_lock,
     sha256_file,
 )
 from exposure_core.manifest import (
@@ -203,6 +204,11 @@ def _index(
 
 def run(params: DataStageParams, manifest: Path, output: Path, strict: bool = False) -> Summary:
     """Shard the pairs manifest (the file or its folder) into ``output``."""
+    with output_lock(output, "shard"):
+        return _run(params, manifest, output, strict)
+
+
+def _run(params: DataStageParams, manifest: Path, output: Path, strict: bool) -> Summary:
     p = params.shard
     fractions = check_fractions(to_dict(p.split))
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest

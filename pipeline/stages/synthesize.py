@@ -26,14 +26,23 @@ from exposure_core import imageio, shardfmt
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError, UserError
-from exposure_core.fsutil import StagedDir, atomic_open, fingerprint, relpath, sha256_file
+from exposure_core.fsutil import (
+    StagedDir,
+    atomic_open,
+    fingerprint,
+    output_lock,
+    relpath,
+    sha256_file,
+)
 from exposure_core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
     FilterRow,
     PairRow,
     Reject,
+    check_distinct_ids,
     ev_tag,
+    path_id,
     read_jsonl,
     slug,
     to_json,
@@ -129,18 +138,23 @@ def draw_taus(seed: int, key: str, tau: tuple[float, float], count: int) -> tupl
 
 def photo_keys(entries: list[_Entry]) -> list[str]:
     """Folder names for clean photos: the scene, plus the file stem when a scene has several,
-    plus the extension when those collide too (``good.jpg`` and ``good.png`` are two photos)."""
+    plus the extension when those collide too (``good.jpg`` and ``good.png`` are two photos),
+    as a ``path_id``; any two photos with one key are refused, naming both."""
     per_scene = Counter(e.scene for e in entries)
     per_stem = Counter((e.scene, e.path.stem) for e in entries)
 
-    def key(e: _Entry) -> str:
+    def text(e: _Entry) -> str:
         if per_scene[e.scene] == 1:
-            return slug(e.scene)
+            return e.scene
         if per_stem[(e.scene, e.path.stem)] == 1:
-            return slug(f"{e.scene}-{e.path.stem}")
-        return slug(f"{e.scene}-{e.path.stem}-{e.path.suffix.lstrip('.').lower()}")
+            return f"{e.scene}-{e.path.stem}"
+        return f"{e.scene}-{e.path.stem}-{e.path.suffix.lstrip('.').lower()}"
 
-    return [key(e) for e in entries]
+    keys = [path_id(text(e)) for e in entries]
+    check_distinct_ids(
+        (k, str(i), str(e.path)) for i, (k, e) in enumerate(zip(keys, entries, strict=True))
+    )
+    return keys
 
 
 def _variants(job: _Job) -> list[tuple[str, str, float | None, float | None]]:
@@ -291,14 +305,16 @@ def _jobs(
 
 def run(params: DataStageParams, input_path: Path, output: Path, strict: bool = False) -> Summary:
     """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl)."""
+    with output_lock(output, "synthesize"):
+        return _run(params, input_path, output, strict)
+
+
+def _run(params: DataStageParams, input_path: Path, output: Path, strict: bool) -> Summary:
     summary = Summary("synthesize", unit="photos", rate_key="photos")
     entries, input_digest = read_entries(input_path)
     clean = [e for e in entries if e.kind == "clean"]
     native = [e for e in entries if e.kind == "native"]
     keys = photo_keys(clean)
-    duplicates = [k for k, n in Counter(keys).items() if n > 1]
-    if duplicates:
-        raise UserError(f"duplicate photo ids {duplicates[:3]}: rename the files or scenes")
     key = fingerprint(
         {
             "synthesize": to_dict(params.synthesize),
