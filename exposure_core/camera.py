@@ -122,19 +122,44 @@ def inverse_camera_curve(encoded: np.ndarray, slope: float, gamma: float) -> np.
 
 
 def _tone(encoded: np.ndarray, recipe: CameraRecipe) -> np.ndarray:
-    """The per-channel part of ``recipe`` (ev, curve, contrast) on encoded values, float64.
+    """The per-channel part of ``recipe`` (ev, curve, contrast) on encoded values, float64."""
+    return _logit_map(encoded, recipe.gamma, recipe.contrast, recipe.slope * recipe.ev * _LN2)
 
-    Works in the logit of ``D = y**g``: the exposure is an offset there and the contrast a
-    factor, which is exact and avoids overflowing ``l**n`` for large ``ev``.
+
+def _logit_map(encoded: np.ndarray, gamma: float, factor: float, offset: float) -> np.ndarray:
+    """``logit(D') = factor * (logit(D) + offset)`` with ``D = y**gamma``, ``y' = D'**(1/g)``.
+
+    Works in the logit of ``D``: the exposure is an offset there and the contrast a factor,
+    which is exact and avoids overflowing ``l**n`` for large ``ev``. Black stays black.
     """
     y = np.clip(np.asarray(encoded, np.float64), 0.0, TOP_LEVEL)
-    d = np.power(y, recipe.gamma)
+    d = np.power(y, gamma)
     black = d <= 0.0
     with np.errstate(divide="ignore"):
         z = np.log(np.where(black, 1.0, d)) - np.log1p(-d)
-    z = recipe.contrast * (z + recipe.slope * recipe.ev * _LN2)
+    z = factor * (z + offset)
     d_out = 0.5 + 0.5 * np.tanh(0.5 * z)  # the logistic function, without overflow
-    return np.where(black, 0.0, np.power(d_out, 1.0 / recipe.gamma))
+    return np.where(black, 0.0, np.power(d_out, 1.0 / gamma))
+
+
+def invert_float(image: np.ndarray, recipe: CameraRecipe) -> np.ndarray:
+    """The inverse of ``render_float`` with the recipe known (the evaluation's oracle).
+
+    Undoes the saturation change (``y' = Y'' + (y'' - Y'') / s``; none when ``s`` is 0), then
+    ``logit(D) = logit(D') / c - n * ev * ln 2``. Exact up to quantisation, clipping and the
+    JPEG re-encode, which it cannot undo.
+
+    Args:
+        image: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1] (a rendered variant).
+    Returns:
+        float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1].
+    """
+    check_rgb(image)
+    y = np.asarray(image, np.float64)
+    if recipe.saturation not in (0.0, 1.0):
+        y = _saturate(y, 1.0 / recipe.saturation)
+    offset = -recipe.contrast * recipe.slope * recipe.ev * _LN2
+    return _logit_map(y, recipe.gamma, 1.0 / recipe.contrast, offset).astype(np.float32)
 
 
 def recipe_curve(recipe: CameraRecipe, bits: int = 8) -> np.ndarray:

@@ -28,6 +28,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 INDEX_NAME = "index.jsonl"
 MANIFEST_NAME = "manifest.jsonl"
 REJECTS_NAME = "rejects.jsonl"
+OMIT_IF_NONE = "omit_if_none"  # field metadata: a None value is left out of the JSON line
 
 
 class ManifestError(UserError):
@@ -70,8 +71,11 @@ class PairRow:
     """One training pair (DESIGN.md): input and target paths relative to the manifest.
 
     ``recipe`` True: the input is the target mapped by (``kind``, ``tau``, ``ev``, ``gamma``,
-    ``curve``) with ``exposure_core.shardfmt.render``; shards keep the recipe, not the file, and
-    ``input`` is None when ``prep synthesize`` wrote the manifest only.
+    ``curve``, ``camera``) with ``exposure_core.shardfmt.render``; shards keep the recipe, not
+    the file, and ``input`` is None when ``prep synthesize`` wrote the manifest only.
+    ``camera``: for ``kind="camera"`` only, the camera curve's numbers (``slope``, ``gamma``,
+    ``contrast``, ``saturation``, ``quality``; ``exposure_core.camera.CameraRecipe`` with
+    ``ev``); left out of the JSON line when None, so other rows read as they always did.
     """
 
     id: str
@@ -80,7 +84,7 @@ class PairRow:
     split: str | None
     input: str | None
     target: str
-    kind: Literal["overexpose", "ev", "native"]
+    kind: Literal["overexpose", "ev", "camera", "native"]
     tau: float | None
     ev: float | None
     gamma: float | None
@@ -88,6 +92,7 @@ class PairRow:
     height: int
     curve: Literal["gamma", "srgb"] | None = None  # None: gamma when ``gamma`` is set, else srgb
     recipe: bool = False
+    camera: dict[str, Any] | None = field(default=None, metadata={OMIT_IF_NONE: True})
 
 
 @dataclass(frozen=True)
@@ -104,8 +109,13 @@ _T = TypeVar("_T")
 
 
 def to_json(row: Any) -> str:
-    """One compact JSON line for a row dataclass (keys in field order)."""
-    return json.dumps(dataclasses.asdict(row), separators=(",", ":"), ensure_ascii=False)
+    """One compact JSON line for a row dataclass (keys in field order; a None field marked
+    ``OMIT_IF_NONE`` left out)."""
+    data = dataclasses.asdict(row)
+    for f in dataclasses.fields(row):
+        if f.metadata.get(OMIT_IF_NONE) and data[f.name] is None:
+            del data[f.name]
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def from_mapping(cls: type[_T], data: dict[str, Any], where: str) -> _T:

@@ -7,9 +7,10 @@ A shard sample is one photo (format version ``FORMAT_VERSION``):
   readers decode any supported image;
 * ``<key>.shard-format-<version>.json`` (``META_MEMBER``): ``format``, the photo's ``scene``,
   ``source``, ``split``, ``split_from``, ``width``, ``height`` and ``variants``: one recipe per
-  pair, with the manifest's ``id``, ``kind``, ``tau``, ``ev``, ``gamma``, ``curve`` and
-  ``input`` (None for a variant rendered from the target, else the member suffix of a stored
-  input, e.g. ``"in0.png"``);
+  pair, with the manifest's ``id``, ``kind``, ``tau``, ``ev``, ``gamma``, ``curve``, ``camera``
+  (camera-like variants only: the curve's numbers, ``exposure_core.camera``) and ``input``
+  (None for a variant rendered from the target, else the member suffix of a stored input, e.g.
+  ``"in0.png"``);
 * ``<key>.in<k>.<ext>``: stored inputs (native pairs, RAW renders), when there are any.
 
 The metadata member's name carries the format version because a reader of format 1, which
@@ -17,10 +18,11 @@ knows nothing of versions, reports a sample it cannot use by listing its members
 shards it names ``shard-format-2``. Readers here also accept a plain ``<key>.json``.
 
 A variant is rendered from the target's integer codes with the lookup tables of
-``exposure_core.exposure`` (``render``), the code ``prep synthesize`` writes its files with, so a
-rendered input is bit-identical to the synthesized file. Tar reading here is strict: a member
-header that does not parse, or fewer samples than ``index.json`` promises, is a corrupt shard
-(``tarfile`` alone stops silently at a bad header). Nothing here imports torch.
+``exposure_core.exposure`` or ``exposure_core.camera`` (``render``), the code ``prep
+synthesize`` writes its files with, so a rendered input is bit-identical to the synthesized
+file. Tar reading here is strict: a member header that does not parse, or fewer samples than
+``index.json`` promises, is a corrupt shard (``tarfile`` alone stops silently at a bad header).
+Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -33,14 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exposure_core import exposure, imageio
+from exposure_core import camera, exposure, imageio
 from exposure_core.errors import UserError
 from exposure_core.exposure import CURVES
+from exposure_core.schema import ConfigError
 
 FORMAT_VERSION = 2
 META_MEMBER = f"shard-format-{FORMAT_VERSION}.json"  # the suffix of each sample's metadata
 INDEX_NAME = "index.json"
-RECIPE_KINDS = frozenset({"overexpose", "ev"})
+RECIPE_KINDS = frozenset({"overexpose", "ev", "camera"})
 KINDS = RECIPE_KINDS | {"native"}
 
 
@@ -74,16 +77,19 @@ class Variant:
     """One pair of a photo sample: a recipe rendered from the target, or a stored input."""
 
     id: str
-    kind: str  # "overexpose" | "ev" | "native"
+    kind: str  # "overexpose" | "ev" | "camera" | "native"
     tau: float | None = None
     ev: float | None = None
     gamma: float | None = None
     curve: str = "gamma"
     input: str | None = None  # member suffix of a stored input ("in0.png"); None: rendered
+    camera: dict[str, Any] | None = None  # kind "camera": slope, gamma, contrast, saturation,
+    # quality of ``camera.CameraRecipe`` (its ev is ``ev``)
 
     def meta(self) -> dict[str, Any]:
-        """The pair's manifest fields (``id``, ``kind``, ``tau``, ``ev``, ``gamma``, ``curve``)."""
-        return {
+        """The pair's manifest fields (``id``, ``kind``, ``tau``, ``ev``, ``gamma``, ``curve``,
+        and ``camera`` when set)."""
+        out = {
             "id": self.id,
             "kind": self.kind,
             "tau": self.tau,
@@ -91,12 +97,47 @@ class Variant:
             "gamma": self.gamma,
             "curve": self.curve,
         }
+        if self.camera is not None:
+            out["camera"] = self.camera
+        return out
+
+
+def camera_recipe(v: Variant) -> camera.CameraRecipe:
+    """The camera recipe of a ``kind="camera"`` variant (``ev`` plus its ``camera`` fields).
+
+    Raises:
+        ConfigError: naming the field (``camera.slope``, ``ev``, ...) that is missing, unknown
+            or out of range.
+    """
+    if not isinstance(v.camera, dict):
+        raise ConfigError("camera", f"expected the curve's numbers as an object, got {v.camera!r}")
+    if "ev" in v.camera:
+        raise ConfigError("camera.ev", "the exposure change is the variant's own ev field")
+    missing = sorted(set(camera.CameraRecipe.__dataclass_fields__) - {"ev"} - set(v.camera))
+    if missing:
+        raise ConfigError(f"camera.{missing[0]}", "missing")
+    try:
+        return camera.CameraRecipe.from_dict({**v.camera, "ev": v.ev})
+    except ConfigError as err:
+        raise (err if err.key == "ev" else err.within("camera")) from err
+
+
+def pointwise(v: Variant) -> bool:
+    """Whether a rendered variant maps each pixel alone (so it commutes with crops, flips and
+    rotations): every recipe but a camera-like one with a JPEG re-encode."""
+    return not (v.kind == "camera" and isinstance(v.camera, dict) and v.camera.get("quality"))
 
 
 def variant_problem(v: Variant) -> str | None:
     """Why a variant cannot be made (unknown kind, tau outside (0, 1], ...), or None."""
     if v.kind not in KINDS:
         return f"unknown kind {v.kind!r} (expected one of {sorted(KINDS)})"
+    if v.kind == "camera":  # its numbers are checked for a stored input too (the oracle)
+        try:
+            camera_recipe(v)
+        except ConfigError as err:
+            return str(err)
+        return None
     if v.input is not None:
         return None
     if v.kind == "native":
@@ -118,12 +159,14 @@ def render(target: imageio.Codes, v: Variant, tau: float | None = None) -> image
 
     Args:
         target: the clean photo's 8- or 16-bit codes.
-        v: a recipe (``kind`` "overexpose" or "ev"; ``variant_problem(v)`` is None).
+        v: a recipe (``kind`` "overexpose", "ev" or "camera"; ``variant_problem(v)`` is None).
         tau: overrides the recipe's tau (training with fresh draws), in (0, 1].
     Returns:
-        Codes of the same size and bit depth, equal to what ``prep synthesize`` writes (for
-        EV 0 that is the target itself).
+        Codes of the same size and bit depth (8-bit for "camera", ``camera.render_codes``),
+        equal to what ``prep synthesize`` writes (for EV 0 that is the target itself).
     """
+    if v.kind == "camera":
+        return camera.render_codes(target, camera_recipe(v))
     if v.kind == "ev" and v.ev == 0:
         return target
     gamma = v.gamma if v.gamma is not None else exposure.DEFAULT_GAMMA

@@ -238,8 +238,10 @@ class PairStage:
         crop = self.cfg.crop
         if not self.cfg.train or crop is None or self.cfg.resize > 0:
             return []
-        if not photo.variants or any(v.input is not None for v in photo.variants):
-            return []
+        if not photo.variants or any(
+            v.input is not None or not shardfmt.pointwise(v) for v in photo.variants
+        ):
+            return []  # a stored input or a JPEG re-encode needs the whole image
         size = imageio.top_rows_size(photo.target)
         if size is None or min(size) < crop:
             return []
@@ -256,10 +258,12 @@ class PairStage:
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], Callable | None]:
         """(input, target) codes of one variant, meta, and the rendering still to apply.
 
-        A recipe is a pointwise lookup table, so with a crop and no resize the input is the
-        target and the table is applied to the crop only (``render``: the same codes as
+        A recipe is a pointwise map (lookup tables; a camera-like recipe's saturation change acts
+        on each pixel alone), so with a crop and no resize the input is the target and the
+        recipe is applied to the crop only (``render``: the same codes as
         cropping the full rendered image, at a fraction of the cost); with a resize the
-        variant is rendered at full size, then resized. With ``fresh_tau`` and an ``rng``
+        variant is rendered at full size, then resized; so is one with a JPEG re-encode (its
+        8x8 blocks do not commute with crops). With ``fresh_tau`` and an ``rng``
         (training), an overexposure recipe gets a new tau drawn uniformly from the range at
         each visit instead of its stored one.
         """
@@ -275,7 +279,7 @@ class PairStage:
             meta["tau"] = tau
         square = self.cfg.square and resize > 0  # seed 000: both images to resize x resize
         tgt = square_resize(target.array, resize) if square else decoded.shrunk.array
-        if v.input is None and resize <= 0 and self.cfg.crop is not None:
+        if v.input is None and resize <= 0 and self.cfg.crop is not None and shardfmt.pointwise(v):
 
             def render(window: np.ndarray) -> np.ndarray:
                 codes = imageio.Codes(np.ascontiguousarray(window))

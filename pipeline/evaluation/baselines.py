@@ -13,6 +13,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from exposure_core import camera as camera_kind
 from exposure_core.exposure import (
     DEFAULT_GAMMA,
     Curve,
@@ -153,21 +154,29 @@ def oracle(
     ev: float | None,
     gamma: float | None,
     curve: Curve = "gamma",
+    camera: dict | None = None,
 ) -> np.ndarray | None:
     """The oracle inverse for a pairs-manifest row, or None where none applies.
 
     Args:
         image: float32 ``(H, W, 3)`` degraded input, RGB in [0, 1].
-        kind: the row's kind: ``"overexpose"``, ``"ev"`` or ``"native"``.
+        kind: the row's kind: ``"overexpose"``, ``"ev"``, ``"camera"`` or ``"native"``.
         tau, ev, gamma: the row's synthesis parameters (None when the row has none).
         curve: transfer curve the pair was synthesised with.
+        camera: a ``"camera"`` row's curve numbers (``exposure_core.camera.CameraRecipe``
+            without ``ev``); its inverse is ``camera.invert_float``.
     Returns:
         The inverted image; None for ``"native"`` rows (real captures have no known
         parameter) or when the parameter the kind needs is missing (gamma too, for
-        ``curve="gamma"``).
+        ``curve="gamma"``; ev and the curve's numbers for ``"camera"``).
     """
-    if kind not in ("overexpose", "ev", "native"):
-        raise ValueError(f"kind must be 'overexpose', 'ev' or 'native', got {kind!r}")
+    if kind not in ("overexpose", "ev", "camera", "native"):
+        raise ValueError(f"kind must be 'overexpose', 'ev', 'camera' or 'native', got {kind!r}")
+    if kind == "camera":
+        if ev is None or not isinstance(camera, dict):
+            return None
+        recipe = camera_kind.CameraRecipe.from_dict({**camera, "ev": ev})
+        return camera_kind.invert_float(image, recipe)
     if kind == "native" or (gamma is None and curve == "gamma"):
         return None
     # The sRGB curve has no exponent: gamma is unused there.

@@ -12,13 +12,8 @@ from pipeline.evaluation.results import (
     method_stats,
     resolution_text,
 )
-from pipeline.evaluation.scoring import GROUP_LABELS
+from pipeline.evaluation.scoring import GROUP_LABELS, ev_key
 from pipeline.evaluation.tables import images, label, metric_table, psnr_by, verdicts
-
-
-def _ev_key(row: dict) -> tuple[str, float] | None:
-    """Group EV rows by (kind, EV): a synthetic shift and a native MSEC EV are not the same."""
-    return None if row.get("ev") is None else (row["kind"], row["ev"])
 
 
 def _set_section(results: Results, set_name: str, level: str) -> list[str]:
@@ -53,7 +48,7 @@ def _set_section(results: Results, set_name: str, level: str) -> list[str]:
             out += metric_table(stats[group], methods, ranked=False)
     sections = (
         ("source", lambda r: r["source"], "By source"),
-        ("EV", _ev_key, "By EV (EV-shifted and native pairs with a known EV)"),
+        ("EV", ev_key, "By EV (EV-shifted and native pairs with a known EV)"),
         ("tau <=", lambda r: r["tau_bucket"], "By tau bucket (overexposed pairs)"),
     )
     for name, key, title in sections:

@@ -34,6 +34,7 @@ from pipeline.evaluation.scoring import (
     Row,
     Tally,
     averages,
+    ev_key,
 )
 
 PLOT_METHODS = (MODEL, *BLIND_BASELINES, ORACLE)  # column order of the PSNR plot tables
@@ -222,7 +223,7 @@ def breakdown_json(results: Results) -> dict[str, Any]:
                 if group in table
             },
             "by_source": _by(rows, lambda r: r["source"]),
-            "by_ev": _by(rows, lambda r: None if r.get("ev") is None else (r["kind"], r["ev"])),
+            "by_ev": _by(rows, ev_key),
             "by_tau_bucket": _by(overexposed, lambda r: r["tau_bucket"]),
         }
         if ORACLE in results.methods:

@@ -51,9 +51,18 @@ def exposure_group(kind: str, ev: float | None, unchanged: bool = False) -> str:
         return "overexpose"
     if kind == "native":
         return "native"
-    if kind != "ev" or ev is None:
+    if kind not in ("ev", "camera") or ev is None:  # camera-like: over/under by ev's sign
         raise ValueError(f"cannot group kind={kind!r} with ev={ev!r}")
     return "ev_under" if ev < 0 else "ev_over" if ev > 0 else "unchanged"
+
+
+def ev_key(row: Row) -> tuple[str, float] | None:
+    """A row's (kind, EV) for the tables by EV (a synthetic shift and a native MSEC EV are not
+    the same); a camera-like variant's drawn EV to the nearest half stop. None without EV."""
+    ev = row.get("ev")
+    if ev is None:
+        return None
+    return (row["kind"], round(2.0 * ev) / 2.0 if row["kind"] == "camera" else ev)
 
 
 def tau_bucket(tau: float | None, edges: list[float]) -> float | None:

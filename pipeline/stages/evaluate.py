@@ -74,10 +74,12 @@ def at_resolution(image: np.ndarray, long_side: int) -> np.ndarray:
 
 def _oracle_output(item: EvalItem, image: np.ndarray) -> np.ndarray | None:
     m = item.meta
-    if m.get("kind") not in ("overexpose", "ev"):
+    if m.get("kind") not in ("overexpose", "ev", "camera"):
         return None
     curve = "gamma" if m.get("gamma") is not None else "srgb"
-    return oracle(image, m["kind"], m.get("tau"), m.get("ev"), m.get("gamma"), curve)
+    return oracle(
+        image, m["kind"], m.get("tau"), m.get("ev"), m.get("gamma"), curve, m.get("camera")
+    )
 
 
 def _caption(meta: dict) -> str:

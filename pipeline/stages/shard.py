@@ -64,7 +64,7 @@ def order_key(seed: int, sample_id: str) -> str:
 
 def _variant(row: PairRow) -> shardfmt.Variant:
     curve = row.curve or ("gamma" if row.gamma is not None else "srgb")
-    return shardfmt.Variant(row.id, row.kind, row.tau, row.ev, row.gamma, curve)
+    return shardfmt.Variant(row.id, row.kind, row.tau, row.ev, row.gamma, curve, camera=row.camera)
 
 
 class _Probes:
@@ -97,6 +97,8 @@ def _row_problem(row: PairRow, root: Path, probe: _Probes) -> str | None:
         return f"target {target}"
     if row.recipe and row.kind != "native":
         return shardfmt.variant_problem(_variant(row))
+    if row.kind == "camera" and (reason := shardfmt.variant_problem(_variant(row))):
+        return reason  # a stored camera render keeps its recipe's numbers (the oracle reads them)
     if row.input is None:
         return "no input file and no recipe"
     info = probe(root / row.input)

@@ -2,7 +2,10 @@
 
 For each kept clean photo: ``tau_samples`` overexposed variants (seed 002: clip linear light at
 tau, rescale; tau uniform in the range or fixed) and one variant per EV (Afifi-style
-``light * 2**ev``; rendered from the sensor data for RAW files). The clean photo is the target,
+``light * 2**ev``; rendered from the sensor data for RAW files) and, when asked for, camera-like
+variants (``exposure_core.camera``: the exposure changed in scene light before a drawn camera
+tone curve; from RAW files, LibRaw's exposure shift and the same curve). The clean photo is the
+target,
 stored losslessly. 8- and 16-bit images are mapped with lookup tables built from the pure float
 functions of ``exposure_core.exposure``. Native pairs (MSEC, LOL) join the same manifest as
 ``kind="native"`` rows pointing at the downloaded files.
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exposure_core import imageio, shardfmt
+from exposure_core import camera, imageio, shardfmt
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError, UserError
@@ -48,6 +51,7 @@ from exposure_core.manifest import (
     to_json,
 )
 from exposure_core.parallel import map_ordered
+from exposure_core.schema import ConfigError
 from pipeline.params import DataStageParams, IoParams, SynthesizeParams, parse_tau, to_dict
 
 
@@ -71,6 +75,7 @@ class _Job:
     entry: _Entry
     key: str  # photo key: the folder name under <output> and the prefix of every id
     taus: tuple[float, ...]
+    cameras: tuple[camera.CameraRecipe, ...]
     staging: Path
     synth: SynthesizeParams
     io: IoParams
@@ -136,6 +141,26 @@ def draw_taus(seed: int, key: str, tau: tuple[float, float], count: int) -> tupl
     return tuple(float(lo + (hi - lo) * u) for u in rng.random(count))
 
 
+def draw_cameras(s: SynthesizeParams, key: str) -> tuple[camera.CameraRecipe, ...]:
+    """The camera-like variants' recipes: one per ``camera_evs`` entry, then ``camera_samples``
+    with a drawn ev; variant ``k`` draws from (seed, ``<photo key>--cam<k>``) only."""
+    quality = (s.camera_quality[0], s.camera_quality[1]) if s.camera_quality else None
+    spans = [((float(ev), float(ev)), 0.0) for ev in s.camera_evs]
+    lo, hi = s.camera_ev_range
+    spans += [((float(lo), float(hi)), s.camera_min_ev)] * s.camera_samples
+    return tuple(
+        camera.draw_recipe(
+            np.random.default_rng([s.seed, stable_int(f"{key}--cam{k}")]), span, min_ev, quality
+        )
+        for k, (span, min_ev) in enumerate(spans)
+    )
+
+
+def camera_fields(recipe: camera.CameraRecipe) -> dict[str, float | int | None]:
+    """A recipe's manifest ``camera`` object: every field but ``ev`` (the row's own)."""
+    return {k: v for k, v in recipe.to_dict().items() if k != "ev"}
+
+
 def photo_keys(entries: list[_Entry]) -> list[str]:
     """Folder names for clean photos: the scene, plus the file stem when a scene has several,
     plus the extension when those collide too (``good.jpg`` and ``good.png`` are two photos),
@@ -157,14 +182,21 @@ def photo_keys(entries: list[_Entry]) -> list[str]:
     return keys
 
 
-def _variants(job: _Job) -> list[tuple[str, str, float | None, float | None]]:
-    """(file name, kind, tau, ev) of every input variant; EV 0 reuses the target file."""
+_Spec = tuple[str, str, float | None, float | None, camera.CameraRecipe | None]
+
+
+def _variants(job: _Job) -> list[_Spec]:
+    """(file name, kind, tau, ev, camera recipe) of every input variant; EV 0 reuses the
+    target file."""
     fmt = job.synth.format
-    names = [(f"tau{k}.{fmt}", "overexpose", tau, None) for k, tau in enumerate(job.taus)]
+    names: list[_Spec] = [
+        (f"tau{k}.{fmt}", "overexpose", tau, None, None) for k, tau in enumerate(job.taus)
+    ]
     names += [
-        (f"target.{fmt}" if ev == 0 else f"ev{ev_tag(ev)}.{fmt}", "ev", None, float(ev))
+        (f"target.{fmt}" if ev == 0 else f"ev{ev_tag(ev)}.{fmt}", "ev", None, float(ev), None)
         for ev in job.synth.evs
     ]
+    names += [(f"cam{k}.{fmt}", "camera", None, c.ev, c) for k, c in enumerate(job.cameras)]
     return names
 
 
@@ -173,6 +205,7 @@ def _render(
     kind: str,
     tau: float | None,
     ev: float | None,
+    cam: camera.CameraRecipe | None,
     clean: imageio.Codes,
     raw_renders: dict[float, imageio.Codes],
 ) -> imageio.Codes:
@@ -180,7 +213,8 @@ def _render(
     rendering (``shardfmt.render``), so a shard reader re-derives this file bit for bit."""
     if kind == "ev" and ev in raw_renders:
         return raw_renders[ev]
-    recipe = shardfmt.Variant("", kind, tau, ev, s.gamma, s.curve)
+    fields = camera_fields(cam) if cam is not None else None
+    recipe = shardfmt.Variant("", kind, tau, ev, s.gamma, s.curve, camera=fields)
     reason = shardfmt.variant_problem(recipe)
     if reason is not None:
         raise UserError(f"cannot render a {kind!r} variant: {reason}")
@@ -220,11 +254,12 @@ def synthesize_photo(job: _Job) -> _Done:
     target_name = f"target.{s.format}"
     variants = _variants(job)
     raw = imageio.is_raw(entry.path)
-    files = [(target_name, "target", None, None)]
+    files: list[_Spec] = [(target_name, "target", None, None, None)]
     files += [v for v in variants if v[0] != target_name]
     if not s.write_images:
         files = [f for f in files if raw and f[1] != "overexpose"]
     todo = [f for f in files if not (folder / f[0]).exists()]
+    raw_cameras: dict[str, imageio.Codes] = {}
     try:
         info = imageio.probe(entry.path, job.io.max_pixels)
         if min(info.width, info.height) < job.io.min_side:
@@ -236,19 +271,32 @@ def synthesize_photo(job: _Job) -> _Done:
                 entry.path, [float(e) for e in s.evs], job.io.max_pixels
             )
             width, height = clean.width, clean.height
+            raw_cameras = {  # from the sensor data: LibRaw's exposure shift
+                f[0]: camera.render_raw_camera(entry.path, f[4])
+                for f in todo
+                if raw and f[4] is not None
+            }
         else:
             done = imageio.probe(folder / target_name)
             width, height = done.width, done.height
+    except ConfigError as exc:  # a RAW exposure shift outside LibRaw's range
+        return _Done([], Reject(str(entry.path), str(exc), "synthesize"))
     except (imageio.ImageError, OSError) as exc:
         return _Done([], Reject(str(entry.path), getattr(exc, "reason", str(exc)), "synthesize"))
-    for name, kind, tau, ev in todo:
-        out = clean if kind == "target" else _render(s, kind, tau, ev, clean, raw_renders)
+    for name, kind, tau, ev, cam in todo:
+        if kind == "target":
+            out = clean
+        elif name in raw_cameras:
+            out = raw_cameras[name]
+        else:
+            out = _render(s, kind, tau, ev, cam, clean, raw_renders)
         imageio.write_image(folder / name, out, png_level=job.io.png_level)
     in_photo = not s.write_images and not raw  # recipes only: the target is the clean photo
     target = relpath(entry.path, job.output) if in_photo else f"{job.key}/{target_name}"
     rows = []
-    for name, kind, tau, ev in variants:
-        recipe = not (raw and kind == "ev")
+    for name, kind, tau, ev, cam in variants:
+        recipe = not (raw and kind in ("ev", "camera"))
+        own = kind == "camera"  # the camera kind has its own curve: no gamma, no curve
         written = s.write_images or not recipe or name == target_name
         rows.append(
             PairRow(
@@ -261,11 +309,12 @@ def synthesize_photo(job: _Job) -> _Done:
                 kind=kind,
                 tau=tau,
                 ev=ev,
-                gamma=s.gamma if s.curve == "gamma" else None,
+                gamma=s.gamma if s.curve == "gamma" and not own else None,
                 width=width,
                 height=height,
-                curve=s.curve,
+                curve=None if own else s.curve,
                 recipe=recipe,
+                camera=camera_fields(cam) if cam is not None else None,
             )
         )
     return _Done(rows, alpha=imageio.has_alpha(info))
@@ -300,7 +349,8 @@ def _jobs(
     tau = parse_tau(params.synthesize.tau)
     for entry, key in zip(clean, keys, strict=True):
         taus = draw_taus(params.synthesize.seed, key, tau, params.synthesize.tau_samples)
-        yield _Job(entry, key, taus, staging, params.synthesize, params.io, output)
+        cams = draw_cameras(params.synthesize, key)
+        yield _Job(entry, key, taus, cams, staging, params.synthesize, params.io, output)
 
 
 def run(params: DataStageParams, input_path: Path, output: Path, strict: bool = False) -> Summary:
