@@ -17,15 +17,12 @@ killed run resumes there and ``<output>`` is replaced only when everything is wr
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from exposure_core import camera, imageio, shardfmt
+from exposure_core import camera, imageio
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError, UserError
@@ -44,7 +41,6 @@ from exposure_core.manifest import (
     PairRow,
     Reject,
     check_distinct_ids,
-    ev_tag,
     path_id,
     read_jsonl,
     slug,
@@ -53,6 +49,15 @@ from exposure_core.manifest import (
 from exposure_core.parallel import map_ordered
 from exposure_core.schema import ConfigError
 from pipeline.params import DataStageParams, IoParams, SynthesizeParams, parse_tau, to_dict
+from pipeline.variants import (
+    Spec,
+    camera_fields,
+    draw_cameras,
+    draw_taus,
+    load_clean,
+    render_variant,
+    variant_specs,
+)
 
 
 @dataclass(frozen=True)
@@ -129,38 +134,6 @@ def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
     return entries, fingerprint(listing)
 
 
-def stable_int(text: str) -> int:
-    """A platform-independent 64-bit integer hash of a string."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-
-
-def draw_taus(seed: int, key: str, tau: tuple[float, float], count: int) -> tuple[float, ...]:
-    """``count`` thresholds uniform in ``[lo, hi]``, from (seed, photo key) only."""
-    lo, hi = tau
-    rng = np.random.default_rng([seed, stable_int(key)])
-    return tuple(float(lo + (hi - lo) * u) for u in rng.random(count))
-
-
-def draw_cameras(s: SynthesizeParams, key: str) -> tuple[camera.CameraRecipe, ...]:
-    """The camera-like variants' recipes: one per ``camera_evs`` entry, then ``camera_samples``
-    with a drawn ev; variant ``k`` draws from (seed, ``<photo key>--cam<k>``) only."""
-    quality = (s.camera_quality[0], s.camera_quality[1]) if s.camera_quality else None
-    spans = [((float(ev), float(ev)), 0.0) for ev in s.camera_evs]
-    lo, hi = s.camera_ev_range
-    spans += [((float(lo), float(hi)), s.camera_min_ev)] * s.camera_samples
-    return tuple(
-        camera.draw_recipe(
-            np.random.default_rng([s.seed, stable_int(f"{key}--cam{k}")]), span, min_ev, quality
-        )
-        for k, (span, min_ev) in enumerate(spans)
-    )
-
-
-def camera_fields(recipe: camera.CameraRecipe) -> dict[str, float | int | None]:
-    """A recipe's manifest ``camera`` object: every field but ``ev`` (the row's own)."""
-    return {k: v for k, v in recipe.to_dict().items() if k != "ev"}
-
-
 def photo_keys(entries: list[_Entry]) -> list[str]:
     """Folder names for clean photos: the scene, plus the file stem when a scene has several,
     plus the extension when those collide too (``good.jpg`` and ``good.png`` are two photos),
@@ -180,56 +153,6 @@ def photo_keys(entries: list[_Entry]) -> list[str]:
         (k, str(i), str(e.path)) for i, (k, e) in enumerate(zip(keys, entries, strict=True))
     )
     return keys
-
-
-_Spec = tuple[str, str, float | None, float | None, camera.CameraRecipe | None]
-
-
-def _variants(job: _Job) -> list[_Spec]:
-    """(file name, kind, tau, ev, camera recipe) of every input variant; EV 0 reuses the
-    target file."""
-    fmt = job.synth.format
-    names: list[_Spec] = [
-        (f"tau{k}.{fmt}", "overexpose", tau, None, None) for k, tau in enumerate(job.taus)
-    ]
-    names += [
-        (f"target.{fmt}" if ev == 0 else f"ev{ev_tag(ev)}.{fmt}", "ev", None, float(ev), None)
-        for ev in job.synth.evs
-    ]
-    names += [(f"cam{k}.{fmt}", "camera", None, c.ev, c) for k, c in enumerate(job.cameras)]
-    return names
-
-
-def _render(
-    s: SynthesizeParams,
-    kind: str,
-    tau: float | None,
-    ev: float | None,
-    cam: camera.CameraRecipe | None,
-    clean: imageio.Codes,
-    raw_renders: dict[float, imageio.Codes],
-) -> imageio.Codes:
-    """One variant's codes: a RAW render when there is one, else the shards' lookup-table
-    rendering (``shardfmt.render``), so a shard reader re-derives this file bit for bit."""
-    if kind == "ev" and ev in raw_renders:
-        return raw_renders[ev]
-    fields = camera_fields(cam) if cam is not None else None
-    recipe = shardfmt.Variant("", kind, tau, ev, s.gamma, s.curve, camera=fields)
-    reason = shardfmt.variant_problem(recipe)
-    if reason is not None:
-        raise UserError(f"cannot render a {kind!r} variant: {reason}")
-    return shardfmt.render(clean, recipe)
-
-
-def _load_clean(
-    path: Path, evs: list[float], max_pixels: int
-) -> tuple[imageio.Codes, dict[float, imageio.Codes]]:
-    """The clean photo's codes, plus one render per EV for RAW files (decoded once)."""
-    if not imageio.is_raw(path):
-        return imageio.read_codes(path, max_pixels), {}
-    wanted = sorted({0.0, *evs})
-    renders = dict(zip(wanted, imageio.render_raw(path, wanted, max_pixels), strict=True))
-    return renders[0.0], renders
 
 
 @dataclass(frozen=True)
@@ -252,9 +175,9 @@ def synthesize_photo(job: _Job) -> _Done:
     entry, s = job.entry, job.synth
     folder = job.staging / job.key
     target_name = f"target.{s.format}"
-    variants = _variants(job)
+    variants = variant_specs(job.synth, job.taus, job.cameras)
     raw = imageio.is_raw(entry.path)
-    files: list[_Spec] = [(target_name, "target", None, None, None)]
+    files: list[Spec] = [(target_name, "target", None, None, None)]
     files += [v for v in variants if v[0] != target_name]
     if not s.write_images:
         files = [f for f in files if raw and f[1] != "overexpose"]
@@ -267,7 +190,7 @@ def synthesize_photo(job: _Job) -> _Done:
                 entry.path, f"too small: {info.width}x{info.height} (min side {job.io.min_side})"
             )
         if todo or not files:
-            clean, raw_renders = _load_clean(
+            clean, raw_renders = load_clean(
                 entry.path, [float(e) for e in s.evs], job.io.max_pixels
             )
             width, height = clean.width, clean.height
@@ -289,7 +212,7 @@ def synthesize_photo(job: _Job) -> _Done:
         elif name in raw_cameras:
             out = raw_cameras[name]
         else:
-            out = _render(s, kind, tau, ev, cam, clean, raw_renders)
+            out = render_variant(s, kind, tau, ev, cam, clean, raw_renders)
         imageio.write_image(folder / name, out, png_level=job.io.png_level)
     in_photo = not s.write_images and not raw  # recipes only: the target is the clean photo
     target = relpath(entry.path, job.output) if in_photo else f"{job.key}/{target_name}"
