@@ -66,7 +66,7 @@ class FilterThresholds:
     rolloff_codes: Annotated[int, Between(1, 64)] = 1  # codes below the top the spike uses
     max_p05: Level = 0.76  # 5th percentile luma above this: no shadows, washed out
     # |ev_estimate| above this many stops: under- or overexposed (MAX_EV: the rule is off)
-    max_stops: Annotated[float, Between(0.0, MAX_EV)] = 1.1
+    max_stops: Annotated[float, Between(0.0, MAX_EV)] = 1.65
 
     def __post_init__(self) -> None:
         check_fields(self)

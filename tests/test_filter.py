@@ -113,13 +113,14 @@ def test_stops_rule_names_the_estimate(demo_photos) -> None:
     p = FilterParams()
     stats = exposure_stats.photo_stats(demo_photos["coffee"], p)
     assert stage.judge(stats, p) == (True, "well exposed")
-    keep, reason = stage.judge(stats, p, -1.42)
-    assert not keep and reason.startswith("underexposed: about -1.4 stops (ev_estimate -1.42")
-    keep, reason = stage.judge(stats, p, 1.6)
-    assert not keep and reason.startswith("overexposed: about +1.6 stops (ev_estimate")
+    keep, reason = stage.judge(stats, p, -1.92)
+    assert not keep and reason.startswith("underexposed: about -1.9 stops (ev_estimate -1.92")
+    keep, reason = stage.judge(stats, p, 2.04)
+    assert not keep and reason.startswith("overexposed: about +2.0 stops (ev_estimate +2.04")
+    assert f"beyond {p.max_stops:g} either way" in reason
     assert stage.judge(stats, p, p.max_stops) == (True, "well exposed")
-    # a camera's -2 EV render keeps its highlights (no statistic rule fires); the estimate does
-    dark = _camera_copy(demo_photos["motorcycle_left"], -2.0)
+    # a camera's -3 EV render keeps its highlights (no statistic rule fires); the estimate does
+    dark = _camera_copy(demo_photos["motorcycle_left"], -3.0)
     assert stage.judge(exposure_stats.photo_stats(dark, p), p)[0]
     found = exposure_stats.assess(dark, p)
     assert not found.keep and "(ev_estimate" in found.reason and found.ev_estimate < -p.max_stops

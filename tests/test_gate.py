@@ -101,11 +101,11 @@ def test_degraded_photos_are_still_corrected(demo_photos, darker: Path, brighter
 
 
 def test_camera_darkened_copy_is_not_left_alone(demo_photos, darker: Path) -> None:
-    """A camera's -2 EV render keeps its highlights, so only the stops rule rejects it; the gate
+    """A camera's -3 EV render keeps its highlights, so only the stops rule rejects it; the gate
     uses the same verdict, so the photo is corrected even by a network that does not lift it."""
     photo = demo_photos["motorcycle_left"]
     codes = imageio.float_to_codes(photo, 8)
-    dark = imageio.codes_to_float(camera.render_codes(codes, camera.fitted_recipe(-2.0)))
+    dark = imageio.codes_to_float(camera.render_codes(codes, camera.fitted_recipe(-3.0)))
     low = dark[::4, ::4]
     verdict = decide(dark, low, low, FilterParams(), 0.2)
     assert not verdict.leave_alone and "(ev_estimate" in verdict.reason
