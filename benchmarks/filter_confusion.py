@@ -234,6 +234,7 @@ def main() -> None:
         help="folder written by tools/real_photos.py",
     )
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    parser.add_argument("--max-stops", type=float, help="override filter.max_stops")
     parser.add_argument("--splits", default=",".join(SPLITS))
     parser.add_argument("--taus", default="0.5,0.55,0.6")
     parser.add_argument("--evs", default="-2,-1.5,1.5,2")
@@ -255,7 +256,7 @@ def main() -> None:
             f"{index}: no corpus here; build it with: python tools/real_photos.py --output {corpus}"
         )
     scenes = json.loads(index.read_text(encoding="utf-8"))["scenes"]
-    params = load_params(args.params).filter
+    params = load_params(args.params, {"filter.max_stops": args.max_stops}).filter
     taus = [float(t) for t in args.taus.split(",") if t]
     evs = [float(e) for e in args.evs.split(",") if e]
     cleanvision = load_cleanvision(not args.no_cleanvision)

@@ -95,11 +95,12 @@ def ev_table(name: str, rows: list[tuple[float, Assessment, bool | None]]) -> No
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--max-stops", type=float, help="override filter.max_stops")
     ap.add_argument("--model", type=Path, default=MODEL)
     ap.add_argument("--no-gate", action="store_true", help="the filter only (no torch)")
     ap.add_argument("--sets", default="realmsec,validation,flickr")
     args = ap.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params(args.params, {"filter.max_stops": args.max_stops})
     gate = None if args.no_gate else Gate(args.model, params)
     shared, sets = shared_root(), args.sets.split(",")
     print(f"filter.max_stops {params.filter.max_stops:g}; enhance.max_lift "
