@@ -17,7 +17,7 @@ The choice: the candidate with the best balanced accuracy on training (mean of E
 +-1.5 EV rejected) among those keeping >= 90 % of the calibration originals; ties go to the
 larger limit (fewer well-exposed photos lost).
 
-    python tools/choose_max_stops.py --corpus ~/.cache/exposure-real-photos   # ~4 min
+    python tools/choose_max_stops.py --corpus ~/.cache/exposure-real-photos   # ~6 min, 2 cores
 """
 
 from __future__ import annotations
