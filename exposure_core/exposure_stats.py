@@ -16,6 +16,10 @@ The statistics tell exposure from content:
 - **No highlights**: the brightest 0.1 % of the pixels stay well below the top in every channel.
   A photo darkened by 1.5 stops cannot go above ``0.5 ** (1.5 / 2.2) = 0.62``; a low-key photo
   that keeps a highlight somewhere passes.
+- **Stops**: ``exposure_core.ev_estimate`` reads the exposure error in stops from the whole
+  tonal distribution. A camera's exposure error leaves none of the fingerprints above (its tone
+  curve rolls highlights off instead of clipping them, and an underexposed render keeps a few
+  lamps or sky), so a photo whose estimate is beyond ``max_stops`` either way is rejected too.
 
 Every function is pure and takes ``float32`` ``(H, W, 3)`` gamma-encoded RGB in [0, 1].
 Levels are compared as 8-bit codes (``round(x * 255)``) whatever the source bit depth, so a
@@ -30,6 +34,7 @@ from typing import Annotated
 import cv2
 import numpy as np
 
+from exposure_core.ev_estimate import MAX_EV, ev_estimate
 from exposure_core.exposure import LUMA_WEIGHTS, check_rgb
 from exposure_core.schema import AtLeast, Between, check_fields
 
@@ -60,6 +65,8 @@ class FilterThresholds:
     min_clipped_spike: Annotated[float, AtLeast(0)] = 24.0  # top code / the codes just below
     rolloff_codes: Annotated[int, Between(1, 64)] = 1  # codes below the top the spike uses
     max_p05: Level = 0.76  # 5th percentile luma above this: no shadows, washed out
+    # |ev_estimate| above this many stops: under- or overexposed (MAX_EV: the rule is off)
+    max_stops: Annotated[float, Between(0.0, MAX_EV)] = MAX_EV  # off by default: see below
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -189,12 +196,13 @@ def photo_stats(image: np.ndarray, p: FilterThresholds) -> ExposureStats:
     return exposure_stats(image, p.min_blown_region, p.light_level, p.shadow_level, p.rolloff_codes)
 
 
-def judge(stats: ExposureStats, p: FilterThresholds) -> tuple[bool, str]:
+def judge(stats: ExposureStats, p: FilterThresholds, ev: float | None = None) -> tuple[bool, str]:
     """Decide whether a photo is well exposed; the reason names the test and its figures.
 
     Tests, in order: no highlights (underexposed); blown regions with a clipping spike;
-    clipped light with a spike; no shadows (washed out).
-    A high-key or low-key photo that keeps a highlight and a shadow passes all of them.
+    clipped light with a spike; no shadows (washed out); then, when the photo's ``ev``
+    (``ev_estimate``, stops) is given, an estimate beyond ``max_stops`` either way.
+    A high-key or low-key photo that keeps a highlight and a shadow passes the statistics.
     """
     if stats.highlight < p.min_highlight:
         shadows = f", {stats.shadows:.0%} in deep shadow" if stats.shadows >= 0.05 else ""
@@ -217,4 +225,34 @@ def judge(stats: ExposureStats, p: FilterThresholds) -> tuple[bool, str]:
             False,
             f"washed out: no shadows (5th percentile luma {stats.p05:.2f} > {p.max_p05:.2f})",
         )
+    if ev is not None and abs(ev) > p.max_stops:
+        word = "underexposed" if ev < 0 else "overexposed"
+        return False, (
+            f"{word}: about {ev:+.1f} stops (ev_estimate {ev:+.2f}, beyond "
+            f"{p.max_stops:g} either way)"
+        )
     return True, "well exposed"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What ``prep filter`` (and the enhancer's gate) conclude about one photo."""
+
+    keep: bool
+    reason: str
+    stats: ExposureStats
+    ev_estimate: float  # stops, negative: under (exposure_core.ev_estimate)
+
+
+def assess(sample: np.ndarray, p: FilterThresholds) -> Assessment:
+    """The statistics, the estimate in stops and the verdict of one photo.
+
+    Args:
+        sample: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1]: the photo's
+            ``analysis_sample`` at ``p.analysis_side`` (both the filter and the gate pass it).
+        p: the filter's thresholds.
+    """
+    stats = photo_stats(sample, p)
+    ev = ev_estimate(sample)
+    keep, reason = judge(stats, p, ev)
+    return Assessment(keep, reason, stats, ev)

@@ -64,6 +64,7 @@ class FilterRow:
     width: int | None = None
     height: int | None = None
     stats: dict[str, float] | None = None
+    ev_estimate: float | None = None  # estimated exposure error, stops (negative: under)
 
 
 @dataclass(frozen=True)

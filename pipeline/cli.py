@@ -112,14 +112,23 @@ def filter_(
     input: Annotated[Path, typer.Option("--input", help="raw data folder or any photo folder")],
     output: Annotated[Path, typer.Option(help="folder for manifest.jsonl")],
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    max_stops: Annotated[
+        float | None,
+        typer.Option(
+            "--max-stops",
+            help="reject a photo whose estimated exposure error (ev_estimate) is above this "
+            "many stops either way (overrides filter.max_stops)",
+        ),
+    ] = None,
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
 ) -> None:
     """Score every clean photo's exposure; keep the well-exposed ones.
 
-    Example: [cyan]prep filter --input data/raw --output data/filtered[/cyan]
+    Every row carries [b]ev_estimate[/b], the estimated exposure error in stops (negative:
+    under). Example: [cyan]prep filter --input data/raw --output data/filtered[/cyan]
     """
-    params = _params(params_file, {"filter.workers": workers})
+    params = _params(params_file, {"filter.workers": workers, "filter.max_stops": max_stops})
     from pipeline.stages import filter as stage
 
     with user_errors():

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exposure_core import exposure, exposure_stats, imageio
+from exposure_core import camera, exposure, exposure_stats, imageio
 from exposure_core.errors import StrictError, UserError
+from exposure_core.ev_estimate import ev_estimate
+from exposure_core.exposure_stats import analysis_sample
 from pipeline.params import FilterParams, Params
 from pipeline.stages import filter as stage
 
@@ -86,6 +88,70 @@ def test_run_on_a_folder_records_everything(tmp_path: Path, demo_photos) -> None
     assert "empty" in reasons["empty.png"] and "too small" in reasons["tiny.png"]
     assert "not a readable image" in reasons["text.jpg"]
     assert summary.counts["unusable"] == 4 and summary.counts["kept"] == 1
+
+
+def _camera_copy(photo: np.ndarray, ev: float) -> np.ndarray:
+    """``photo`` rendered as a camera would at ``ev`` stops (exposure_core.camera)."""
+    codes = imageio.float_to_codes(photo, 8)
+    return imageio.codes_to_float(camera.render_codes(codes, camera.fitted_recipe(ev)))
+
+
+def test_every_row_carries_ev_estimate(tmp_path: Path, demo_photos) -> None:
+    photos = _folder(tmp_path, demo_photos)
+    stage.run(Params(), photos, tmp_path / "filtered")
+    text = (tmp_path / "filtered" / "manifest.jsonl").read_text()
+    rows = {Path(r["path"]).name: r for r in map(json.loads, text.splitlines())}
+    for row in rows.values():
+        assert isinstance(row["ev_estimate"], float)
+        assert row["ev_estimate"] == round(row["ev_estimate"], 2)
+    coffee = ev_estimate(analysis_sample(demo_photos["coffee"], 1024))
+    assert rows["good.png"]["ev_estimate"] == pytest.approx(coffee, abs=0.006)
+    assert rows["dark.jpg"]["ev_estimate"] < -1.0
+
+
+def test_stops_rule_names_the_estimate(demo_photos) -> None:
+    assert FilterParams().max_stops == 4.0  # off by default: estimates stop at +-4
+    p = FilterParams(max_stops=1.65)
+    stats = exposure_stats.photo_stats(demo_photos["coffee"], p)
+    assert stage.judge(stats, p) == (True, "well exposed")
+    keep, reason = stage.judge(stats, p, -1.92)
+    assert not keep and reason.startswith("underexposed: about -1.9 stops (ev_estimate -1.92")
+    keep, reason = stage.judge(stats, p, 2.04)
+    assert not keep and reason.startswith("overexposed: about +2.0 stops (ev_estimate +2.04")
+    assert f"beyond {p.max_stops:g} either way" in reason
+    assert stage.judge(stats, p, p.max_stops) == (True, "well exposed")
+    # a camera's -3 EV render keeps its highlights (no statistic rule fires); the estimate does
+    dark = _camera_copy(demo_photos["motorcycle_left"], -3.0)
+    assert stage.judge(exposure_stats.photo_stats(dark, p), p)[0]
+    found = exposure_stats.assess(dark, p)
+    assert not found.keep and "(ev_estimate" in found.reason and found.ev_estimate < -p.max_stops
+
+
+def test_max_stops_flag_selects_by_estimate(tmp_path: Path, demo_photos) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    photos = tmp_path / "photos"
+    for name in ("coffee", "chelsea", "astronaut"):
+        imageio.write_image(photos / f"{name}.png", demo_photos[name])
+    runs = {}
+    for flag in ([], ["--max-stops", "0.3"]):
+        out = tmp_path / f"out{len(flag)}"
+        result = CliRunner().invoke(
+            app, ["filter", "--input", str(photos), "--output", str(out), *flag]
+        )
+        assert result.exit_code == 0, result.output
+        lines = (out / "manifest.jsonl").read_text().splitlines()
+        runs[len(flag)] = {Path(r["path"]).stem: r for r in map(json.loads, lines)}
+    assert all(r["keep"] for r in runs[0].values())
+    selected = runs[2]
+    for name, row in selected.items():
+        assert row["ev_estimate"] == runs[0][name]["ev_estimate"]
+        assert row["keep"] == (abs(row["ev_estimate"]) <= 0.3)
+    assert not selected["astronaut"]["keep"]  # about -0.44 stops
+    assert "(ev_estimate" in selected["astronaut"]["reason"]
+    assert selected["chelsea"]["keep"]  # about -0.19 stops
 
 
 def test_strict_fails_on_first_bad_file(tmp_path: Path, demo_photos) -> None:
@@ -233,6 +299,8 @@ def test_region_fraction_by_hand() -> None:
         ("min_clipped_spike", -1.0),
         ("rolloff_codes", 0),
         ("workers", 0),
+        ("max_stops", -1),
+        ("max_stops", 4.5),
     ],
 )
 def test_filter_params_are_checked(tmp_path: Path, key: str, value: float) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from exposure_core import exposure, imageio
+from exposure_core import camera, exposure, imageio
 from exposure_models.checkpoint import save_generator
 from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.inference.enhancer import Enhancer
@@ -98,6 +98,27 @@ def test_degraded_photos_are_still_corrected(demo_photos, darker: Path, brighter
     lifting = Enhancer.load(brighter, EnhanceParams(device="cpu"))
     assert lifting.correct(one_under).mean() > one_under.mean() * 1.2
     assert enhancer.left_alone == lifting.left_alone == 0
+
+
+def test_camera_darkened_copy_is_not_left_alone(demo_photos, darker: Path) -> None:
+    """A camera's -3 EV render keeps its highlights, so only the stops rule rejects it; the gate
+    uses the same verdict, so the photo is corrected even by a network that does not lift it."""
+    photo = demo_photos["motorcycle_left"]
+    codes = imageio.float_to_codes(photo, 8)
+    dark = imageio.codes_to_float(camera.render_codes(codes, camera.fitted_recipe(-3.0)))
+    low = dark[::4, ::4]
+    with_rule = FilterParams(max_stops=1.65)  # the rule is off by default
+    verdict = decide(dark, low, low, with_rule, 0.2)
+    assert not verdict.leave_alone and "(ev_estimate" in verdict.reason
+    enhancer = Enhancer.load(darker, EnhanceParams(device="cpu"), with_rule)
+    enhancer.correct(photo)
+    assert enhancer.left_alone == 1  # the original is well exposed: left alone
+    assert enhancer.correct(dark).mean() < dark.mean() * 0.95
+    assert enhancer.left_alone == 1
+    off = Enhancer.load(darker, EnhanceParams(device="cpu"), FilterParams())
+    np.testing.assert_array_equal(  # without the stops rule the gate leaves it alone
+        imageio.float_to_codes(off.correct(dark)).array, imageio.float_to_codes(dark).array
+    )
 
 
 def test_gate_follows_the_filter_thresholds(demo_photos, darker: Path) -> None:

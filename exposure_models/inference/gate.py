@@ -5,9 +5,11 @@ always tell a bright, correctly exposed scene with clipped highlights from an ov
 of it, and corrects both a little. So the enhancer asks two questions before it applies the
 network's correction:
 
-1. Does ``prep filter``'s verdict (``exposure_core.exposure_stats.judge``, the same thresholds)
-   call the photo well exposed? Its overexposure tests look for clipped light with a clipping
-   spike and its underexposure test for a missing highlight.
+1. Does ``prep filter``'s verdict (``exposure_core.exposure_stats.assess``, the same
+   thresholds) call the photo well exposed? Its overexposure tests look for clipped light with
+   a clipping spike, its underexposure test for a missing highlight, and its stops rule for an
+   exposure error (``ev_estimate``) beyond ``max_stops``, which catches a camera's own
+   exposure error that leaves no clipping behind.
 2. Does the network lift the photo by less than ``max_lift`` (log2 of the mean-luma ratio of
    its output to its input, gamma-encoded)? A photo one stop under still keeps a highlight, so
    it can pass the filter; the network, which sees it as dark, brightens it by more than that
@@ -27,7 +29,7 @@ import numpy as np
 
 from exposure_core import imageio
 from exposure_core.exposure import LUMA_WEIGHTS
-from exposure_core.exposure_stats import FilterThresholds, analysis_sample, judge, photo_stats
+from exposure_core.exposure_stats import FilterThresholds, analysis_sample, assess
 
 LUMA_FLOOR = 1e-4  # keeps the log of a black image finite
 
@@ -77,13 +79,13 @@ def decide(
         photo_sample: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1]: the photo (or the
             ``float_analysis_sample`` of it) that the filter's statistics are computed on.
         low_input, low_output: the network's input and output at working resolution.
-        thresholds: ``prep filter``'s thresholds.
+        thresholds: ``prep filter``'s thresholds (``max_stops`` included).
         max_lift: brightening (log2 mean-luma ratio) from which the network is trusted.
     """
     lift = mean_luma_lift(low_input, low_output)
-    kept, reason = judge(photo_stats(photo_sample, thresholds), thresholds)
-    if not kept:
-        return Verdict(False, reason, lift)
+    verdict = assess(photo_sample, thresholds)
+    if not verdict.keep:
+        return Verdict(False, verdict.reason, lift)
     if lift >= max_lift:
         return Verdict(
             False, f"well exposed for the filter, but the network lifts it {lift:+.2f}", lift

@@ -3,7 +3,8 @@
 Seed 002 removes over- and under-exposed photos before synthesizing overexposure, so the
 ground truth is clean and the simulated amount is controlled. Native pairs (MSEC, LOL) pass
 through unscored: their inputs are badly exposed on purpose. Output: ``manifest.jsonl``
-(one ``FilterRow`` per item, kept or not, with the reason and the stats) and
+(one ``FilterRow`` per item, kept or not, with the reason, the stats and ``ev_estimate``, the
+estimated exposure error in stops) and
 ``rejects.jsonl`` (files that could not be used at all). The statistics and the verdict are
 pure functions in ``exposure_core.exposure_stats``.
 """
@@ -17,7 +18,7 @@ from exposure_core import imageio
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError
-from exposure_core.exposure_stats import ExposureStats, analysis_sample, judge, photo_stats
+from exposure_core.exposure_stats import Assessment, analysis_sample, assess, judge
 from exposure_core.fsutil import StagedDir, fingerprint, output_lock, relpath
 from exposure_core.manifest import (
     MANIFEST_NAME,
@@ -30,17 +31,18 @@ from exposure_core.manifest import (
 from exposure_core.parallel import map_ordered
 from pipeline.params import DataStageParams, FilterParams, IoParams, to_dict
 
+__all__ = ["analyse", "judge", "run"]
 
-def analyse(path: Path, io: IoParams, p: FilterParams) -> tuple[ExposureStats, int, int]:
-    """Exposure stats of one photo on a strided subsample (exact code values are kept)."""
+
+def analyse(path: Path, io: IoParams, p: FilterParams) -> tuple[Assessment, int, int]:
+    """Verdict, stats and estimate of one photo on a strided subsample (exact codes kept)."""
     info = imageio.probe(path, io.max_pixels)
     if min(info.width, info.height) < io.min_side:
         raise imageio.ImageError(
             path, f"too small: {info.width}x{info.height} (min side {io.min_side})"
         )
     image = imageio.read_image(path, io.max_pixels)
-    stats = photo_stats(analysis_sample(image, p.analysis_side), p)
-    return stats, info.width, info.height
+    return assess(analysis_sample(image, p.analysis_side), p), info.width, info.height
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,20 +61,20 @@ def _score(job: _Job) -> FilterRow | Reject:
     try:
         if item.kind == "native":
             return _native_row(job, path, shown)
-        stats, width, height = analyse(path, job.io, job.filter)
+        verdict, width, height = analyse(path, job.io, job.filter)
     except (imageio.ImageError, OSError) as exc:
         return Reject(str(path), getattr(exc, "reason", str(exc)), "filter")
-    keep, reason = judge(stats, job.filter)
     return FilterRow(
         source=item.source,
         scene=item.scene,
         path=shown,
-        keep=keep,
-        reason=reason,
+        keep=verdict.keep,
+        reason=verdict.reason,
         split=item.split,
         width=width,
         height=height,
-        stats={k: round(v, 5) for k, v in dataclasses.asdict(stats).items()},
+        stats={k: round(v, 5) for k, v in dataclasses.asdict(verdict.stats).items()},
+        ev_estimate=round(verdict.ev_estimate, 2),
     )
 
 
