@@ -17,7 +17,7 @@ Usage::
     python tools/docs_figures.py --from reports/   # demo.json from a demo run, then the pages
     python tools/docs_figures.py --from reports/ --check   # also: demo.json == reports/?
 
-Standard library only: the pages are checked without the project's packages.
+Standard library and the metrics package's PSNR cap only (no numpy or torch work).
 """
 
 from __future__ import annotations
