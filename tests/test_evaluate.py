@@ -472,7 +472,7 @@ def test_msec_protocol_every_reference_ev_group_and_the_ev0_render(data, tmp_pat
     _unpack(msec_split("testing", ["a0003-z"]), tmp_path / "msec")
     (tmp_path / "msec/testing/expert_d_testing_set").rename(tmp_path / "msec/testing/gone")
     folders = [tmp_path / "msec" / "validation", tmp_path / "msec" / "testing"]
-    fast = _params(samples=0, baselines=["identity", "auto_exposure"], oracle=False)
+    fast = _params(samples=2, baselines=["identity", "auto_exposure"], oracle=False)
     stage.run(fast, data / "shards", data / "generator.pt", tmp_path / "out", folders)
     metrics = read_metrics(tmp_path / "out" / "metrics")["paired"]
     assert set(metrics) == {

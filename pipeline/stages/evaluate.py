@@ -149,7 +149,11 @@ def _score_set(
         if chooser is not None and set_name == eval_set.name:
             tally.add_luma(inp, outputs[MODEL], target)  # type: ignore[arg-type]
             if chooser.wants(group):
-                shown = {k: v for k, v in outputs.items() if k not in (ORACLE, IDENTITY)}
+                shown = {
+                    k: v
+                    for k, v in outputs.items()
+                    if k not in (ORACLE, IDENTITY, EV0_RENDER) and v is not None
+                }
                 images = {"input": inp, "target": target, **shown}
                 chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
         yield tally.job(base, target, outputs)
