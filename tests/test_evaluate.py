@@ -472,8 +472,8 @@ def test_msec_protocol_every_reference_ev_group_and_the_ev0_render(data, tmp_pat
     _unpack(msec_split("testing", ["a0003-z"]), tmp_path / "msec")
     (tmp_path / "msec/testing/expert_d_testing_set").rename(tmp_path / "msec/testing/gone")
     folders = [tmp_path / "msec" / "validation", tmp_path / "msec" / "testing"]
-    fast = _params(samples=2, baselines=["identity", "auto_exposure"], oracle=False)
-    stage.run(fast, data / "shards", data / "generator.pt", tmp_path / "out", folders)
+    fast = _params(samples=2, baselines=["identity", "auto_exposure"], oracle=True)
+    summary = stage.run(fast, data / "shards", data / "generator.pt", tmp_path / "out", folders)
     metrics = read_metrics(tmp_path / "out" / "metrics")["paired"]
     assert set(metrics) == {
         "validation", "validation_ev0", "testing", "testing_expert_a", "testing_expert_b",
@@ -511,3 +511,8 @@ def test_msec_protocol_every_reference_ev_group_and_the_ev0_render(data, tmp_pat
     assert "## Paired folder `testing`, against expert b: 5 images" in readme
     assert "MSEC's EV groups (native pairs): PSNR (dB) / SSIM" in readme
     assert "| EV -1.5 | 2 |" in readme and "EV 0 render (not blind)" in readme
+    msec_table = readme.split("MSEC's EV groups")[1].split("\n\n")[1]
+    assert "oracle" not in msec_table and "auto_exposure" in msec_table
+    note = next(n for n in summary.notes if "judged well exposed" in n)
+    n_test = read_metrics(tmp_path / "out" / "metrics")["n_images"]
+    assert f" of {n_test + 10 + 5} inputs" in note  # each input once, whatever its references

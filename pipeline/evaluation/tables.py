@@ -138,7 +138,11 @@ def psnr_ssim_by(
     rows: list[Row], methods: list[str], groups: list[tuple[str, Callable[[Row], bool]]]
 ) -> list[str]:
     """PSNR / SSIM per method (columns) for each named group of rows (a row may be in
-    several); groups without scored rows are left out."""
+    several); groups without scored rows and methods that apply to none are left out."""
+    scored = {
+        r["method"] for r in rows if r.get("psnr") is not None and any(f(r) for _, f in groups)
+    }
+    methods = [m for m in methods if m in scored]
     head = ["group", "n", *(label(m) for m in methods)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, member in groups:

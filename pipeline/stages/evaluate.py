@@ -246,6 +246,7 @@ def _run(
         name = name if name not in names else f"{name}-{len(names)}"
         names.append(name)
         sets.append(paired_set(folder, params, name, p.max_images))
+    inputs = 0
     if any(s.derived for s in sets):
         methods.append(EV0_RENDER)
     tally = Tally(p.seed)
@@ -263,6 +264,7 @@ def _run(
         )
         results.n_images |= counts
         scored = counts[eval_set.name]
+        inputs += scored  # each input once, whatever its references
         if eval_set.expected is not None:
             results.expected[eval_set.name] = eval_set.expected
             if scored < eval_set.expected and not allow_missing:
@@ -276,7 +278,7 @@ def _run(
         summary.add("images scored", sum(counts.values()))
     if enhancer.thresholds is not None:
         results.notes.append(
-            f"model: {enhancer.left_alone} of {sum(results.n_images.values())} inputs judged "
+            f"model: {enhancer.left_alone} of {inputs} inputs judged "
             "well exposed (prep filter's verdict, no lift by the network) and returned unchanged"
         )
     results.learned = learned.results()
