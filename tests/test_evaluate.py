@@ -465,3 +465,54 @@ def test_panel_and_sample_choice() -> None:
     for i, scene in enumerate("aab"):
         chooser.offer("overexpose", f"id{i}", scene, "c", {"input": image})
     assert [c.id for c in chooser.chosen()] == ["id0", "id2", "id1"]  # new scenes first
+
+
+def test_msec_protocol_every_reference_ev_group_and_the_ev0_render(data, tmp_path) -> None:
+    _unpack(msec_split("validation", ["a0001-x", "a0002-y"]), tmp_path / "msec")
+    _unpack(msec_split("testing", ["a0003-z"]), tmp_path / "msec")
+    (tmp_path / "msec/testing/expert_d_testing_set").rename(tmp_path / "msec/testing/gone")
+    folders = [tmp_path / "msec" / "validation", tmp_path / "msec" / "testing"]
+    fast = _params(samples=2, baselines=["identity", "auto_exposure"], oracle=True)
+    summary = stage.run(fast, data / "shards", data / "generator.pt", tmp_path / "out", folders)
+    metrics = read_metrics(tmp_path / "out" / "metrics")["paired"]
+    assert set(metrics) == {
+        "validation", "validation_ev0", "testing", "testing_expert_a", "testing_expert_b",
+        "testing_expert_e", "testing_ev0",
+    }  # fmt: skip
+    assert metrics["validation"]["n_images"] == 10 and metrics["testing_expert_b"]["n_images"] == 5
+    assert {"under", "over", "native"} <= set(metrics["validation"]["ev0_render"])
+    assert "ev0_render" not in metrics["validation_ev0"]  # not scored against itself
+    rows = _csv(tmp_path / "out" / "per_image.csv")
+
+    def row(set_name: str, method: str, token: str) -> dict:
+        return next(
+            r
+            for r in rows
+            if r["set"] == set_name and r["method"] == method and r["id"] == f"msec-{token}"
+        )
+
+    root = tmp_path / "msec" / "validation"
+    ev0 = imageio.read_image(root / "INPUT_IMAGES" / "a0001-x_0.JPG")
+    low = imageio.read_image(root / "INPUT_IMAGES" / "a0001-x_N1.5.JPG")
+    expert = imageio.read_image(root / "GT_IMAGES" / "a0001-x.jpg")
+    got = float(row("paired:validation", "ev0_render", "a0001-x_N1_5")["psnr"])
+    assert got == pytest.approx(psnr(ev0, expert), abs=1e-4)
+    got = float(row("paired:validation:ev0", "identity", "a0001-x_N1_5")["psnr"])
+    assert got == pytest.approx(psnr(low, ev0), abs=1e-4)
+    assert row("paired:validation:ev0", "identity", "a0001-x_0")["group"] == "unchanged"
+    high = imageio.read_image(tmp_path / "msec/testing/expert_b_testing_set/a0003-z.jpg")
+    z_low = imageio.read_image(tmp_path / "msec/testing/INPUT_IMAGES/a0003-z_P1.JPG")
+    got = float(row("paired:testing:expert_b", "identity", "a0003-z_P1")["psnr"])
+    assert got == pytest.approx(psnr(z_low, high), abs=1e-4)
+    breakdown = json.loads((tmp_path / "out" / "breakdown.json").read_text())["paired"]
+    assert breakdown["validation"]["by_ev_group"]["under"]["identity"]["n"] == 4
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "## Paired folder `validation`, against the EV 0 render: 10 images" in readme
+    assert "## Paired folder `testing`, against expert b: 5 images" in readme
+    assert "MSEC's EV groups (native pairs): PSNR (dB) / SSIM" in readme
+    assert "| EV -1.5 | 2 |" in readme and "EV 0 render (not blind)" in readme
+    msec_table = readme.split("MSEC's EV groups")[1].split("\n\n")[1]
+    assert "oracle" not in msec_table and "auto_exposure" in msec_table
+    note = next(n for n in summary.notes if "judged well exposed" in n)
+    n_test = read_metrics(tmp_path / "out" / "metrics")["n_images"]
+    assert f" of {n_test + 10 + 5} inputs" in note  # each input once, whatever its references

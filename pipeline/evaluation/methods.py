@@ -14,3 +14,8 @@ MODEL = "model"  # the trained generator, through the prep enhance path
 IDENTITY, HE, CLAHE, AUTO_EXPOSURE = BLIND
 ORACLE = "oracle"  # seed 002's inverse transform, given the pair's true tau/EV
 ORACLE_LABEL = "oracle (known tau/EV)"
+# MSEC folders: the scene's EV 0 camera render, scored against the experts (not blind: it is
+# the correctly exposed rendering of the same raw photo)
+EV0_RENDER = "ev0_render"
+EV0_LABEL = "EV 0 render (not blind)"
+NOT_BLIND = (ORACLE, EV0_RENDER)  # listed after the blind methods, never ranked

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from exposure_core.metrics.histogram import HU_BINS
 from exposure_core.metrics.scores import PSNR_CAP
 from pipeline.evaluation.methods import ORACLE, ORACLE_LABEL
@@ -12,8 +14,40 @@ from pipeline.evaluation.results import (
     method_stats,
     resolution_text,
 )
-from pipeline.evaluation.scoring import GROUP_LABELS, ev_key
-from pipeline.evaluation.tables import images, label, metric_table, psnr_by, verdicts
+from pipeline.evaluation.scoring import GROUP_LABELS, Row, ev_key, native_ev_group
+from pipeline.evaluation.tables import (
+    images,
+    label,
+    metric_table,
+    psnr_by,
+    psnr_ssim_by,
+    verdicts,
+)
+
+MSEC_EVS = (-1.5, -1.0, 0.0, 1.0, 1.5)
+
+
+def _msec_groups() -> list[tuple[str, Callable[[Row], bool]]]:
+    """MSEC's EV groups of native pairs: each EV, under (EV < 0), over (EV > 0), all."""
+
+    def native(row: Row) -> bool:
+        # a pair whose input is its target (EV 0 against itself) is not a correction
+        return row["kind"] == "native" and row.get("ev") is not None and row["group"] != "unchanged"
+
+    def at(ev: float) -> Callable[[Row], bool]:
+        return lambda r: native(r) and r["ev"] == ev
+
+    groups = [(f"EV {ev:+g}", at(ev)) for ev in MSEC_EVS]
+    groups += [(side, lambda r, s=side: native_ev_group(r) == s) for side in ("under", "over")]
+    return [*groups, ("all five EVs", native)]
+
+
+def _set_title(set_name: str) -> str:
+    """``paired:validation`` -> "Paired folder `validation`"; a further MSEC reference
+    (``paired:validation:ev0``) says what it is scored against."""
+    folder, _, ref = set_name.split(":", 1)[1].partition(":")
+    against = {"ev0": "the EV 0 render"}.get(ref, ref.replace("_", " "))
+    return f"Paired folder `{folder}`" + (f", against {against}" if ref else "")
 
 
 def _set_section(results: Results, set_name: str, level: str) -> list[str]:
@@ -55,6 +89,9 @@ def _set_section(results: Results, set_name: str, level: str) -> list[str]:
         table = psnr_by(rows, methods, key, name)
         if table:
             out += ["", f"{level} {title}: PSNR (dB)", "", *table]
+    msec = psnr_ssim_by(rows, methods, _msec_groups())
+    if msec:
+        out += ["", f"{level} MSEC's EV groups (native pairs): PSNR (dB) / SSIM", "", *msec]
     return out
 
 
@@ -73,8 +110,8 @@ def readme(results: Results) -> str:
     out += ["", "## Test split", ""]
     out += _set_section(results, "test", "###")
     for set_name in results.sets[1:]:
-        folder, count = set_name.split(":", 1)[1], images(results.n_images[set_name])
-        out += ["", f"## Paired folder `{folder}`: {count}", ""]
+        count = images(results.n_images[set_name])
+        out += ["", f"## {_set_title(set_name)}: {count}", ""]
         out += _set_section(results, set_name, "###")
     if results.samples:
         best = results.best_blind or "none"

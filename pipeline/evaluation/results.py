@@ -35,6 +35,7 @@ from pipeline.evaluation.scoring import (
     Tally,
     averages,
     ev_key,
+    native_ev_group,
 )
 
 PLOT_METHODS = (MODEL, *BLIND_BASELINES, ORACLE)  # column order of the PSNR plot tables
@@ -151,11 +152,17 @@ def metrics_json(results: Results) -> dict[str, Any]:
         out: dict[str, Any] = {"n_images": results.n_images[set_name]}
         if set_name in results.expected:
             out["n_expected"] = results.expected[set_name]
+        sides = averages(results.rows_of(set_name), native_ev_group)  # MSEC: under, over
         for method in results.methods:
             kinds = {
                 group: {k: round(float(table[group][method][k]), 4) for k in HEADLINE}
                 for group in ("all", *(g for g, _ in GROUPS))
                 if method in table.get(group, {})
+            }
+            kinds |= {
+                side: {k: round(float(sides[side][method][k]), 4) for k in HEADLINE}
+                for side in ("under", "over")
+                if method in sides.get(side, {})
             }
             if kinds:
                 out[method] = kinds
@@ -224,6 +231,7 @@ def breakdown_json(results: Results) -> dict[str, Any]:
             },
             "by_source": _by(rows, lambda r: r["source"]),
             "by_ev": _by(rows, ev_key),
+            "by_ev_group": _by(rows, native_ev_group),  # MSEC's under / over (native EVs)
             "by_tau_bucket": _by(overexposed, lambda r: r["tau_bucket"]),
         }
         if ORACLE in results.methods:

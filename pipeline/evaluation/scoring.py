@@ -65,6 +65,25 @@ def ev_key(row: Row) -> tuple[str, float] | None:
     return (row["kind"], round(2.0 * ev) / 2.0 if row["kind"] == "camera" else ev)
 
 
+def exposure_side(row: Row) -> str | None:
+    """Which exposure problem a row shows: "over" (tau clipping, EV > 0), "under" (EV < 0);
+    None for pairs whose input already is the target."""
+    if row["group"] == "unchanged":
+        return None
+    if row["kind"] == "overexpose":
+        return "over"
+    ev = row.get("ev")
+    if ev is None or ev == 0:
+        return None
+    return "over" if ev > 0 else "under"
+
+
+def native_ev_group(row: Row) -> str | None:
+    """MSEC's groups of a native pair with a known EV: "under" (EV < 0) or "over" (EV > 0);
+    None otherwise (EV 0, synthetic rows, pairs without EV)."""
+    return exposure_side(row) if row["kind"] == "native" else None
+
+
 def tau_bucket(tau: float | None, edges: list[float]) -> float | None:
     """The smallest bucket upper edge >= ``tau``; None without tau or above the last edge."""
     if tau is None:

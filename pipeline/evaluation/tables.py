@@ -9,8 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.evaluation.methods import MODEL, ORACLE, ORACLE_LABEL
-from pipeline.evaluation.scoring import Row, averages
+from pipeline.evaluation.methods import (
+    EV0_LABEL,
+    EV0_RENDER,
+    MODEL,
+    NOT_BLIND,
+    ORACLE,
+    ORACLE_LABEL,
+)
+from pipeline.evaluation.scoring import Row, averages, exposure_side
 
 Stats = dict[str, dict[str, float]]
 MISSING = "-"
@@ -25,13 +32,14 @@ def images(n: int) -> str:
 
 
 def label(method: str) -> str:
-    return ORACLE_LABEL if method == ORACLE else method
+    return {ORACLE: ORACLE_LABEL, EV0_RENDER: EV0_LABEL}.get(method, method)
 
 
 def metric_table(stats: Stats, methods: list[str], ranked: bool) -> list[str]:
-    """Markdown table of one group: blind methods by PSNR, then the oracle unranked."""
+    """Markdown table of one group: blind methods by PSNR, then the oracle and the EV 0
+    render (MSEC) unranked."""
     blind = sorted(
-        (m for m in methods if m != ORACLE and m in stats), key=lambda m: -stats[m]["psnr"]
+        (m for m in methods if m not in NOT_BLIND and m in stats), key=lambda m: -stats[m]["psnr"]
     )
     extra = [
         k for k in ("psnr_gt_mean", "lpips", "inception_score") if any(k in stats[m] for m in stats)
@@ -45,13 +53,13 @@ def metric_table(stats: Stats, methods: list[str], ranked: bool) -> list[str]:
     head += ["method", "n", "PSNR (dB)", "SSIM", "MAE", "ΔE2000", "hist. sim. L / C / S / mean (%)"]
     head += [names[k] for k in extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    order = blind + ([ORACLE] if ORACLE in stats and ORACLE in methods else [])
+    order = blind + [m for m in NOT_BLIND if m in stats and m in methods]
     for number, method in enumerate(order, start=1):
         s = stats[method]
         hist = " / ".join(
             fmt(s.get(f"hist_{k}"), 1) for k in ("luminance", "contrast", "saturation", "mean")
         )
-        cells = [(MISSING if method == ORACLE else str(number))] if ranked else []
+        cells = [(MISSING if method in NOT_BLIND else str(number))] if ranked else []
         cells += [
             label(method),
             str(s["n"]),
@@ -66,23 +74,10 @@ def metric_table(stats: Stats, methods: list[str], ranked: bool) -> list[str]:
     return lines
 
 
-def _side(row: Row) -> str | None:
-    """Which exposure problem a row shows: "over" (tau clipping, EV > 0), "under" (EV < 0);
-    None for pairs whose input already is the target."""
-    if row["group"] == "unchanged":
-        return None
-    if row["kind"] == "overexpose":
-        return "over"
-    ev = row.get("ev")
-    if ev is None or ev == 0:
-        return None
-    return "over" if ev > 0 else "under"
-
-
 def verdicts(rows: list[Row], methods: list[str]) -> list[str]:
     """For over- and underexposure: does the model beat every blind baseline on PSNR and SSIM?"""
-    table = averages(rows, _side)
-    blind = [m for m in methods if m not in (MODEL, ORACLE)]
+    table = averages(rows, exposure_side)
+    blind = [m for m in methods if m not in (MODEL, *NOT_BLIND)]
     what = {
         "over": ("Overexposure", "tau clipping and EV > 0"),
         "under": ("Underexposure", "EV < 0"),
@@ -137,3 +132,28 @@ def psnr_by(rows: list[Row], methods: list[str], key: Callable[[Row], Any], name
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def psnr_ssim_by(
+    rows: list[Row], methods: list[str], groups: list[tuple[str, Callable[[Row], bool]]]
+) -> list[str]:
+    """PSNR / SSIM per method (columns) for each named group of rows (a row may be in
+    several); groups without scored rows and methods that apply to none are left out."""
+    scored = {
+        r["method"] for r in rows if r.get("psnr") is not None and any(f(r) for _, f in groups)
+    }
+    methods = [m for m in methods if m in scored]
+    head = ["group", "n", *(label(m) for m in methods)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, member in groups:
+        stats = averages([r for r in rows if member(r)], lambda r: "x").get("x")
+        if not stats:
+            continue
+        n = max(s["n"] for s in stats.values())
+        cells = [name, str(n)]
+        cells += [
+            f"{fmt(stats[m]['psnr'], 2)} / {fmt(stats[m]['ssim'], 3)}" if m in stats else MISSING
+            for m in methods
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []

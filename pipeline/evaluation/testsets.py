@@ -7,8 +7,9 @@ A paired folder is one of:
 
 * ``low/`` + ``high/`` or ``input/`` + ``target/``: a pair is the same file name (extension
   aside) in both folders;
-* an MSEC ``testing`` folder (``INPUT_IMAGES/`` + ``expert_<x>_testing_set/``), paired by
-  name as ``prep download`` does, with expert ``data.msec.expert``;
+* an MSEC split folder (``INPUT_IMAGES/`` + ``expert_<x>_testing_set/`` or ``GT_IMAGES/``),
+  paired by name as ``prep download`` does, with expert ``data.msec.expert`` (testing) or C,
+  and scored against its other references too (``pipeline.evaluation.msec_refs``);
 * a LOL ``eval15`` folder (or a folder holding one), paired as ``prep download`` does.
 """
 
@@ -25,6 +26,7 @@ from exposure_core import imageio, shardfmt
 from exposure_core.discover import find_dirs, find_photos
 from exposure_core.errors import UserError
 from exposure_core.manifest import SourceItem, slug
+from pipeline.evaluation import msec_refs
 from pipeline.params import Params
 from pipeline.sources import lol, msec
 from pipeline.sources.base import FetchContext
@@ -40,6 +42,9 @@ class EvalItem:
     meta: dict[str, Any]  # the manifest fields: scene, source, kind, tau, ev, gamma, ...
     input: np.ndarray
     target: np.ndarray
+    # further sets this pair is scored in: set name -> its target there (MSEC's references)
+    references: dict[str, np.ndarray] = field(default_factory=dict)
+    ev0: np.ndarray | None = None  # the scene's EV 0 render (MSEC): the ev0_render method
 
 
 @dataclass
@@ -51,6 +56,7 @@ class EvalSet:
     skipped: list[str] = field(default_factory=list)  # "<sample>: <reason>"
     notes: list[str] = field(default_factory=list)
     expected: int | None = None  # pairs the shard index lists (None: not known)
+    derived: list[str] = field(default_factory=list)  # further sets (EvalItem.references)
 
 
 def _limit(items: Iterator[EvalItem], max_images: int) -> Iterator[EvalItem]:
@@ -153,15 +159,22 @@ def _folder_pairs(folder: Path, low: str, high: str) -> tuple[list[SourceItem], 
     return pairs, skipped
 
 
-def _source_pairs(folder: Path, params: Params) -> tuple[list[SourceItem], list[str], list[str]]:
+Refs = tuple[list[str], dict[str, dict[str, Path]]]  # msec_refs.references
+
+
+def _source_pairs(
+    folder: Path, params: Params
+) -> tuple[list[SourceItem], list[str], list[str], Refs]:
     """Pairs of the folder's layout (see the module docstring; paths absolute), the files
-    left out ("path: reason") and the adapter's notes."""
+    left out ("path: reason"), the adapter's notes and the further references (MSEC)."""
     for low, high in FOLDER_PAIRS:
         if (folder / low).is_dir() and (folder / high).is_dir() and folder.name != "eval15":
-            return (*_folder_pairs(folder, low, high), [])
+            return (*_folder_pairs(folder, low, high), [], ([], {}))
     ctx = FetchContext(params, folder)
+    split = None
     if find_dirs(folder, "INPUT_IMAGES"):
-        items = msec.pair_split(ctx, folder, folder, "testing")
+        split = msec_refs.msec_split(folder)
+        items = msec.pair_split(ctx, folder, folder, split, target="expert")
     elif find_dirs(folder, "eval15"):
         items = lol.pair_split(ctx, folder, folder, "eval15")
     else:
@@ -183,22 +196,50 @@ def _source_pairs(folder: Path, params: Params) -> tuple[list[SourceItem], list[
         )
         for i in items
     ]
-    return pairs, skipped, list(ctx.summary.notes)
+    refs: Refs = ([], {})
+    if split is not None:
+        refs = msec_refs.references(folder, split, params.data.msec.expert, pairs)
+    return pairs, skipped, list(ctx.summary.notes), refs
 
 
 def paired_set(folder: Path, params: Params, name: str, max_images: int = 0) -> EvalSet:
     """Pairs found in ``folder`` (see the module docstring) as a set called ``name``."""
     if not folder.is_dir():
         raise UserError(f"{folder}: no such paired folder")
-    pairs, skipped, notes = _source_pairs(folder, params)
+    pairs, skipped, notes, (ref_names, refs) = _source_pairs(folder, params)
     result = EvalSet(name, iter(()), skipped, notes)
     if not pairs:
         raise UserError(f"{folder}: no input/target pairs found")
-    result.items = _limit(_read_pairs(pairs, params.io.max_pixels, result), max_images)
+    result.derived = [f"{name}:{ref}" for ref in ref_names]
+    items = _read_pairs(pairs, params.io.max_pixels, result, refs)
+    result.items = _limit(items, max_images)
     return result
 
 
-def _read_pairs(pairs: list[SourceItem], max_pixels: int, into: EvalSet) -> Iterator[EvalItem]:
+def _references(
+    pair: SourceItem, files: dict[str, Path], max_pixels: int, into: EvalSet, shape: tuple
+) -> dict[str, np.ndarray]:
+    """The pair's further targets by reference name (one of another size is skipped)."""
+    out = {}
+    for ref, path in files.items():
+        try:
+            image = imageio.read_image(path, max_pixels)
+        except (imageio.ImageError, OSError) as exc:
+            into.skipped.append(f"{path}: {getattr(exc, 'reason', exc)}")
+            continue
+        if image.shape != shape:
+            into.skipped.append(f"{path}: not the size of {pair.path} (reference {ref} skipped)")
+            continue
+        out[ref] = image
+    return out
+
+
+def _read_pairs(
+    pairs: list[SourceItem],
+    max_pixels: int,
+    into: EvalSet,
+    refs: dict[str, dict[str, Path]] | None = None,
+) -> Iterator[EvalItem]:
     for pair in pairs:
         assert pair.target is not None
         try:
@@ -225,4 +266,8 @@ def _read_pairs(pairs: list[SourceItem], max_pixels: int, into: EvalSet) -> Iter
             "height": low.shape[0],
             "input": pair.path,
         }
-        yield EvalItem(meta["id"], meta, low, high)
+        files = (refs or {}).get(pair.scene, {})
+        more = _references(pair, files, max_pixels, into, low.shape) if files else {}
+        ev0 = more.get(msec_refs.EV0_REFERENCE)
+        named = {f"{into.name}:{ref}": image for ref, image in more.items()}
+        yield EvalItem(meta["id"], meta, low, high, named, ev0)

@@ -65,6 +65,15 @@ class MsecSource:
     testing: ArchiveSpec = field(default_factory=ArchiveSpec)
     splits: list[str] = field(default_factory=lambda: ["training", "validation", "testing"])
     expert: Literal["a", "b", "c", "d", "e"] = "c"  # ground truth of the testing set
+    # a local copy in MSEC's layout (<path>/training/INPUT_IMAGES, ...): read in place, no
+    # archives fetched; empty: the archives above
+    path: str = ""
+    # each render's target: expert (MSEC's protocol: GT_IMAGES, expert C; testing: `expert`)
+    # or ev0 (the scene's EV 0 render: the pair differs by exposure only)
+    target: Literal["expert", "ev0"] = "expert"
+    # the MSEC split that becomes the pipeline's test split: testing (MSEC's protocol), or
+    # validation for a copy without MSEC's testing set (its pairs then are `test`, none `val`)
+    test_split: Literal["testing", "validation"] = "testing"
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -1,19 +1,29 @@
 """MSEC (Afifi et al., CVPR 2021): five renderings per FiveK photo at relative EVs, plus GT.
 
-Layout after extraction (per split archive): ``training/INPUT_IMAGES``, ``training/GT_IMAGES``,
-``validation/...`` likewise, ``testing/INPUT_IMAGES`` with ``testing/expert_<x>_testing_set``.
-An input ``a0716-MB_20030906_030_P1.5.JPG`` pairs with the ground truth named like it without
-the last ``_<token>`` (``a0716-MB_20030906_030.jpg``, extension matched case-insensitively):
-pairs are made by name only, never by sort order, so one missing file shifts nothing.
+Layout (per split archive, or a local copy at ``data.msec.path`` holding the split folders):
+``training/INPUT_IMAGES``, ``training/GT_IMAGES`` (expert C), ``validation/...`` likewise,
+``testing/INPUT_IMAGES`` with ``testing/expert_<x>_testing_set``. An input
+``a0716-MB_20030906_030_P1.5.JPG`` pairs with the ground truth named like it without the last
+``_<token>`` (``a0716-MB_20030906_030.jpg``, extension matched case-insensitively): pairs are
+made by name only, never by sort order, so one missing file shifts nothing.
+
+``data.msec.target`` picks each input's target: ``expert`` (MSEC's protocol: the expert's
+retouch) or ``ev0`` (the scene's EV 0 render: the same camera rendering, so the pair differs
+by exposure only).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from exposure_core import imageio
 from exposure_core.discover import find_dirs, find_photos
+from exposure_core.errors import UserError
+from exposure_core.fsutil import relpath
 from exposure_core.manifest import SourceItem, normalise_split, slug
 from pipeline.sources.base import FetchContext
 from pipeline.sources.remote import Archive, obtain
@@ -57,12 +67,30 @@ def _one_dir(root: Path, name: str, split: str) -> Path:
     return preferred[0]
 
 
-def pair_split(ctx: FetchContext, dest: Path, root: Path, split: str) -> list[SourceItem]:
-    """Pair the inputs of one extracted split with their ground truth, by name."""
-    inputs_dir = _one_dir(root, "INPUT_IMAGES", split)
-    expert = ctx.params.data.msec.expert
-    gt_name = f"expert_{expert}_testing_set" if split == "testing" else "GT_IMAGES"
-    gt_dir = _one_dir(root, gt_name, split)
+def expert_folder(split: str, expert: str) -> str:
+    """The folder of expert ``expert``'s retouches: the testing set has all five experts,
+    training and validation expert C only (``GT_IMAGES``)."""
+    return f"expert_{expert}_testing_set" if split == "testing" else "GT_IMAGES"
+
+
+def parse_inputs(
+    ctx: FetchContext, inputs: list[Path], strict: bool
+) -> list[tuple[Path, str, float]]:
+    """``(path, scene base name, EV)`` of each input; a name without a known EV suffix is a
+    reject, or with ``strict`` a ``UserError`` naming the file."""
+    parsed = []
+    for path in inputs:
+        try:
+            base, token = split_input_name(path.stem)
+            parsed.append((path, base, parse_ev(token)))
+        except ValueError as exc:
+            if strict:
+                raise UserError(f"{path}: not an MSEC render name ({exc})") from exc
+            ctx.reject(path, f"unparseable MSEC input name: {exc}")
+    return parsed
+
+
+def _expert_truths(ctx: FetchContext, gt_dir: Path) -> dict[str, Path]:
     truths: dict[str, Path] = {}
     for path in find_photos(gt_dir, recursive=False).photos:
         if path.suffix.lower() not in GT_SUFFIXES:
@@ -71,43 +99,113 @@ def pair_split(ctx: FetchContext, dest: Path, root: Path, split: str) -> list[So
             ctx.reject(path, f"duplicate ground truth of {truths[path.stem].name}")
         else:
             truths[path.stem] = path
-    items, used = [], Counter[str]()
-    inputs = find_photos(inputs_dir, recursive=False).photos
-    for path in inputs:
-        try:
-            base, token = split_input_name(path.stem)
-            ev = parse_ev(token)
-        except ValueError as exc:
-            ctx.reject(path, f"unparseable MSEC input name: {exc}")
-            continue
+    return truths
+
+
+def check_sizes(scenes: dict[str, list[Path]], truths: dict[str, Path], max_pixels: int) -> None:
+    """Every render of a scene and its target have one size (read from the headers); else a
+    ``UserError`` naming the odd file."""
+    for base, renders in scenes.items():
         truth = truths.get(base)
         if truth is None:
-            expected = gt_dir / f"{base}.jpg"
-            ctx.reject(
-                path, f"no ground truth {expected.name} in {gt_dir}", ground_truth=str(expected)
-            )
+            continue
+        want = imageio.probe(truth, max_pixels)
+        for render in renders:
+            got = imageio.probe(render, max_pixels)
+            if (got.width, got.height) != (want.width, want.height):
+                raise UserError(
+                    f"{render}: {got.width}x{got.height}, but its target {truth} is "
+                    f"{want.width}x{want.height} (an MSEC scene's renders and ground truth "
+                    "have one size)"
+                )
+
+
+def pair_split(
+    ctx: FetchContext,
+    dest: Path,
+    root: Path,
+    split: str,
+    *,
+    local: bool = False,
+    target: str | None = None,
+) -> list[SourceItem]:
+    """Pair the inputs of one split with their targets, by name.
+
+    ``local``: a copy read in place (paths relative to ``dest`` may climb out of it), where a
+    render name without a known EV and a target of another size than its renders are errors
+    and a scene without its target is one reject. ``target``: ``expert`` or ``ev0`` (default
+    ``data.msec.target``).
+    """
+    spec = ctx.params.data.msec
+    target = target or spec.target
+    inputs_dir = _one_dir(root, "INPUT_IMAGES", split)
+    inputs = find_photos(inputs_dir, recursive=False).photos
+    parsed = parse_inputs(ctx, inputs, strict=local)
+    scenes: dict[str, list[Path]] = {}
+    for path, base, _ in parsed:
+        scenes.setdefault(base, []).append(path)
+    if target == "ev0":
+        where = inputs_dir
+        truths = {base: path for path, base, ev in parsed if ev == 0}
+    else:
+        where = _one_dir(root, expert_folder(split, spec.expert), split)
+        truths = _expert_truths(ctx, where)
+    per_scene = local or target == "ev0"
+    if local:
+        check_sizes(scenes, truths, ctx.params.io.max_pixels)
+    locate: Callable[[Path], str] = (
+        (lambda p: relpath(p, dest)) if local else (lambda p: p.relative_to(dest).as_posix())
+    )
+    items, used = [], Counter[str]()
+    for base in scenes:
+        if base not in truths and per_scene:
+            _reject_scene(ctx, base, scenes[base], where, target)
+    for path, base, ev in parsed:
+        truth = truths.get(base)
+        if truth is None:
+            if not per_scene:
+                expected = where / f"{base}.jpg"
+                ctx.reject(
+                    path, f"no ground truth {expected.name} in {where}", ground_truth=str(expected)
+                )
             continue
         used[base] += 1
         items.append(
             SourceItem(
                 source="msec",
                 scene=f"msec-{slug(base)}",
-                path=path.relative_to(dest).as_posix(),
+                path=locate(path),
                 kind="native",
-                target=truth.relative_to(dest).as_posix(),
+                target=locate(truth),
                 split=normalise_split(split),
                 ev=ev,
             )
         )
-    for base, truth in sorted(truths.items()):
-        if base not in used:
-            ctx.reject(
-                truth,
-                f"ground truth without inputs (none named {base}_<EV> in {inputs_dir})",
-                inputs=f"{inputs_dir / base}_<EV>",
-            )
+    if target != "ev0":
+        for base, truth in sorted(truths.items()):
+            if base not in used:
+                ctx.reject(
+                    truth,
+                    f"ground truth without inputs (none named {base}_<EV> in {inputs_dir})",
+                    inputs=f"{inputs_dir / base}_<EV>",
+                )
     _report(ctx, split, len(inputs), used)
     return items
+
+
+def _reject_scene(
+    ctx: FetchContext, base: str, renders: list[Path], where: Path, target: str
+) -> None:
+    """One line for a scene whose target is missing: its renders are all left out."""
+    missing = f"EV 0 render {base}_0.JPG" if target == "ev0" else f"expert image {base}.jpg"
+    expected = where / (f"{base}_0.JPG" if target == "ev0" else f"{base}.jpg")
+    ctx.reject(
+        expected,
+        f"MSEC scene {base}: no {missing} in {where} (data.msec.target: {target}); "
+        f"its {len(renders)} render(s) left out",
+        ground_truth=str(expected),
+        renders=len(renders),
+    )
 
 
 def _report(ctx: FetchContext, split: str, n_inputs: int, used: Counter[str]) -> None:
@@ -119,25 +217,50 @@ def _report(ctx: FetchContext, split: str, n_inputs: int, used: Counter[str]) ->
         ctx.note(f"msec {split}: {odd} scene(s) without exactly {EVS_PER_SCENE} paired inputs")
 
 
-def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
-    """Fetch the configured split archives and list every input paired with its ground truth.
+def _local_root(path: str, splits: list[str]) -> Path:
+    """The local copy's folder, every listed split present (else one line naming it)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise UserError(f"data.msec.path: {root}: no such folder")
+    for split in splits:
+        if not (root / split).is_dir():
+            raise UserError(
+                f"data.msec.path: {root / split}: no such folder (MSEC's {split} split; "
+                "list only the splits the copy holds in data.msec.splits)"
+            )
+    return root
 
-    Official splits are kept (training -> train, validation -> val, testing -> test); testing
-    is paired with expert ``data.msec.expert`` (C by default). An input without ground truth
-    or a ground truth without inputs is rejected (``--strict`` fails); counts that differ from
-    the published ones are reported as notes.
+
+def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
+    """List every input of the configured splits paired with its target.
+
+    With ``data.msec.path`` the splits are read in place from that folder (MSEC's own layout
+    and file names, nothing copied); else the split archives are fetched. Official splits are
+    kept (training -> train, validation -> val, testing -> test; with ``data.msec.test_split:
+    validation``, validation -> test); testing is paired with expert
+    ``data.msec.expert`` (C by default). An input without a target or a ground truth without
+    inputs is rejected (``--strict`` fails); counts that differ from the published ones are
+    reported as notes. Every split is paired before anything is returned, so a bad file stops
+    the run before the index is written.
     """
     spec = ctx.params.data.msec
-    items: list[SourceItem] = []
     for split in spec.splits:
         if split not in EXPECTED_INPUTS:
             raise ValueError(
                 f"data.msec.splits: unknown split {split!r}; expected {list(EXPECTED_INPUTS)}"
             )
-        archive = getattr(spec, split)
-        item = Archive(split, archive.url, f"data.msec.{split}", archive.sha256, archive.md5)
-        root = obtain(ctx, dest, item)
-        found = pair_split(ctx, dest, root, split)
+    local = _local_root(spec.path, spec.splits) if spec.path else None
+    items: list[SourceItem] = []
+    for split in spec.splits:
+        if local is not None:
+            found = pair_split(ctx, dest, local / split, split, local=True)
+        else:
+            archive = getattr(spec, split)
+            item = Archive(split, archive.url, f"data.msec.{split}", archive.sha256, archive.md5)
+            root = obtain(ctx, dest, item)
+            found = pair_split(ctx, dest, root, split)
+        if split == spec.test_split != "testing":
+            found = [replace(item, split="test") for item in found]
         ctx.summary.add("msec pairs", len(found))
         items.extend(found)
     return items

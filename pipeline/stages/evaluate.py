@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from exposure_models.metrics_torch import score_stream
 from pipeline.evaluation import grids
 from pipeline.evaluation import results as evalfiles
 from pipeline.evaluation.baselines import BLIND_BASELINES, oracle
-from pipeline.evaluation.methods import IDENTITY, MODEL, ORACLE
+from pipeline.evaluation.methods import EV0_RENDER, IDENTITY, MODEL, NOT_BLIND, ORACLE
 from pipeline.evaluation.report import readme
 from pipeline.evaluation.results import Results
 from pipeline.evaluation.scoring import GROUPS, Tally, exposure_group, tau_bucket
@@ -96,9 +96,11 @@ def _score_set(
     learned: LearnedMetrics,
     tally: Tally,
     chooser: grids.SampleChooser | None,
-) -> int:
+) -> Counter[str]:
     """Run every method on each pair here; score them in ``evaluate.workers`` processes (on
-    the GPU when the model runs on one), recording the scores in image order."""
+    the GPU when the model runs on one), recording the scores in image order. A pair with
+    further references (MSEC) is scored once per reference, the methods run once. Returns
+    the images scored per set name."""
     p = params.evaluate
     waiting: deque[tuple[dict, dict]] = deque()  # (base row, learned metrics) per job sent
 
@@ -108,39 +110,60 @@ def _score_set(
             target = at_resolution(item.target, p.resolution)
             outputs: dict[str, np.ndarray | None] = {MODEL: enhancer.correct(inp)}
             for name in methods[1:]:
+                if name == EV0_RENDER:
+                    continue
                 outputs[name] = (
                     _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
                 )
-            m = item.meta
-            group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
-            base = {
-                "set": eval_set.name,
-                "id": item.id,
-                "scene": m.get("scene"),
-                "source": m.get("source"),
-                "kind": m["kind"],
-                "group": group,
-                "tau": m.get("tau"),
-                "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
-                "ev": m.get("ev"),
-                "width": inp.shape[1],
-                "height": inp.shape[0],
-            }
-            waiting.append((base, learned.per_image(eval_set.name, target, outputs)))
-            if chooser is not None:
-                tally.add_luma(inp, outputs[MODEL], target)  # type: ignore[arg-type]
-                if chooser.wants(group):
-                    shown = {k: v for k, v in outputs.items() if k not in (ORACLE, IDENTITY)}
-                    images = {"input": inp, "target": target, **shown}
-                    chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
-            yield tally.job(base, target, outputs)
+            ev0 = None if item.ev0 is None else at_resolution(item.ev0, p.resolution)
+            targets = {eval_set.name: target}
+            targets |= {s: at_resolution(t, p.resolution) for s, t in item.references.items()}
+            for set_name, reference in targets.items():
+                if EV0_RENDER in methods:  # none against the EV 0 render itself
+                    outputs[EV0_RENDER] = None if set_name.endswith(":ev0") else ev0
+                yield from one_reference(item, set_name, inp, reference, outputs)
 
-    count = 0
+    def one_reference(
+        item: EvalItem,
+        set_name: str,
+        inp: np.ndarray,
+        target: np.ndarray,
+        outputs: dict[str, np.ndarray | None],
+    ) -> Iterator[ImageJob]:
+        m = item.meta
+        group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
+        base = {
+            "set": set_name,
+            "id": item.id,
+            "scene": m.get("scene"),
+            "source": m.get("source"),
+            "kind": m["kind"],
+            "group": group,
+            "tau": m.get("tau"),
+            "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
+            "ev": m.get("ev"),
+            "width": inp.shape[1],
+            "height": inp.shape[0],
+        }
+        waiting.append((base, learned.per_image(set_name, target, outputs)))
+        if chooser is not None and set_name == eval_set.name:
+            tally.add_luma(inp, outputs[MODEL], target)  # type: ignore[arg-type]
+            if chooser.wants(group):
+                shown = {
+                    k: v
+                    for k, v in outputs.items()
+                    if k not in (ORACLE, IDENTITY, EV0_RENDER) and v is not None
+                }
+                images = {"input": inp, "target": target, **shown}
+                chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
+        yield tally.job(base, target, outputs)
+
+    counts = Counter({name: 0 for name in (eval_set.name, *eval_set.derived)})
     for scores in score_stream(jobs(), enhancer.device, p.workers):
         base, extra = waiting.popleft()
         tally.record(base, methods, scores, extra)
-        count += 1
-    return count
+        counts[base["set"]] += 1
+    return counts
 
 
 def _publish(staging: Path, output: Path) -> None:
@@ -177,7 +200,7 @@ def _write(results: Results, chooser: grids.SampleChooser, staging: Path, png_le
 def _best_blind(results: Results) -> str | None:
     """The blind baseline (identity aside: it is the input panel) with the best test PSNR."""
     stats = evalfiles.method_stats(results, "test").get("all", {})
-    shown = [m for m in results.methods if m not in (MODEL, ORACLE, IDENTITY) and m in stats]
+    shown = [m for m in results.methods if m not in (MODEL, IDENTITY, *NOT_BLIND) and m in stats]
     return max(shown, key=lambda m: stats[m]["psnr"], default=None)
 
 
@@ -223,11 +246,14 @@ def _run(
         name = name if name not in names else f"{name}-{len(names)}"
         names.append(name)
         sets.append(paired_set(folder, params, name, p.max_images))
+    inputs = 0
+    if any(s.derived for s in sets):
+        methods.append(EV0_RENDER)
     tally = Tally(p.seed)
     chooser = grids.SampleChooser(p.samples, tuple(g for g, _ in GROUPS))
     results = Results(methods, p.resolution, str(model), tally)
     for eval_set in sets:
-        scored = _score_set(
+        counts = _score_set(
             eval_set,
             methods,
             params,
@@ -236,7 +262,9 @@ def _run(
             tally,
             chooser if eval_set.name == "test" else None,
         )
-        results.n_images[eval_set.name] = scored
+        results.n_images |= counts
+        scored = counts[eval_set.name]
+        inputs += scored  # each input once, whatever its references
         if eval_set.expected is not None:
             results.expected[eval_set.name] = eval_set.expected
             if scored < eval_set.expected and not allow_missing:
@@ -247,10 +275,10 @@ def _run(
                 )
         results.skipped += eval_set.skipped
         results.notes += eval_set.notes
-        summary.add("images scored", scored)
+        summary.add("images scored", sum(counts.values()))
     if enhancer.thresholds is not None:
         results.notes.append(
-            f"model: {enhancer.left_alone} of {sum(results.n_images.values())} inputs judged "
+            f"model: {enhancer.left_alone} of {inputs} inputs judged "
             "well exposed (prep filter's verdict, no lift by the network) and returned unchanged"
         )
     results.learned = learned.results()
