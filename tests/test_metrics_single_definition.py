@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from exposure_core.metrics import reference
+from tests.test_layers import cycles
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("exposure_core", "exposure_models", "pipeline")
@@ -154,43 +155,14 @@ def _import_graph() -> dict[Path, set[Path]]:
     return graph
 
 
-def _cycles(graph: dict[Path, set[Path]]) -> list[list[Path]]:
-    """The strongly connected components of more than one module (Tarjan)."""
-    index: dict[Path, int] = {}
-    low: dict[Path, int] = {}
-    stack: list[Path] = []
-    components = []
-
-    def visit(node: Path) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        for nxt in graph.get(node, ()):
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            component = []
-            while not component or component[-1] != node:
-                component.append(stack.pop())
-            if len(component) > 1:
-                components.append(sorted(component))
-
-    for node in graph:
-        if node not in index:
-            visit(node)
-    return components
-
-
 def test_no_import_cycles() -> None:
-    cycles = [[str(p) for p in c] for c in _cycles(_import_graph())]
-    assert not cycles, f"modules that import each other: {cycles}"
+    found = [[str(p) for p in c] for c in cycles(_import_graph())]
+    assert not found, f"modules that import each other: {found}"
 
 
 def test_cycle_finder_sees_a_lazy_cycle() -> None:
     a, b, c = Path("a.py"), Path("b.py"), Path("c.py")
-    assert _cycles({a: {b}, b: {a, c}, c: set()}) == [[a, b]]
+    assert cycles({a: {b}, b: {a, c}, c: set()}) == [[a, b]]
 
 
 def test_ground_floor_metrics_import_nothing_above_them() -> None:
