@@ -10,7 +10,7 @@ as ``prep filter`` applies them:
   and each scene is estimated by the model that did not see it. A statistic rule's verdict is
   read at full resolution, the estimate at the estimator's 224 px.
 - the calibration half of the real-photo corpus (``tools/real_photos.py``): originals should be
-  kept, the degraded copies of ``benchmarks/filter_confusion.py`` rejected. The shipped
+  kept, the degraded copies of ``tools/degraded_copies.py`` rejected. The shipped
   estimator never saw these photos.
 
 The choice: the candidate with the best balanced accuracy on training (mean of EV 0 kept and
@@ -32,7 +32,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.filter_confusion import degraded  # noqa: E402
 from exposure_core import imageio  # noqa: E402
 from exposure_core.ev_estimate import ev_estimate  # noqa: E402
 from exposure_core.exposure_stats import (  # noqa: E402
@@ -42,6 +41,7 @@ from exposure_core.exposure_stats import (  # noqa: E402
     photo_stats,
 )
 from pipeline.params import load_params  # noqa: E402
+from tools.degraded_copies import degraded  # noqa: E402
 from tools.msec_data import ev_of_name, load_split, shared_root  # noqa: E402
 from tools.train_ev_estimator import dataset, fit  # noqa: E402
 
