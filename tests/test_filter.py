@@ -314,7 +314,8 @@ def test_filter_params_are_checked(tmp_path: Path, key: str, value: float) -> No
 
 def test_dithered_copies_have_no_comb_and_kept_copies_are_explained() -> None:
     """benchmarks/filter_confusion.py: --dither copies miss no codes; kept copies get a cause."""
-    from benchmarks.filter_confusion import degraded, why_kept
+    from benchmarks.filter_confusion import why_kept
+    from tools.degraded_copies import degraded
 
     ramp = np.linspace(0.0, 1.0, 256 * 64, dtype=np.float32)
     photo = imageio.codes_to_float(
