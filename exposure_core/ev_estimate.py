@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exposure_core.exposure import LUMA_WEIGHTS, check_rgb, srgb_to_linear
+from exposure_core.exposure import LUMA_WEIGHTS, channel_extremes, check_rgb, srgb_to_linear
 
 MODEL_FILE = Path(__file__).with_name("ev_estimator.json")
 WORK_SIDE = 224  # short side the statistics are read at (block average)
@@ -71,8 +71,7 @@ def features(image: np.ndarray) -> np.ndarray:
     light = srgb_to_linear(small) @ LUMA_WEIGHTS
     log_light = np.log2(np.maximum(light, 2.0**LOG2_FLOOR)).ravel().astype(np.float64)
     hist = np.histogram(np.clip(log_light, -11.999, -1e-6), HIST_EDGES)[0] / log_light.size
-    top = full.max(axis=2)
-    bottom = full.min(axis=2)
+    top, bottom = channel_extremes(full)
     n = float(top.size)
     at_top = np.count_nonzero(top >= 255) / n
     below_top = np.count_nonzero((top >= 245) & (top < 255)) / n / 10.0
