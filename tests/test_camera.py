@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +10,15 @@ import pytest
 from exposure_core import camera, imageio
 from exposure_core.errors import UserError
 from exposure_core.schema import ConfigError
+from tools.msec_data import shared_root
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def shared() -> Path | None:
-    """The shared data folder (``$SHARED_DATA``, ``../shared`` or ``../../shared``), if any."""
-    env = os.environ.get("SHARED_DATA")
-    candidates = [Path(env)] if env else [REPO.parent / "shared", REPO.parent.parent / "shared"]
-    return next((c for c in candidates if c.is_dir()), None)
+    """The shared data folder (``tools/msec_data.shared_root``), or None where it is absent."""
+    root = shared_root()
+    return root if root.is_dir() else None
 
 
 @pytest.fixture(scope="module")

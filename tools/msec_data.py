@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from exposure_core import imageio
+from pipeline.sources.msec import parse_ev, split_input_name
 
-EV_SUFFIX = {"N1.5": -1.5, "N1": -1.0, "0": 0.0, "P1": 1.0, "P1.5": 1.5}
+EVS = 5  # renders per MSEC scene: EV -1.5, -1, 0, +1, +1.5
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -33,7 +34,7 @@ def shared_root() -> Path:
 
 def ev_of_name(name: str) -> float:
     """The EV an MSEC file name states (``<scene>_P1.5.JPG`` -> 1.5)."""
-    return EV_SUFFIX[Path(name).stem.rsplit("_", 1)[1]]
+    return parse_ev(split_input_name(Path(name).stem)[1])
 
 
 def load_codes(path: Path, short_side: int) -> np.ndarray:
@@ -61,9 +62,9 @@ def load_split(
         return dict(sorted(out.items()))
     out = {}
     for path in sorted(folder.glob("*.JPG")):
-        scene = path.stem.rsplit("_", 1)[0]
+        scene = split_input_name(path.stem)[0]
         out.setdefault(scene, {})[ev_of_name(path.name)] = load_codes(path, short_side)
-    out = {s: r for s, r in sorted(out.items()) if len(r) == len(EV_SUFFIX)}
+    out = {s: r for s, r in sorted(out.items()) if len(r) == EVS}
     flat = {f"{s}|{ev}": a for s, r in out.items() for ev, a in r.items()}
     np.savez(cache, **flat)  # type: ignore[arg-type]
     return out
