@@ -12,8 +12,6 @@ from exposure_core.errors import UserError
 from exposure_core.schema import ConfigError
 from tools.msec_data import shared_root
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def shared() -> Path | None:
     """The shared data folder (``tools/msec_data.shared_root``), or None where it is absent."""
