@@ -253,3 +253,11 @@ def assess(sample: np.ndarray, p: FilterThresholds) -> Assessment:
     ev = ev_estimate(sample)
     keep, reason = judge(stats, p, ev)
     return Assessment(keep, reason, stats, ev)
+
+
+def verdict(sample: np.ndarray, p: FilterThresholds) -> tuple[bool, str]:
+    """``assess``'s ``(keep, reason)`` alone: the estimate in stops is computed only where the
+    stops rule can fire (``max_stops`` below the estimate's bound), as for the enhancer's gate,
+    which records no estimate."""
+    ev = ev_estimate(sample) if p.max_stops < MAX_EV else None
+    return judge(photo_stats(sample, p), p, ev)

@@ -5,7 +5,7 @@ always tell a bright, correctly exposed scene with clipped highlights from an ov
 of it, and corrects both a little. So the enhancer asks two questions before it applies the
 network's correction:
 
-1. Does ``prep filter``'s verdict (``exposure_core.exposure_stats.assess``, the same
+1. Does ``prep filter``'s verdict (``exposure_core.exposure_stats.verdict``, the same
    thresholds) call the photo well exposed? Its overexposure tests look for clipped light with
    a clipping spike, its underexposure test for a missing highlight, and its stops rule for an
    exposure error (``ev_estimate``) beyond ``max_stops``, which catches a camera's own
@@ -29,7 +29,7 @@ import numpy as np
 
 from exposure_core import imageio
 from exposure_core.exposure import LUMA_WEIGHTS
-from exposure_core.exposure_stats import FilterThresholds, analysis_sample, assess
+from exposure_core.exposure_stats import FilterThresholds, analysis_sample, verdict
 
 LUMA_FLOOR = 1e-4  # keeps the log of a black image finite
 
@@ -83,9 +83,9 @@ def decide(
         max_lift: brightening (log2 mean-luma ratio) from which the network is trusted.
     """
     lift = mean_luma_lift(low_input, low_output)
-    verdict = assess(photo_sample, thresholds)
-    if not verdict.keep:
-        return Verdict(False, verdict.reason, lift)
+    keep, reason = verdict(photo_sample, thresholds)
+    if not keep:
+        return Verdict(False, reason, lift)
     if lift >= max_lift:
         return Verdict(
             False, f"well exposed for the filter, but the network lifts it {lift:+.2f}", lift
