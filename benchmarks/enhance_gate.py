@@ -1,16 +1,20 @@
-"""The enhancer's well-exposed gate on a test split: how ``enhance.max_lift`` was chosen.
+"""The enhancer's well-exposed gate: how ``enhance.max_lift`` and ``max_darken`` are chosen.
 
 For every test pair of ``--shards`` (at ``--resolution``, as ``prep evaluate --resolution``),
-runs the model with the gate off and records ``prep filter``'s verdict on the input, the
-network's lift (``exposure_models.inference.gate.mean_luma_lift``) and the PSNR of the model's
-output and of the unchanged input against the target. Then, for each candidate ``max_lift``,
-prints what the gate would give: PSNR per group (the gated output is the input where the
-filter keeps the photo and the lift is below the candidate) and the share of well-exposed
-inputs left unchanged. The default 0.2 is the largest candidate that costs EV -1 copies at
-most 0.1 dB on the calibration half of the real-photo corpus (``tools/real_photos.py``):
+and with ``--msec-training`` for every render of ``msec/training`` against its scene's EV 0
+render (short side ``--resolution``), runs the model with the gate off and records ``prep
+filter``'s verdict on the input, the network's change of brightness
+(``exposure_models.inference.gate.mean_luma_lift``) and the PSNR of the model's output and of
+the unchanged input against the target. Then, for each candidate threshold, prints what the
+gate would give: PSNR per group (the gated output is the input where the filter keeps the photo
+and the change is below the candidates) and the share of well-exposed inputs left unchanged.
+``max_lift`` is the largest candidate that costs EV -1 inputs at most 0.1 dB, ``max_darken``
+the largest that costs EV +1 inputs at most 0.1 dB, each with the other off; measured on the
+calibration half of the real-photo corpus (``tools/real_photos.py``) and MSEC's training
+renders, never on a split that is reported:
 
     python benchmarks/enhance_gate.py --shards cal/shards --model models/pretrained/real.pt \\
-        --params params.yaml --resolution 512
+        --params params.yaml --resolution 512 --msec-training
 
 The shards must hold the pairs in their test split (``shard.split {test: 1}``); the filter
 thresholds come from ``--params``.
@@ -49,82 +53,137 @@ def capped_psnr(image: np.ndarray, target: np.ndarray) -> float:
     return min(psnr(image, target), PSNR_CAP)
 
 
-def measure(shards: Path, model: Path, params_file: Path, resolution: int) -> list[dict]:
-    """One row per test pair: group, ev, filter verdict, lift, model and identity PSNR."""
-    params = load_params(params_file)
-    enhancer = Enhancer.load(model, replace(params.enhance, leave_well_exposed=False))
-    thresholds, rows = params.filter, []
-    for item in test_set(shards, 0, verify=False).items:
-        inp, target = at_resolution(item.input, resolution), at_resolution(item.target, resolution)
+class Rows:
+    """Runs the model with the gate off and collects one row per (input, target) pair."""
+
+    def __init__(self, model: Path, params_file: Path) -> None:
+        params = load_params(params_file)
+        self.enhancer = Enhancer.load(model, replace(params.enhance, leave_well_exposed=False))
+        self.thresholds = params.filter
+        self.rows: list[dict] = []
+
+    def add(self, name: str, inp: np.ndarray, target: np.ndarray, kind: str, ev: float | None):
+        """One pair: float32 ``(H, W, 3)`` sRGB in [0, 1], the input and its target."""
         codes = imageio.float_to_codes(inp, 16)
+        enhancer = self.enhancer
         low_in = imageio.downscale(codes, enhancer.working_size(codes.height, codes.width))
         (low_out,) = enhancer.forward([low_in])
         strips = enhancer.strips(codes, low_in, low_out)
         out = imageio.codes_to_float(imageio.assemble(strips, codes.height, codes.width, 16))
-        sample = float_analysis_sample(codes, thresholds.analysis_side)
-        stats = photo_stats(sample, thresholds)
-        meta = item.meta
-        rows.append({
-            "id": item.id,
-            "group": exposure_group(meta["kind"], meta.get("ev"), np.array_equal(inp, target)),
-            "ev": meta.get("ev"),
-            "kept": judge(stats, thresholds)[0],
+        sample = float_analysis_sample(codes, self.thresholds.analysis_side)
+        stats = photo_stats(sample, self.thresholds)
+        self.rows.append({
+            "id": name,
+            "group": exposure_group(kind, ev, np.array_equal(inp, target)),
+            "ev": ev,
+            "kept": judge(stats, self.thresholds)[0],
             "lift": mean_luma_lift(low_in, low_out),
             "model": capped_psnr(out, target),
             "identity": capped_psnr(inp, target),
         })  # fmt: skip
-    return rows
 
 
-def gated_mean(rows: list[dict], max_lift: float | None) -> float:
+def measure_shards(rows: Rows, shards: Path, resolution: int) -> None:
+    """Every test pair of ``shards`` at ``resolution`` (as ``prep evaluate --resolution``)."""
+    for item in test_set(shards, 0, verify=False).items:
+        inp, target = at_resolution(item.input, resolution), at_resolution(item.target, resolution)
+        rows.add(item.id, inp, target, item.meta["kind"], item.meta.get("ev"))
+
+
+def measure_msec_training(rows: Rows, short_side: int) -> None:
+    """Every render of ``msec/training`` against its scene's EV 0 render."""
+    from tools.msec_data import load_split
+
+    for scene, renders in load_split("training", short_side).items():
+        target = imageio.codes_to_float(imageio.Codes(renders[0.0]))
+        for ev, codes in renders.items():
+            rows.add(f"{scene}@{ev:+g}", imageio.codes_to_float(imageio.Codes(codes)), target,
+                     "camera", ev)  # fmt: skip
+
+
+def gated_mean(rows: list[dict], max_lift: float | None, max_darken: float = 9.0) -> float:
     """Mean PSNR of the gated output (None: no gate)."""
     return float(np.mean([
-        r["identity"] if max_lift is not None and r["kept"] and r["lift"] < max_lift else r["model"]
+        r["identity"] if max_lift is not None and left_alone(r, max_lift, max_darken)
+        else r["model"]
         for r in rows
     ]))  # fmt: skip
 
 
-def table(rows: list[dict]) -> tuple[list[str], float]:
-    """The candidate table's lines and the chosen max_lift."""
+def left_alone(row: dict, max_lift: float, max_darken: float) -> bool:
+    return bool(row["kept"] and -max_darken < row["lift"] < max_lift)
+
+
+def sweep(rows: list[dict], side: str) -> tuple[list[str], float]:
+    """The candidate table of ``max_lift`` (side "lift") or ``max_darken`` ("darken") with the
+    other off, and the largest candidate costing the EV -1 (or +1) inputs <= 0.1 dB."""
     over = [r for r in rows if r["group"] in ("overexpose", "ev_over")]
     under = [r for r in rows if r["group"] == "ev_under"]
-    ev1 = [r for r in under if r["ev"] == -1.0]
+    one = [r for r in rows if r["ev"] == (-1.0 if side == "lift" else 1.0)]
     well = [r for r in rows if r["group"] == "unchanged"]
+    far = [r for r in rows if r["ev"] is not None and abs(r["ev"]) == 1.5]
+    name = "max_lift" if side == "lift" else "max_darken"
     lines = [
-        f"pairs: {len(rows)} (over {len(over)}, under {len(under)}, EV -1 {len(ev1)}, "
-        f"well exposed {len(well)}); the filter keeps {np.mean([r['kept'] for r in well]):.0%} "
-        "of the well-exposed inputs",
-        "max_lift | over dB | under dB | EV -1 loss dB | well exposed left unchanged",
-        f"no gate  | {gated_mean(over, None):7.2f} | {gated_mean(under, None):8.2f} | "
-        f"{0.0:13.3f} | 0%",
+        f"{name:10} | over dB | under dB | EV {'-' if side == 'lift' else '+'}1 loss dB | "
+        "well exposed left unchanged | +-1.5 EV left unchanged",
+        f"no gate    | {gated_mean(over, None):7.2f} | {gated_mean(under, None):8.2f} | "
+        f"{0.0:13.3f} | 0% | 0",
     ]
     chosen = 0.0
     for t in CANDIDATES:
-        loss = gated_mean(ev1, None) - gated_mean(ev1, t) if ev1 else 0.0
-        unchanged = np.mean([r["kept"] and r["lift"] < t for r in well]) if well else 0.0
+        lift, darken = (t, 9.0) if side == "lift" else (9.0, t)
+        loss = gated_mean(one, None) - gated_mean(one, lift, darken) if one else 0.0
+        unchanged = np.mean([left_alone(r, lift, darken) for r in well]) if well else 0.0
+        far_alone = sum(left_alone(r, lift, darken) for r in far)
         lines.append(
-            f"{t:8.2f} | {gated_mean(over, t):7.2f} | {gated_mean(under, t):8.2f} | "
-            f"{loss:13.3f} | {unchanged:.0%}"
+            f"{t:10.2f} | {gated_mean(over, lift, darken):7.2f} | "
+            f"{gated_mean(under, lift, darken):8.2f} | {loss:13.3f} | {unchanged:.0%} | "
+            f"{far_alone}/{len(far)}"
         )
         if loss <= MAX_EV1_LOSS_DB:
             chosen = t
     return lines, chosen
 
 
+def table(rows: list[dict]) -> tuple[list[str], float, float]:
+    """Both candidate tables and the chosen ``max_lift`` and ``max_darken``."""
+    well = [r for r in rows if r["group"] == "unchanged"]
+    lines = [
+        f"pairs: {len(rows)}, well exposed {len(well)}; the filter keeps "
+        f"{np.mean([r['kept'] for r in well]):.0%} of the well-exposed inputs"
+    ]
+    lift_lines, max_lift = sweep(rows, "lift")
+    darken_lines, max_darken = sweep(rows, "darken")
+    both = [r for r in rows if r["ev"] is not None and abs(r["ev"]) == 1.5]
+    alone = sum(left_alone(r, max_lift, max_darken) for r in both)
+    well_alone = np.mean([left_alone(r, max_lift, max_darken) for r in well]) if well else 0.0
+    summary = (
+        f"both: +-1.5 EV inputs left unchanged {alone}/{len(both)}, "
+        f"well exposed left unchanged {well_alone:.0%}"
+    )
+    return [*lines, *lift_lines, *darken_lines, summary], max_lift, max_darken
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shards", type=Path, required=True)
+    parser.add_argument("--shards", type=Path, help="shards whose test split is calibration")
+    parser.add_argument("--msec-training", action="store_true", help="msec/training's renders")
     parser.add_argument("--model", type=Path, default=Path("models/pretrained/real.pt"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--rows", type=Path, help="also write the per-pair rows (JSON)")
     args = parser.parse_args()
-    rows = measure(args.shards, args.model, args.params, args.resolution)
+    rows = Rows(args.model, args.params)
+    if args.shards:
+        measure_shards(rows, args.shards, args.resolution)
+    if args.msec_training:
+        measure_msec_training(rows, args.resolution)
     if args.rows:
-        args.rows.write_text(json.dumps(rows))
-    lines, chosen = table(rows)
+        args.rows.write_text(json.dumps(rows.rows))
+    lines, max_lift, max_darken = table(rows.rows)
     print("\n".join(lines))
-    print(f"largest max_lift costing EV -1 copies <= {MAX_EV1_LOSS_DB} dB: {chosen:g}")
+    print(f"largest max_lift costing EV -1 inputs <= {MAX_EV1_LOSS_DB} dB: {max_lift:g}")
+    print(f"largest max_darken costing EV +1 inputs <= {MAX_EV1_LOSS_DB} dB: {max_darken:g}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ class Gate:
         (low_out,) = self.enhancer.forward([low_in])
         thresholds = self.params.filter
         sample = float_analysis_sample(codes, thresholds.analysis_side)
-        return decide(sample, low_in, low_out, thresholds, self.params.enhance.max_lift).leave_alone
+        enhance = self.params.enhance
+        verdict = decide(sample, low_in, low_out, thresholds, enhance.max_lift, enhance.max_darken)
+        return verdict.leave_alone
 
 
 def judge_file(path: Path, params: Params, gate: Gate | None) -> tuple[Assessment, bool | None]:

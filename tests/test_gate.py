@@ -1,8 +1,9 @@
 """The enhancer's well-exposed gate: unchanged when the filter keeps a photo and the network
-does not lift it; corrected otherwise (and always with --always-correct)."""
+changes its brightness little; corrected otherwise (and always with --always-correct)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,9 @@ from pipeline.params import EnhanceParams, FilterParams, Params, load_params
 from pipeline.stages import enhance as stage
 
 runner = CliRunner()
+LIFT, DARKEN = 0.2, 0.5  # the gate's thresholds in these tests (log2 mean-luma ratio)
+# the darker model's -0.5 stops in linear light darken the demo photos by less than DARKEN
+GENTLE = EnhanceParams(device="cpu", max_darken=DARKEN)
 
 
 def _constant_gain_model(path: Path, stops: float) -> Path:
@@ -56,17 +60,19 @@ def test_mean_luma_lift_sign_and_size() -> None:
 def test_decide_asks_the_filter_then_the_network(demo_photos) -> None:
     photo, thresholds = demo_photos["coffee"], FilterParams()
     low = photo[::4, ::4]
-    kept = decide(photo, low, low * 0.9, thresholds, 0.2)
+    kept = decide(photo, low, low * 0.9, thresholds, LIFT, DARKEN)
     assert kept.leave_alone and "well exposed" in kept.reason
-    lifted = decide(photo, low, np.clip(low * 1.5, 0, 1), thresholds, 0.2)
+    lifted = decide(photo, low, np.clip(low * 1.5, 0, 1), thresholds, LIFT, DARKEN)
     assert not lifted.leave_alone and "lifts it +0." in lifted.reason
+    darkened = decide(photo, low, low * 0.6, thresholds, LIFT, DARKEN)
+    assert not darkened.leave_alone and "darkens it -0." in darkened.reason
+    assert decide(photo, low, low * 0.6, thresholds, LIFT, 4.0).leave_alone
     over = exposure.overexpose(photo, 0.5)
-    rejected = decide(over, over[::4, ::4], over[::4, ::4] * 0.8, thresholds, 0.2)
+    rejected = decide(over, over[::4, ::4], over[::4, ::4] * 0.8, thresholds, LIFT, DARKEN)
     assert not rejected.leave_alone and rejected.reason.startswith("overexposed")
     under = exposure.shift_ev(photo, -1.5)
-    assert decide(under, under[::4, ::4], under[::4, ::4], thresholds, 0.2).reason.startswith(
-        "underexposed"
-    )
+    verdict = decide(under, under[::4, ::4], under[::4, ::4], thresholds, LIFT, DARKEN)
+    assert verdict.reason.startswith("underexposed")
 
 
 def test_analysis_sample_keeps_exact_codes() -> None:
@@ -79,7 +85,7 @@ def test_analysis_sample_keeps_exact_codes() -> None:
 
 def test_well_exposed_photo_comes_back_bit_identical(demo_photos, darker: Path) -> None:
     photo = demo_photos["coffee"]
-    enhancer = Enhancer.load(darker, EnhanceParams(device="cpu"))
+    enhancer = Enhancer.load(darker, GENTLE)
     out = enhancer.correct(photo)
     assert enhancer.left_alone == 1
     np.testing.assert_array_equal(imageio.float_to_codes(out).array,
@@ -87,6 +93,9 @@ def test_well_exposed_photo_comes_back_bit_identical(demo_photos, darker: Path) 
     always = Enhancer.load(darker, EnhanceParams(device="cpu", leave_well_exposed=False))
     assert always.correct(photo).mean() < photo.mean() * 0.9
     assert always.left_alone == 0
+    trusting = Enhancer.load(darker, replace(GENTLE, max_darken=0.05))  # darkening trusted
+    assert trusting.correct(photo).mean() < photo.mean() * 0.9
+    assert trusting.left_alone == 0
 
 
 def test_degraded_photos_are_still_corrected(demo_photos, darker: Path, brighter: Path) -> None:
@@ -108,14 +117,14 @@ def test_camera_darkened_copy_is_not_left_alone(demo_photos, darker: Path) -> No
     dark = imageio.codes_to_float(camera.render_codes(codes, camera.fitted_recipe(-3.0)))
     low = dark[::4, ::4]
     with_rule = FilterParams(max_stops=1.65)  # the rule is off by default
-    verdict = decide(dark, low, low, with_rule, 0.2)
+    verdict = decide(dark, low, low, with_rule, LIFT, DARKEN)
     assert not verdict.leave_alone and "(ev_estimate" in verdict.reason
-    enhancer = Enhancer.load(darker, EnhanceParams(device="cpu"), with_rule)
+    enhancer = Enhancer.load(darker, GENTLE, with_rule)
     enhancer.correct(photo)
     assert enhancer.left_alone == 1  # the original is well exposed: left alone
     assert enhancer.correct(dark).mean() < dark.mean() * 0.95
     assert enhancer.left_alone == 1
-    off = Enhancer.load(darker, EnhanceParams(device="cpu"), FilterParams())
+    off = Enhancer.load(darker, GENTLE, FilterParams())
     np.testing.assert_array_equal(  # without the stops rule the gate leaves it alone
         imageio.float_to_codes(off.correct(dark)).array, imageio.float_to_codes(dark).array
     )
@@ -132,7 +141,8 @@ def test_prep_enhance_reports_and_always_correct(tmp_path: Path, demo_photos, da
     good, over = tmp_path / "in" / "good.png", tmp_path / "in" / "over.png"
     imageio.write_image(good, demo_photos["coffee"])
     imageio.write_image(over, exposure.overexpose(demo_photos["coffee"], 0.5))
-    summary = stage.run(Params(), [tmp_path / "in"], darker, tmp_path / "out")
+    summary = stage.run(replace(Params(), enhance=GENTLE), [tmp_path / "in"], darker,
+                        tmp_path / "out")  # fmt: skip
     out = tmp_path / "out"
     np.testing.assert_array_equal(
         imageio.read_codes(out / "good.png").array, imageio.read_codes(good).array
@@ -154,4 +164,13 @@ def test_max_lift_range_checked(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("enhance:\n  max_lift: 9\n")
     with pytest.raises(Exception, match="max_lift"):
+        load_params(path)
+
+
+def test_max_darken_range_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_darken"):
+        EnhanceParams(max_darken=-0.1)
+    path = tmp_path / "p.yaml"
+    path.write_text("enhance:\n  max_darken: 9\n")
+    with pytest.raises(Exception, match="max_darken"):
         load_params(path)

@@ -72,6 +72,35 @@ def dataset(
     return np.array(rows), np.array(labels), np.array(groups), np.array(sources)
 
 
+def corpus_dataset(
+    folder: Path, short_side: int, n_camera: int, seed: int, first_group: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The same copies from photos judged well exposed (the calibration half of the real-photo
+    corpus, ``tools/real_photos.py``): each original labelled 0, source 4 for the original."""
+    rng = np.random.default_rng(seed + 1)
+    levels = exposure.code_levels(8)
+    rows, labels, groups, sources = [], [], [], []
+    for g, path in enumerate(sorted(folder.glob("*.png")), start=first_group):
+        base = imageio.shrink(imageio.read_codes(path), short_side)
+        copies = [(to_float(base.array), 0.0, 4)]
+        for k in range(n_camera):
+            quality = (70, 95) if k % 2 else None
+            recipe = camera.draw_recipe(rng, (-2.0, 2.0), quality_range=quality)
+            copies.append((to_float(camera.render_codes(base, recipe).array), recipe.ev, 1))
+        ev = float(rng.uniform(-2.0, 2.0))
+        copies.append((lut_copy(base.array, exposure.shift_ev(levels, ev)), ev, 2))
+        tau = float(rng.uniform(0.25, 0.8))
+        copies.append(
+            (lut_copy(base.array, exposure.overexpose(levels, tau)), float(np.log2(1 / tau)), 3)
+        )
+        for image, label, source in copies:
+            rows.append(features(image))
+            labels.append(label)
+            groups.append(g)
+            sources.append(source)
+    return np.array(rows), np.array(labels), np.array(groups), np.array(sources)
+
+
 def scene_pairs(groups: np.ndarray) -> np.ndarray:
     """``(P, 2)`` indices of every pair of examples from one scene."""
     by_scene: dict[int, list[int]] = {}
@@ -163,11 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair-weight", type=float, default=0.5)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--corpus", type=Path, default=None,
+        help="the real-photo corpus's calibration folder: its originals (label 0) and copies",
+    )  # fmt: skip
     ap.add_argument("--output", type=Path, default=MODEL_FILE)
     args = ap.parse_args(argv)
 
     data = load_split("training", args.short_side)
     x, y, groups, sources = dataset(data, args.camera, args.seed)
+    if args.corpus is not None:
+        more = corpus_dataset(args.corpus, args.short_side, args.camera, args.seed, len(data))
+        x, y, groups, sources = (
+            np.concatenate(pair) for pair in zip((x, y, groups, sources), more, strict=True)
+        )
     print(f"training examples: {len(y)} ({np.bincount(sources).tolist()} real/camera/ev/tau)")
     settings = (args.hidden, args.l2, args.pair_weight, args.steps, args.seed)
     oof = np.zeros_like(y)
@@ -178,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         oof[folds == k] = model.predict(x[folds == k])
     for name, mask in (("all", sources >= 0), ("real renders", sources == 0),
                        ("camera copies", sources == 1), ("ev kind", sources == 2),
-                       ("tau clip", sources == 3)):  # fmt: skip
+                       ("tau clip", sources == 3), ("corpus originals", sources == 4)):  # fmt: skip
         print(f"  out-of-fold MAE {name}: {np.mean(np.abs(oof[mask] - y[mask])):.3f} stops")
     real = sources == 0
     print(f"  out-of-fold relative MAE (real renders): {relative_mae(oof, y, groups, real):.3f}")
@@ -189,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     for t in (0.5, 0.7, 0.9, 1.1):
         hit = np.mean(oof[far] * np.sign(y[far]) >= t)
         false = np.mean(np.abs(oof[zero]) >= t)
-        print(f"  at {t:.1f}: +-1.5 EV flagged right {hit:.0%}, EV 0 flagged {false:.0%}")
+        kept = np.mean(np.abs(oof[sources == 4]) < t) if np.any(sources == 4) else float("nan")
+        print(
+            f"  at {t:.1f}: +-1.5 EV flagged right {hit:.0%}, EV 0 flagged {false:.0%}, "
+            f"corpus originals kept {kept:.0%}"
+        )
     model = fit(x, y, groups, *settings)
     train_mae = np.mean(np.abs(model.predict(x) - y))
     print(f"final model, training MAE {train_mae:.3f} stops")

@@ -7,7 +7,8 @@ detail and memory does not grow with the megapixels beyond the photo itself.
 ``prep enhance`` and ``prep evaluate`` both score and correct through this one path.
 
 With ``enhance.leave_well_exposed`` a photo that ``prep filter`` would keep, and that the
-network does not brighten by ``enhance.max_lift`` or more, is returned unchanged
+network neither brightens by ``enhance.max_lift`` nor darkens by ``enhance.max_darken`` or
+more, is returned unchanged
 (``exposure_models.inference.gate``).
 """
 
@@ -99,7 +100,14 @@ class Enhancer:
         if self.thresholds is None:
             return None
         sample = float_analysis_sample(codes, self.thresholds.analysis_side)
-        return decide(sample, low_input, low_output, self.thresholds, self.params.max_lift)
+        return decide(
+            sample,
+            low_input,
+            low_output,
+            self.thresholds,
+            self.params.max_lift,
+            self.params.max_darken,
+        )
 
     def strips(self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray):
         """Full-resolution corrected strips ``(top, bottom, float32 rows)``.

@@ -10,11 +10,13 @@ network's correction:
    a clipping spike, its underexposure test for a missing highlight, and its stops rule for an
    exposure error (``ev_estimate``) beyond ``max_stops``, which catches a camera's own
    exposure error that leaves no clipping behind.
-2. Does the network lift the photo by less than ``max_lift`` (log2 of the mean-luma ratio of
-   its output to its input, gamma-encoded)? A photo one stop under still keeps a highlight, so
-   it can pass the filter; the network, which sees it as dark, brightens it by more than that
-   and is then trusted. Darkening is never a reason to correct a photo the filter keeps: the
-   filter's clipping tests are the stronger judge of overexposure.
+2. Does the network change the photo's brightness by less than ``max_lift`` upwards and
+   ``max_darken`` downwards (log2 of the mean-luma ratio of its output to its input,
+   gamma-encoded)? A photo one stop under still keeps a highlight, so it can pass the filter;
+   the network, which sees it as dark, brightens it by more than that and is then trusted. A
+   camera's overexposure rolls highlights off along its tone curve and leaves no clipping for
+   the filter to see; a network trained on such renders darkens it, and is trusted from
+   ``max_darken`` on.
 
 Both yes: the photo is left alone, bit for bit. The pure functions here decide; the enhancer
 (``exposure_models.inference.enhancer``) applies the decision.
@@ -72,8 +74,10 @@ def decide(
     low_output: np.ndarray,
     thresholds: FilterThresholds,
     max_lift: float,
+    max_darken: float,
 ) -> Verdict:
-    """Leave the photo alone when the filter keeps it and the network lifts it < ``max_lift``.
+    """Leave the photo alone when the filter keeps it and the network changes its brightness by
+    less than ``max_lift`` up and ``max_darken`` down.
 
     Args:
         photo_sample: float32 ``(H, W, 3)`` gamma-encoded RGB in [0, 1]: the photo (or the
@@ -81,13 +85,15 @@ def decide(
         low_input, low_output: the network's input and output at working resolution.
         thresholds: ``prep filter``'s thresholds (``max_stops`` included).
         max_lift: brightening (log2 mean-luma ratio) from which the network is trusted.
+        max_darken: darkening (minus the log2 mean-luma ratio) from which it is trusted.
     """
     lift = mean_luma_lift(low_input, low_output)
     keep, reason = verdict(photo_sample, thresholds)
     if not keep:
         return Verdict(False, reason, lift)
-    if lift >= max_lift:
+    if lift >= max_lift or -lift >= max_darken:
+        change = "lifts" if lift > 0 else "darkens"
         return Verdict(
-            False, f"well exposed for the filter, but the network lifts it {lift:+.2f}", lift
+            False, f"well exposed for the filter, but the network {change} it {lift:+.2f}", lift
         )
     return Verdict(True, f"well exposed (network change {lift:+.2f})", lift)

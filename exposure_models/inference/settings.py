@@ -34,10 +34,12 @@ class EnhanceSettings:
     device: Device = "auto"
     format: Literal["same", "jpg", "png", "tif"] = "same"  # RAW inputs give 16-bit TIFF
     quality: Annotated[int, Between(1, 100)] = 95  # JPEG quality
-    # A photo that prep filter keeps and the network lifts by less than max_lift (log2 of its
-    # mean-luma ratio) is returned unchanged (exposure_models/inference/gate.py).
+    # A photo that prep filter keeps and the network brightens by less than max_lift and
+    # darkens by less than max_darken (log2 of its mean-luma ratio) is returned unchanged
+    # (exposure_models/inference/gate.py).
     leave_well_exposed: bool = True
     max_lift: Annotated[float, Between(0.0, 4.0)] = 0.2  # chosen on the calibration half
+    max_darken: Annotated[float, Between(0.0, 4.0)] = 0.2
 
     def __post_init__(self) -> None:
         check_fields(self)
