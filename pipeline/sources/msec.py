@@ -102,9 +102,16 @@ def _expert_truths(ctx: FetchContext, gt_dir: Path) -> dict[str, Path]:
     return truths
 
 
-def check_sizes(scenes: dict[str, list[Path]], truths: dict[str, Path], max_pixels: int) -> None:
-    """Every render of a scene and its target have one size (read from the headers); else a
-    ``UserError`` naming the odd file."""
+def mismatched_sizes(
+    scenes: dict[str, list[Path]], truths: dict[str, Path], max_pixels: int
+) -> dict[str, str]:
+    """The scenes whose renders and target do not all have one size (read from the headers,
+    as displayed), each with the reason naming the first odd render: ``{base: reason}``.
+
+    MSEC's own training split has one (a0068: renders turned by an EXIF tag, expert image
+    stretched to the other aspect), so such a scene is left out with one line, not the split.
+    """
+    odd: dict[str, str] = {}
     for base, renders in scenes.items():
         truth = truths.get(base)
         if truth is None:
@@ -113,11 +120,13 @@ def check_sizes(scenes: dict[str, list[Path]], truths: dict[str, Path], max_pixe
         for render in renders:
             got = imageio.probe(render, max_pixels)
             if (got.width, got.height) != (want.width, want.height):
-                raise UserError(
-                    f"{render}: {got.width}x{got.height}, but its target {truth} is "
-                    f"{want.width}x{want.height} (an MSEC scene's renders and ground truth "
-                    "have one size)"
+                odd[base] = (
+                    f"MSEC scene {base}: {render.name} is {got.width}x{got.height}, but its "
+                    f"target {truth.name} is {want.width}x{want.height} (a scene's renders and "
+                    f"target have one size); its {len(renders)} render(s) left out"
                 )
+                break
+    return odd
 
 
 def pair_split(
@@ -132,9 +141,9 @@ def pair_split(
     """Pair the inputs of one split with their targets, by name.
 
     ``local``: a copy read in place (paths relative to ``dest`` may climb out of it), where a
-    render name without a known EV and a target of another size than its renders are errors
-    and a scene without its target is one reject. ``target``: ``expert`` or ``ev0`` (default
-    ``data.msec.target``).
+    render name without a known EV is an error, and a scene without its target or with a
+    target of another size than its renders is one reject. ``target``: ``expert`` or ``ev0``
+    (default ``data.msec.target``).
     """
     spec = ctx.params.data.msec
     target = target or spec.target
@@ -152,7 +161,11 @@ def pair_split(
         truths = _expert_truths(ctx, where)
     per_scene = local or target == "ev0"
     if local:
-        check_sizes(scenes, truths, ctx.params.io.max_pixels)
+        odd = mismatched_sizes(scenes, truths, ctx.params.io.max_pixels)
+        for base, reason in sorted(odd.items()):
+            truth = truths.pop(base)
+            ctx.reject(truth, reason, ground_truth=str(truth), renders=len(scenes.pop(base)))
+            parsed = [row for row in parsed if row[1] != base]
     locate: Callable[[Path], str] = (
         (lambda p: relpath(p, dest)) if local else (lambda p: p.relative_to(dest).as_posix())
     )
