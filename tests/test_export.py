@@ -203,6 +203,13 @@ def test_corrupt_shard_fails_naming_it_and_writes_nothing(shards, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_output_that_is_a_file_is_refused(shards, tmp_path):
+    taken = tmp_path / "f.txt"
+    taken.write_text("mine")
+    message = _one_line_error(["export", "--input", str(shards), "--output", str(taken)])
+    assert "f.txt: not a folder" in message and taken.read_text() == "mine"
+
+
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="quality"):
         ExportOptions("jpg", 0)
