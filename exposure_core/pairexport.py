@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from exposure_core import imageio, shardfmt
+from exposure_core.errors import UserError
 
 INPUT_FORMATS = ("png", "jpg")
 
@@ -139,3 +141,31 @@ def read_pair(members: dict[str, Any], where: str) -> tuple[np.ndarray, np.ndarr
         name = f"{where}.{found_names[0]}"
         images.append(imageio.codes_to_float(imageio.decode_codes(members[found_names[0]], name)))
     return images[0], images[1], meta
+
+
+def plain_shard_urls(folder: Path, split: str) -> list[str]:
+    """The tars of ``split`` in a ``prep export`` folder, from its ``index.json``.
+
+    Raises:
+        ShardFormatError: the folder holds the shards of ``prep shard``.
+        UserError: no index, not a plain pair index, or no shards of ``split``.
+    """
+    path = folder / shardfmt.INDEX_NAME
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: no index of plain pairs; run `prep export` first") from exc
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable index ({exc})") from exc
+    found = index.get("format") if isinstance(index, dict) else None
+    if found == shardfmt.FORMAT_VERSION:
+        raise shardfmt.ShardFormatError(
+            f"{path}: the shards of `prep shard` (one photo per sample, variants as recipes), not "
+            "plain pairs: export them first (`prep export --input <shards> --output <folder>`)"
+        )
+    if found != shardfmt.PLAIN_FORMAT:
+        raise UserError(f"{path}: format {found!r}, not {shardfmt.PLAIN_FORMAT!r} of `prep export`")
+    urls = [str(folder / s["name"]) for s in index.get("shards", []) if s.get("split") == split]
+    if not urls:
+        raise UserError(f"{path}: no shards for split {split!r}")
+    return urls

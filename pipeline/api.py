@@ -131,14 +131,28 @@ def _read_exported(sample: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict
     return pairexport.read_pair(sample, f"{sample.get('__url__')}:{sample.get('__key__')}")
 
 
-def exported_pairs(urls: str | Sequence[str | Path]) -> wds.DataPipeline:
-    """The plain pair shards of ``prep export`` (tar paths, URLs or a brace pattern), in order.
+def exported_pairs(
+    urls: str | Path | Sequence[str | Path], split: str = "train"
+) -> wds.DataPipeline:
+    """The plain pairs ``prep export`` writes, in order.
 
-    Yields ``(input, target, meta)``: float32 (H, W, 3) RGB arrays in [0, 1], gamma-encoded
-    (16-bit PNGs at full depth, where ``decode("rgb")`` of webdataset reads their top 8 bits),
-    and the pair's JSON. A shard of ``prep shard`` raises ``ShardFormatError`` naming it.
+    Args:
+        urls: an export folder (the ``split``'s tars come from its index.json), or tar paths
+            or URLs (a list or a brace pattern).
+        split: ``train``, ``val`` or ``test`` (with a folder).
+    Yields:
+        ``(input, target, meta)``: float32 (H, W, 3) RGB arrays in [0, 1], gamma-encoded
+        (16-bit PNGs at full depth, where webdataset's ``decode("rgb")`` reads their top 8
+        bits), and the pair's JSON.
+    Raises:
+        ShardFormatError: shards of ``prep shard`` (named, folder or tar).
     """
-    url_list = expand_urls([urls] if isinstance(urls, str) else [str(u) for u in urls])
+    if isinstance(urls, str | Path) and Path(urls).is_dir():
+        url_list = pairexport.plain_shard_urls(Path(urls), split)
+    else:
+        url_list = expand_urls(
+            [str(urls)] if isinstance(urls, str | Path) else list(map(str, urls))
+        )
     return wds.DataPipeline(
         wds.SimpleShardList(url_list), wds.tarfile_to_samples(), wds.map(_read_exported)
     )

@@ -188,6 +188,11 @@ def test_our_shards_where_plain_ones_are_expected_are_named(shards, exported, tm
     tar = shard_urls(shards, "val")[0]
     with pytest.raises(shardfmt.ShardFormatError, match=re.escape(tar) + ".*prep shard"):
         next(iter(exported_pairs([tar])))
+    with pytest.raises(shardfmt.ShardFormatError, match="index.json: the shards of `prep shard`"):
+        exported_pairs(shards, "val")
+    assert len(list(exported_pairs(exported, "val"))) == len(
+        list(exported_pairs(_urls(exported, "val")))
+    )
     message = _one_line_error(["export", "--input", str(shards), "--output", str(shards)])
     assert "holds the shards of `prep shard`" in message
     assert shard_urls(shards, "val")  # untouched
