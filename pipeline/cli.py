@@ -209,10 +209,10 @@ def export(
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG quality of the inputs")] = 95,
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
     max_pairs: Annotated[
-        int | None, typer.Option(min=1, help="pairs per shard at most [default: 1000]")
+        int | None, typer.Option(min=1, help="pairs per shard at most (default 1000)")
     ] = None,
     max_bytes: Annotated[
-        int | None, typer.Option(min=1, help="bytes per shard at most [default: 256 MiB]")
+        int | None, typer.Option(min=1, help="bytes per shard at most (default 256 MiB)")
     ] = None,
     no_verify: NoVerifyOpt = False,
 ) -> None:
