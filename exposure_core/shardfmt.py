@@ -45,6 +45,9 @@ META_MEMBER = f"shard-format-{FORMAT_VERSION}.json"  # the suffix of each sample
 INDEX_NAME = "index.json"
 RECIPE_KINDS = frozenset({"overexpose", "ev", "camera"})
 KINDS = RECIPE_KINDS | {"native"}
+# The "format" of the plain pair shards ``prep export`` writes (``exposure_core.pairexport``):
+# one input/target pair per sample, for readers that know nothing of recipes.
+PLAIN_FORMAT = "plain-pairs-1"
 
 
 class ShardFormatError(UserError):
@@ -56,9 +59,16 @@ class CorruptShardError(Exception):
 
 
 def check_format(found: Any, where: str) -> None:
-    """Raise ``ShardFormatError`` naming both versions unless ``found`` is ``FORMAT_VERSION``."""
+    """Raise ``ShardFormatError`` naming both versions unless ``found`` is ``FORMAT_VERSION``
+    (a plain pair shard of ``prep export`` is named as such)."""
     if found == FORMAT_VERSION:
         return
+    if found == PLAIN_FORMAT:
+        raise ShardFormatError(
+            f"{where}: a plain pair shard written by `prep export` (one input/target pair per "
+            "sample); this reads the shards `prep shard` writes (e.g. data/shards): read plain "
+            "pairs with webdataset itself or pipeline.api.exported_pairs"
+        )
     if found is None or (isinstance(found, int) and found < FORMAT_VERSION):
         version = 1 if found is None else found
         raise ShardFormatError(

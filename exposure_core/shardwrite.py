@@ -12,12 +12,14 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any
 
 from exposure_core import imageio, shardfmt
-from exposure_core.fsutil import atomic_open, atomic_write_bytes
+from exposure_core.fsutil import atomic_open, atomic_write_bytes, sha256_file
 
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
@@ -134,6 +136,81 @@ def write_tar(path: Path, samples: list[Sample]) -> None:
             for name, content in sample.members():
                 data = content.read_bytes() if isinstance(content, Path) else content
                 tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+
+
+class TarSeries:
+    """Samples of ``(name, bytes)`` members written as they come into ``<folder>/<prefix>-NNNNNN
+    .tar`` (numbered from 0), each tar at most ``max_samples`` samples and ``max_bytes`` bytes
+    (a larger sample gets a tar of its own), with the fixed member metadata above, so identical
+    samples give identical tars. Each tar is written atomically: a failure inside the ``with``
+    block leaves no half-written tar. ``written`` lists each finished tar's ``name``,
+    ``samples``, ``bytes`` and ``sha256``."""
+
+    def __init__(self, folder: Path, prefix: str, max_samples: int, max_bytes: int) -> None:
+        if max_samples < 1 or max_bytes < 1:
+            raise ValueError(f"need max_samples, max_bytes >= 1; got {max_samples}, {max_bytes}")
+        self.folder, self.prefix = folder, prefix
+        self.max_samples, self.max_bytes = max_samples, max_bytes
+        self.written: list[dict[str, Any]] = []
+        self._stack: ExitStack | None = None
+        self._tar: tarfile.TarFile | None = None
+        self._samples = self._payload = 0
+
+    def add(self, members: list[tuple[str, bytes]]) -> None:
+        """Append one sample's members, in their order, starting a new tar when it is full."""
+        size = sum(_member_bytes(name, len(data)) for name, data in members)
+        full = self._samples >= self.max_samples or tar_bytes(self._payload + size) > self.max_bytes
+        if self._tar is not None and full:
+            self._finish()
+        if self._tar is None:
+            self._open()
+        assert self._tar is not None
+        for name, data in members:
+            self._tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+        self._samples += 1
+        self._payload += size
+
+    def _name(self) -> str:
+        return f"{self.prefix}-{len(self.written):06d}.tar"
+
+    def _open(self) -> None:
+        self._stack = ExitStack()
+        handle: IO[bytes] = self._stack.enter_context(atomic_open(self.folder / self._name(), "wb"))
+        self._tar = self._stack.enter_context(
+            tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8")  # noqa: SIM115
+        )
+        self._samples = self._payload = 0
+
+    def _finish(self) -> None:
+        assert self._stack is not None
+        self._stack.close()  # the tar's end blocks, then the rename into place
+        path = self.folder / self._name()
+        self.written.append(
+            {
+                "name": path.name,
+                "samples": self._samples,
+                "bytes": path.stat().st_size,
+                "sha256": sha256_file(path),
+            }
+        )
+        self._stack = self._tar = None
+
+    def __enter__(self) -> TarSeries:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stack is None:
+            return
+        if exc_type is None:
+            self._finish()
+        else:  # the tar in progress is discarded (atomic_open removes its temporary file)
+            self._stack.__exit__(exc_type, exc, tb)
+            self._stack = self._tar = None
 
 
 # A re-encoded PNG target is kept when at most this much larger than the file it replaces

@@ -200,6 +200,44 @@ def shard(
 
 
 @app.command()
+def export(
+    input: Annotated[Path, typer.Option("--input", help="shard folder (prep shard output)")],
+    output: Annotated[Path, typer.Option(help="folder for the plain pair tars and index.json")],
+    input_format: Annotated[
+        str, typer.Option("--input-format", help="png (lossless) | jpg (at --quality)")
+    ] = "png",
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG quality of the inputs")] = 95,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    max_pairs: Annotated[
+        int | None, typer.Option(min=1, help="pairs per shard at most (default 1000)")
+    ] = None,
+    max_bytes: Annotated[
+        int | None, typer.Option(min=1, help="bytes per shard at most (default 256 MiB)")
+    ] = None,
+    no_verify: NoVerifyOpt = False,
+) -> None:
+    """Write plain WebDataset pairs (`<id>.input.png`, `<id>.target.png`, `<id>.json`) that any
+    webdataset loop reads, one sample per pair, each split in its own shards.
+
+    Example: [cyan]prep export --input data/shards --output data/export[/cyan]; then
+    [cyan]wds.WebDataset(urls).decode("rgb").to_tuple("input.png", "target.png")[/cyan]
+    """
+    from exposure_core.pairexport import INPUT_FORMATS, ExportOptions
+    from pipeline.stages import export as stage
+
+    if input_format not in INPUT_FORMATS:
+        raise typer.BadParameter(f"{input_format!r}: choose png or jpg", param_hint="format")
+    options = ExportOptions(input_format, quality)  # type: ignore[arg-type]
+    sizes = {"max_pairs": max_pairs, "max_bytes": max_bytes}
+    with user_errors():
+        summary = stage.run(
+            input, output, options, workers, verify=not no_verify,
+            **{k: v for k, v in sizes.items() if v is not None},
+        )  # fmt: skip
+    _finish(summary)
+
+
+@app.command()
 def train(
     shards: Annotated[Path, typer.Option(help="shard folder (prep shard output)")] = Path(
         "data/shards"

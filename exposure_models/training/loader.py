@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -116,26 +117,13 @@ def make_loader(urls: list[str] | str, config: LoaderConfig) -> PairLoader:
     Returns:
         A ``PairLoader`` yielding ``Batch`` (tensors (B, 3, H, W) float32 RGB in [0, 1]).
     """
-    parts = [urls] if isinstance(urls, str) else [str(u) for u in urls]
-    url_list = [u for part in parts for u in wds.shardlists.expand_urls(part)]
-    if not url_list:
-        raise ValueError(f"no shard urls in {urls!r}")
+    url_list = expand_urls(urls)
     _, world, _, _ = wds.utils.pytorch_worker_info()
     split_shards = len(url_list) >= world * max(config.workers, 1)
     skips = Skips()
-    shards = wds.WebDataset(
-        url_list,
-        handler=skips.handler,
-        shardshuffle=len(url_list) if config.train else False,
-        detshuffle=True,
-        seed=config.seed,
-        nodesplitter=wds.split_by_node if split_shards else None,
-        workersplitter=wds.split_by_worker if split_shards else None,
-        empty_check=False,
-    )
+    shards, pairs = _sources(url_list, config, skips, split_shards)
     if config.epoch_len is not None:
         shards = shards.repeat()  # endless sample stream: no partial batch at pass ends
-    pairs = PairStage(config, not split_shards, skips)
     pipeline = wds.DataPipeline(
         shards,
         pairs,
@@ -153,6 +141,56 @@ def make_loader(urls: list[str] | str, config: LoaderConfig) -> PairLoader:
         worker_init_fn=_seed_worker,
     )
     return PairLoader(loader, config.epoch_len, skips)
+
+
+def expand_urls(urls: list[str] | str) -> list[str]:
+    """Tar paths or URLs, brace patterns expanded; ValueError when there are none."""
+    parts = [urls] if isinstance(urls, str) else [str(u) for u in urls]
+    url_list = [u for part in parts for u in wds.shardlists.expand_urls(part)]
+    if not url_list:
+        raise ValueError(f"no shard urls in {urls!r}")
+    return url_list
+
+
+def _sources(
+    url_list: list[str], config: LoaderConfig, skips: Skips, split_shards: bool
+) -> tuple[wds.WebDataset, PairStage]:
+    """The shard reader and the pair stage after it (``split_shards``: ranks and workers
+    share the shards; otherwise each reads them all and keeps its share of the samples)."""
+    shards = wds.WebDataset(
+        url_list,
+        handler=skips.handler,
+        shardshuffle=len(url_list) if config.train else False,
+        detshuffle=True,
+        seed=config.seed,
+        nodesplitter=wds.split_by_node if split_shards else None,
+        workersplitter=wds.split_by_worker if split_shards else None,
+        empty_check=False,
+    )
+    return shards, PairStage(config, not split_shards, skips)
+
+
+def pair_pipeline(
+    urls: list[str] | str, config: LoaderConfig, repeat: bool = False
+) -> wds.DataPipeline:
+    """The loader's pipeline one pair at a time, an ``IterableDataset`` for any DataLoader.
+
+    Yields ``(input, target, meta)``: (3, H, W) float32 RGB tensors in [0, 1], gamma-encoded,
+    rendered, cropped and augmented exactly as ``make_loader`` does (``config.batch_size`` and
+    ``config.workers`` are not used: batch with the DataLoader), and the pair's metadata. Every
+    DataLoader worker and rank reads every shard and keeps its own share of the samples, so
+    any worker count sees each sample once per pass. ``repeat``: an endless stream.
+    """
+    shards, pairs = _sources(expand_urls(urls), config, Skips(), split_shards=False)
+    if repeat:
+        shards = shards.repeat()
+    return wds.DataPipeline(shards, pairs, wds.map(partial(_one_pair, pairs)))
+
+
+def _one_pair(pairs: PairStage, item: tuple) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One rendered item as (input, target, meta), colour jitter applied (``collate``)."""
+    batch = pairs.collate([item])
+    return batch.input[0], batch.target[0], batch.meta[0]
 
 
 def _seed_worker(worker: int) -> None:
