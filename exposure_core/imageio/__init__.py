@@ -8,7 +8,9 @@ other modules see them as opaque ``Codes`` and map them with float tone curves
 Writing is atomic (temporary name, then rename). OpenCV's BGR order never leaves this package.
 
 Modules: ``formats`` (what can be read and written, the error type), ``codes`` (integer images
-and their float views), ``read``, ``toprows`` (a PNG's top rows alone), ``write``, ``raw``.
+and their float views), ``read``, ``toprows`` (a PNG's top rows alone), ``write``, ``raw``,
+``metadata`` (EXIF, XMP and ICC profile read from a file and put into encoded bytes),
+``colour`` (a photo's colour space from its ICC profile; exact conversions to and from sRGB).
 Callers use the names below: ``from exposure_core import imageio; imageio.read_image(path)``.
 """
 
@@ -23,6 +25,15 @@ from exposure_core.imageio.codes import (
     rows_to_float,
     shrink,
 )
+from exposure_core.imageio.colour import (
+    NO_PROFILE,
+    ColourSpace,
+    colour_space,
+    from_srgb,
+    output_profile,
+    to_srgb,
+)
+from exposure_core.imageio.colour import describe as describe_colour_space
 from exposure_core.imageio.formats import (
     ALPHA_MODES,
     DEFAULT_MAX_PIXELS,
@@ -41,6 +52,7 @@ from exposure_core.imageio.formats import (
     is_raw,
     write_suffix,
 )
+from exposure_core.imageio.metadata import Metadata, for_result, read_metadata
 from exposure_core.imageio.raw import render_raw
 from exposure_core.imageio.read import decode_codes, decode_image, probe, read_codes, read_image
 from exposure_core.imageio.toprows import PNG_SIGNATURE, decode_top_rows, top_rows_size
@@ -50,6 +62,7 @@ __all__ = [
     "ALPHA_MODES",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
+    "NO_PROFILE",
     "PNG_SIGNATURE",
     "RAW_SUFFIXES",
     "READABLE_SUFFIXES",
@@ -57,30 +70,39 @@ __all__ = [
     "WRITABLE",
     "WRITE_SUFFIXES",
     "Codes",
+    "ColourSpace",
     "ImageError",
     "ImageInfo",
+    "Metadata",
     "apply_curve",
     "assemble",
     "codes_to_float",
+    "colour_space",
     "curve_table",
     "decode_codes",
     "decode_image",
     "decode_top_rows",
+    "describe_colour_space",
     "downscale",
     "encode",
     "encode_png_fast_decode",
     "file_problem",
     "float_to_codes",
+    "for_result",
     "format_of_suffix",
+    "from_srgb",
     "has_alpha",
     "is_image",
     "is_raw",
+    "output_profile",
     "probe",
     "read_codes",
     "read_image",
+    "read_metadata",
     "render_raw",
     "rows_to_float",
     "shrink",
+    "to_srgb",
     "top_rows_size",
     "write_image",
     "write_suffix",

@@ -10,6 +10,7 @@ import numpy as np
 from exposure_core.fsutil import atomic_write_bytes
 from exposure_core.imageio.codes import Codes, float_to_codes
 from exposure_core.imageio.formats import WRITE_SUFFIXES
+from exposure_core.imageio.metadata import Metadata, embed
 
 
 def encode(
@@ -71,10 +72,19 @@ def write_image(
     png_level: int = -1,
     bits: int = 8,
     suffix: str | None = None,
-) -> None:
+    metadata: Metadata | None = None,
+) -> list[str]:
     """Encode by the path's suffix (or ``suffix``: a JPEG named ``IMG.heic`` rewritten in place
-    is encoded as ``.jpg``) and write atomically (temporary name, then rename)."""
+    is encoded as ``.jpg``) and write atomically (temporary name, then rename).
+
+    ``metadata``: EXIF, XMP and ICC profile put into the encoded bytes beside the pixels
+    (``metadata.embed``; the pixels are encoded as without it). Returns what of it could not
+    be written (empty without ``metadata``)."""
     path = Path(path)
     suffix = path.suffix if suffix is None else suffix
     data = encode(image, suffix, quality=quality, png_level=png_level, bits=bits)
+    dropped: list[str] = []
+    if metadata is not None:
+        data, dropped = embed(data, suffix, metadata)
     atomic_write_bytes(path, data)
+    return dropped
