@@ -65,6 +65,9 @@ class FilterRow:
     height: int | None = None
     stats: dict[str, float] | None = None
     ev_estimate: float | None = None  # estimated exposure error, stops (negative: under)
+    # the photo's embedded ICC profile: "sRGB", its description, or "unknown" (unparsable);
+    # left out of the JSON line without a profile (read as sRGB), so other rows are unchanged
+    colour_space: str | None = field(default=None, metadata={OMIT_IF_NONE: True})
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class PairRow:
     ``camera``: for ``kind="camera"`` only, the camera curve's numbers (``slope``, ``gamma``,
     ``contrast``, ``saturation``, ``quality``; ``exposure_core.camera.CameraRecipe`` with
     ``ev``); left out of the JSON line when None, so other rows read as they always did.
+    ``colour_space``: the source photo's ICC profile (as ``FilterRow.colour_space``; left out
+    without one). The pairs hold the photo's codes as they are, never converted.
     """
 
     id: str
@@ -94,6 +99,7 @@ class PairRow:
     curve: Literal["gamma", "srgb"] | None = None  # None: gamma when ``gamma`` is set, else srgb
     recipe: bool = False
     camera: dict[str, Any] | None = field(default=None, metadata={OMIT_IF_NONE: True})
+    colour_space: str | None = field(default=None, metadata={OMIT_IF_NONE: True})
 
 
 @dataclass(frozen=True)

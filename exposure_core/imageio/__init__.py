@@ -10,7 +10,8 @@ Writing is atomic (temporary name, then rename). OpenCV's BGR order never leaves
 Modules: ``formats`` (what can be read and written, the error type), ``codes`` (integer images
 and their float views), ``read``, ``toprows`` (a PNG's top rows alone), ``write``, ``raw``,
 ``metadata`` (EXIF, XMP and ICC profile read from a file and put into encoded bytes),
-``colour`` (a photo's colour space from its ICC profile; exact conversions to and from sRGB).
+``colour`` (a photo's colour space from its ICC profile; exact conversions to and from sRGB),
+``original`` (a photo read in sRGB for correction, its result written back as it was).
 Callers use the names below: ``from exposure_core import imageio; imageio.read_image(path)``.
 """
 
@@ -53,6 +54,12 @@ from exposure_core.imageio.formats import (
     write_suffix,
 )
 from exposure_core.imageio.metadata import Metadata, for_result, read_metadata
+from exposure_core.imageio.original import (
+    Original,
+    colour_space_name,
+    read_in_srgb,
+    write_result,
+)
 from exposure_core.imageio.raw import render_raw
 from exposure_core.imageio.read import decode_codes, decode_image, probe, read_codes, read_image
 from exposure_core.imageio.toprows import PNG_SIGNATURE, decode_top_rows, top_rows_size
@@ -74,10 +81,12 @@ __all__ = [
     "ImageError",
     "ImageInfo",
     "Metadata",
+    "Original",
     "apply_curve",
     "assemble",
     "codes_to_float",
     "colour_space",
+    "colour_space_name",
     "curve_table",
     "decode_codes",
     "decode_image",
@@ -98,6 +107,7 @@ __all__ = [
     "probe",
     "read_codes",
     "read_image",
+    "read_in_srgb",
     "read_metadata",
     "render_raw",
     "rows_to_float",
@@ -105,5 +115,6 @@ __all__ = [
     "to_srgb",
     "top_rows_size",
     "write_image",
+    "write_result",
     "write_suffix",
 ]

@@ -81,12 +81,17 @@ def _header_only() -> Iterator[None]:
 def read_metadata(path: str | Path) -> Metadata:
     """The EXIF, XMP and ICC profile of a photo file (JPEG, PNG, TIFF, WebP; none for others).
 
-    A broken EXIF block is left out and named in ``problems`` (the photo is still usable);
-    an unreadable file raises ``OSError`` (the reader names it)."""
+    A broken EXIF block is left out and named in ``problems`` (the photo is still usable).
+    A file Pillow cannot open gives none (its pixels are the decoder's to judge)."""
     path = Path(path)
     if is_raw(path):
         return NONE
-    with _header_only(), Image.open(path) as img:
+    with _header_only():
+        try:
+            img = Image.open(path)
+        except (OSError, SyntaxError, ValueError):
+            return NONE  # a file only OpenCV reads (a 32-bit TIFF): nothing Pillow can find
+    with _header_only(), img:
         fmt = img.format
         icc = img.info.get("icc_profile") or None
         if fmt == "PNG":
@@ -101,6 +106,20 @@ def read_metadata(path: str | Path) -> Metadata:
         exif, problem = _read_exif(load)
     problems = (f"{path}: broken EXIF block dropped ({problem})",) if problem else ()
     return Metadata(exif, xmp, icc, problems)
+
+
+def profile_of(path: str | Path) -> bytes | None:
+    """The ICC profile embedded in a photo file (header only); None without one, for camera
+    RAW and for files Pillow cannot open."""
+    path = Path(path)
+    if is_raw(path):
+        return None
+    with _header_only():
+        try:
+            with Image.open(path) as img:
+                return img.info.get("icc_profile") or None
+        except (OSError, SyntaxError, ValueError):
+            return None
 
 
 def _as_bytes(value: Any) -> bytes | None:

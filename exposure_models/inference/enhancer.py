@@ -15,7 +15,7 @@ more, is returned unchanged
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,12 +169,20 @@ def unchanged_strips(codes: imageio.Codes, strip_rows: int):  # type: ignore[no-
 class BatchedForward:
     """Photos decoded, same-size working images batched through the network: iterating yields
     ``(path, codes, low_in, low_out)``. An unreadable photo is skipped and listed in
-    ``failures`` ("path: reason"), complete once iteration ends."""
+    ``failures`` ("path: reason"), complete once iteration ends. ``read`` (path, max_pixels)
+    -> codes in the network's space (default ``imageio.read_codes``: the file's own codes)."""
 
-    def __init__(self, photos: list[Path], enhancer: Enhancer, max_pixels: int) -> None:
+    def __init__(
+        self,
+        photos: list[Path],
+        enhancer: Enhancer,
+        max_pixels: int,
+        read: Callable[[Path, int], imageio.Codes] = imageio.read_codes,
+    ) -> None:
         self.photos = photos
         self.enhancer = enhancer
         self.max_pixels = max_pixels
+        self.read = read
         self.failures: list[str] = []
 
     def __iter__(self) -> Iterator[tuple[Path, imageio.Codes, np.ndarray, np.ndarray]]:
@@ -190,7 +198,7 @@ class BatchedForward:
 
         for photo in self.photos:
             try:
-                codes = imageio.read_codes(photo, self.max_pixels)
+                codes = self.read(photo, self.max_pixels)
             except (imageio.ImageError, OSError) as exc:
                 self.failures.append(f"{photo}: {getattr(exc, 'reason', exc)}")
                 continue

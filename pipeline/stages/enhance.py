@@ -2,14 +2,19 @@
 
 Thin: lists the photos, decides where each result goes, and writes what
 ``exposure_models.inference.enhancer`` corrects (the same path ``prep evaluate`` scores).
+Each result keeps its photo's EXIF (orientation 1, this tool named as its software), XMP and
+ICC profile; a photo in another colour space than sRGB is corrected in sRGB and its result
+converted back (``exposure_core.imageio.original``).
 """
 
 from __future__ import annotations
 
 import errno
+import importlib.metadata
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from exposure_core import imageio
@@ -140,6 +145,16 @@ def _output_bits(photo_bits: int, suffix: str) -> int:
     return 8 if suffix in (".jpg", ".jpeg", ".webp") else photo_bits
 
 
+@cache
+def software() -> str:
+    """The EXIF Software tag of every result: this tool, its version and the command."""
+    try:
+        version = importlib.metadata.version("exposure-prep")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "exposure-prep prep enhance"
+    return f"exposure-prep {version} prep enhance"
+
+
 def _copy(photo: Path, dest: Path) -> None:
     """The original file's bytes at ``dest`` (EXIF, ICC and all), written atomically."""
     with photo.open("rb") as src, atomic_open(dest, "wb") as out:
@@ -216,12 +231,30 @@ def run(
         return summary
     enhancer = Enhancer.load(resolve_model(model), p, params.filter)
     upscaler = load_upscaler(upscale, p.device) if upscale else None
-    stream = BatchedForward(photos, enhancer, params.io.max_pixels)
+    originals: dict[Path, imageio.Original] = {}
+
+    def read(photo: Path, max_pixels: int) -> imageio.Codes:
+        codes, originals[photo] = imageio.read_in_srgb(photo, max_pixels)
+        return codes
+
+    def write(photo: Path, result: imageio.Codes, in_srgb: bool = True) -> None:
+        target, original = targets[photo], originals.pop(photo)
+        warnings = imageio.write_result(
+            target.dest, result, original, suffix=target.suffix, software=software(),
+            bits=_output_bits(original.bits, target.suffix), quality=p.quality,
+            png_level=params.io.png_level, in_srgb=in_srgb,
+        )  # fmt: skip
+        summary.notes += [f"[yellow]warning:[/yellow] {line}" for line in warnings]
+        summary.add("written")
+
+    stream = BatchedForward(photos, enhancer, params.io.max_pixels, read=read)
     alone = {"copied": 0, "untouched": 0, "converted": 0}
     converted_to: set[str] = set()
     for photo, codes, low_in, low_out in track(stream, "enhance", total=len(photos)):
-        target = targets[photo]
-        bits = _output_bits(codes.bits, target.suffix)
+        target, space = targets[photo], originals[photo].space
+        # sRGB: the result at the output's depth, as always; another colour space: at 16
+        # bits, converted to the photo's own space and depth when written
+        bits = _output_bits(originals[photo].bits, target.suffix) if space.is_srgb else 16
         if upscaler is not None:
             strips = enhancer.strips(codes, low_in, low_out)
         elif enhancer.leaves_alone(codes, low_in, low_out):
@@ -236,17 +269,16 @@ def run(
                 continue
             alone["converted"] += 1
             converted_to.add(target.suffix)
+            if not (space.is_srgb or space.is_grey):  # its own codes: no round trip via sRGB
+                write(photo, imageio.read_codes(photo, params.io.max_pixels), in_srgb=False)
+                continue
             strips = unchanged_strips(codes, p.strip_rows)
         else:
             strips = enhancer.corrected_strips(codes, low_in, low_out)
         result = imageio.assemble(strips, codes.height, codes.width, bits)
         if upscaler is not None:
             result = upscaler.upscale_codes(result)
-        imageio.write_image(
-            target.dest, result, quality=p.quality, png_level=params.io.png_level,
-            suffix=target.suffix,
-        )  # fmt: skip
-        summary.add("written")
+        write(photo, result)
     summary.notes += _gate_notes(enhancer.left_alone, alone, upscaler is not None, converted_to)
     if stream.failures:
         summary.add("failed", len(stream.failures))

@@ -75,6 +75,7 @@ def _score(job: _Job) -> FilterRow | Reject:
         height=height,
         stats={k: round(v, 5) for k, v in dataclasses.asdict(verdict.stats).items()},
         ev_estimate=round(verdict.ev_estimate, 2),
+        colour_space=imageio.colour_space_name(path),
     )
 
 
@@ -104,6 +105,7 @@ def _native_row(job: _Job, path: Path, shown: str) -> FilterRow | Reject:
         ev=item.ev,
         width=a.width,
         height=a.height,
+        colour_space=imageio.colour_space_name(path),
     )
 
 

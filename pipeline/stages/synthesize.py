@@ -216,6 +216,7 @@ def synthesize_photo(job: _Job) -> _Done:
         imageio.write_image(folder / name, out, png_level=job.io.png_level)
     in_photo = not s.write_images and not raw  # recipes only: the target is the clean photo
     target = relpath(entry.path, job.output) if in_photo else f"{job.key}/{target_name}"
+    space = imageio.colour_space_name(entry.path)
     rows = []
     for name, kind, tau, ev, cam in variants:
         recipe = not (raw and kind in ("ev", "camera"))
@@ -238,6 +239,7 @@ def synthesize_photo(job: _Job) -> _Done:
                 curve=None if own else s.curve,
                 recipe=recipe,
                 camera=camera_fields(cam) if cam is not None else None,
+                colour_space=space,
             )
         )
     return _Done(rows, alpha=imageio.has_alpha(info))
@@ -263,6 +265,7 @@ def native_row(entry: _Entry, output: Path) -> PairRow:
         gamma=None,
         width=entry.width or 0,
         height=entry.height or 0,
+        colour_space=imageio.colour_space_name(entry.path),
     )
 
 
