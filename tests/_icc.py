@@ -62,8 +62,15 @@ def srgb_curve() -> bytes:
     return b"para\0\0\0\0" + struct.pack(">HH", 3, 0) + b"".join(_s15(v) for v in SRGB_PARA)
 
 
-def build_profile(description: str, tags: dict[str, bytes], space: bytes = b"RGB ") -> bytes:
-    """An ICC v2.1 display profile with ``tags`` plus its description and white point."""
+def build_profile(
+    description: str,
+    tags: dict[str, bytes],
+    space: bytes = b"RGB ",
+    version: int = 0x02100000,
+    device: bytes = b"mntr",
+) -> bytes:
+    """An ICC profile (v2.1 display by default) with ``tags`` plus its description and white
+    point."""
     tags = {"desc": _desc_tag(description), "wtpt": _xyz_tag(D50), **tags}
     table_size = 4 + 12 * len(tags)
     offset = 128 + table_size
@@ -73,7 +80,7 @@ def build_profile(description: str, tags: dict[str, bytes], space: bytes = b"RGB
         entries.append(struct.pack(">4sII", sig.encode("latin-1"), offset + len(data), len(body)))
         data += body
     size = offset + len(data)
-    header = struct.pack(">I4sI4s4s4s", size, b"\0\0\0\0", 0x02100000, b"mntr", space, b"XYZ ")
+    header = struct.pack(">I4sI4s4s4s", size, b"\0\0\0\0", version, device, space, b"XYZ ")
     header += b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
     header += b"".join(_s15(v) for v in D50)
     header += b"\0" * (128 - len(header))
@@ -102,3 +109,14 @@ def srgb_like() -> bytes:
 
 def grey_gamma(gamma: float = 2.2) -> bytes:
     return build_profile("Grey gamma 2.2, test", {"kTRC": gamma_curve(gamma)}, space=b"GRAY")
+
+
+def lut_input_profile() -> bytes:
+    """An ICC v4 input profile of lookup-table type only (``A2B0`` a ``mAB`` of three gamma
+    curves, RGB straight to PCS XYZ), as cameras and Apple's sharing profile are made: no
+    matrix/TRC tags, no way back from the PCS."""
+    curve = b"para\0\0\0\0" + struct.pack(">HH", 0, 0) + _s15(2.2)
+    head = b"mAB \0\0\0\0" + struct.pack(">BBH", 3, 3, 0) + struct.pack(">5I", 32, 0, 0, 0, 0)
+    a2b = head + curve * 3
+    return build_profile("Lookup-table input profile, test", {"A2B0": a2b}, version=0x04300000,
+                         device=b"scnr")  # fmt: skip

@@ -156,6 +156,28 @@ def test_wide_gamut_photo_corrected_in_srgb_and_converted_back(
     assert np.abs(out_wide.astype(int) - out_ref).mean() > 2  # in the wide space's codes
 
 
+def test_lookup_table_profile_corrected_in_srgb(tmp_path: Path, demo_photos, model) -> None:
+    """An 8-bit photo with a lookup-table input profile: littleCMS converts it to sRGB, the
+    result is sRGB and says so (sRGB's profile); a 16-bit one is refused in one line."""
+    icc, pixels = _icc.lut_input_profile(), dark8(demo_photos)
+    pillow_save(tmp_path / "in" / "lut.png", pixels, "PNG", icc_profile=icc)
+    pillow_save(tmp_path / "in" / "ref.png", littlecms(pixels, icc, colour.srgb_profile()), "PNG")
+    deep = tmp_path / "in" / "deep.png"
+    imageio.write_image(
+        deep, Codes(pixels.astype(np.uint16) * 257), metadata=imageio.Metadata(icc=icc)
+    )
+    summary = run([tmp_path / "in"], model, tmp_path / "out")
+    assert summary.counts == {"written": 2, "failed": 1}
+    (line,) = [n for n in summary.notes if "deep.png" in n]
+    assert "lookup tables" in line and "16-bit" in line
+    with Image.open(tmp_path / "out" / "lut.png") as img:
+        assert img.info["icc_profile"] == colour.srgb_profile()
+    out, ref = (
+        imageio.read_codes(tmp_path / "out" / n).array.astype(int) for n in ("lut.png", "ref.png")
+    )
+    assert np.abs(out - ref).max() <= 1
+
+
 @pytest.mark.parametrize("make", [_icc.display_p3, _icc.adobe_rgb], ids=["p3", "adobe"])
 def test_conversions_equal_littlecms_and_round_trip(make) -> None:
     """Our float conversion against littleCMS at 8 bits, and the round trip sRGB and back:

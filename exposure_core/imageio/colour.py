@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import ImageCms
+from PIL import Image, ImageCms
 
 from exposure_core.imageio.codes import Codes
 from exposure_core.imageio.formats import ImageError
@@ -75,21 +75,30 @@ class ColourSpace:
 
     ``name``: ``"sRGB"``, or the profile's description. ``icc``: the profile's bytes (None:
     the photo had none). ``matrix`` (RGB linear -> XYZ D50) and ``curves``: None for sRGB
-    (nothing to convert); one curve for a grey profile, three for RGB."""
+    (nothing to convert); one curve for a grey profile, three for RGB. ``lut``: an RGB
+    profile of lookup tables (an ICC v4 input profile such as Apple's "Wide Color Sharing
+    Profile"), converted to sRGB by littleCMS at 8 bits, one way only."""
 
     name: str
     icc: bytes | None
     matrix: np.ndarray | None = None
     curves: tuple[Curve, ...] | None = None
+    lut: bool = False
 
     @property
     def is_srgb(self) -> bool:
         """True when the pixels are used as they are (no profile, or an sRGB one)."""
-        return self.curves is None
+        return self.curves is None and not self.lut
 
     @property
     def is_grey(self) -> bool:
         return self.curves is not None and len(self.curves) == 1
+
+    @property
+    def converts_back(self) -> bool:
+        """True when a result is converted back to this space (matrix/TRC RGB); a grey or
+        lookup-table profile's result stays sRGB and carries sRGB's profile."""
+        return self.curves is not None and len(self.curves) == 3
 
 
 NO_PROFILE = ColourSpace(SRGB, None)
@@ -222,11 +231,12 @@ def colour_space(icc: bytes | None, path: str | Path) -> ColourSpace:
     if shaper is None:
         if parsed.space == "RGB" and SRGB.lower() in parsed.description.lower():
             return ColourSpace(SRGB, icc)  # a LUT-based sRGB profile (an ICC v4 sRGB)
+        if parsed.space == "RGB" and _littlecms_to_srgb(icc) is not None:
+            return ColourSpace(parsed.description, icc, lut=True)
         raise ImageError(
             path,
             f"its {parsed.space} ICC profile {parsed.description!r} cannot be converted to "
-            "sRGB here (only matrix/TRC RGB and grey profiles can); convert the photo to sRGB "
-            "or Adobe RGB first",
+            "sRGB here (only RGB and grey profiles can); convert the photo to sRGB first",
         )
     matrix, curves = shaper
     if _close_to_srgb(matrix, curves):
@@ -246,6 +256,24 @@ def describe(icc: bytes | None) -> str | None:
             return _parse(icc).description
         except (ValueError, struct.error):
             return "unknown"
+
+
+@cache
+def _littlecms_to_srgb(icc: bytes) -> ImageCms.ImageCmsTransform | None:
+    """littleCMS's 8-bit RGB transform from ``icc`` to sRGB (relative colorimetric), None when
+    it cannot build one."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ImageCms.buildTransform(
+                ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile())),
+                "RGB",
+                "RGB",
+                renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            )
+    except (OSError, ImageCms.PyCMSError, ValueError):
+        return None
 
 
 def _convert(codes: Codes, forward, matrix: np.ndarray, inverse, bits: int) -> Codes:  # type: ignore[no-untyped-def]
@@ -269,9 +297,21 @@ def _convert(codes: Codes, forward, matrix: np.ndarray, inverse, bits: int) -> C
 
 def to_srgb(codes: Codes, space: ColourSpace) -> Codes:
     """The photo's codes in sRGB, at 16 bits (an 8-bit photo loses nothing on the way);
-    colours outside sRGB's gamut are clipped to it. ``space`` sRGB: ``codes`` as they are."""
+    colours outside sRGB's gamut are clipped to it. ``space`` sRGB: ``codes`` as they are.
+    A lookup-table profile needs 8-bit codes (``ValueError`` otherwise: littleCMS converts
+    8-bit RGB only through Pillow)."""
     if space.is_srgb:
         return codes
+    if space.lut:
+        if codes.bits != 8:
+            raise ValueError("a lookup-table ICC profile converts 8-bit photos only")
+        transform = _littlecms_to_srgb(space.icc)  # type: ignore[arg-type]
+        out = np.empty(codes.array.shape, np.uint16)
+        for top in range(0, codes.height, _STRIP_ROWS):
+            rows = Image.fromarray(np.ascontiguousarray(codes.array[top : top + _STRIP_ROWS]))
+            converted = np.asarray(ImageCms.applyTransform(rows, transform))
+            out[top : top + _STRIP_ROWS] = converted.astype(np.uint16) * 257
+        return Codes(out)
     srgb_matrix, srgb_curve = _srgb()
     curves = space.curves * 3 if space.is_grey else space.curves  # type: ignore[operator]
     # grey: the linear Y in each channel is sRGB's neutral of that Y
@@ -281,9 +321,9 @@ def to_srgb(codes: Codes, space: ColourSpace) -> Codes:
 
 
 def from_srgb(codes: Codes, space: ColourSpace, bits: int) -> Codes:
-    """sRGB result codes back in the photo's colour space at ``bits`` (8 or 16); a grey or
-    sRGB ``space`` leaves them sRGB (only the bit depth is matched)."""
-    if space.is_srgb or space.is_grey:
+    """sRGB result codes back in the photo's colour space at ``bits`` (8 or 16); a grey,
+    lookup-table or sRGB ``space`` leaves them sRGB (only the bit depth is matched)."""
+    if not space.converts_back:
         if codes.bits == bits:
             return codes
         identity = Curve(params=(1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0))
@@ -295,6 +335,6 @@ def from_srgb(codes: Codes, space: ColourSpace, bits: int) -> Codes:
 
 
 def output_profile(space: ColourSpace) -> bytes | None:
-    """The profile the result carries: the photo's own, or sRGB's for a grey photo (whose
-    result is sRGB)."""
-    return srgb_profile() if space.is_grey else space.icc
+    """The profile the result carries: the photo's own, or sRGB's for a grey or lookup-table
+    profile (whose result stays sRGB)."""
+    return space.icc if space.is_srgb or space.converts_back else srgb_profile()

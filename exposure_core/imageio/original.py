@@ -15,6 +15,7 @@ from exposure_core.imageio.colour import (
     output_profile,
     to_srgb,
 )
+from exposure_core.imageio.formats import ImageError
 from exposure_core.imageio.metadata import Metadata, for_result, profile_of, read_metadata
 from exposure_core.imageio.read import read_codes
 from exposure_core.imageio.write import write_image
@@ -36,6 +37,12 @@ def read_in_srgb(path: str | Path, max_pixels: int) -> tuple[Codes, Original]:
     codes = read_codes(path, max_pixels)
     metadata = read_metadata(path)
     space = colour_space(metadata.icc, path)
+    if space.lut and codes.bits != 8:
+        raise ImageError(
+            path,
+            f"its ICC profile {space.name!r} is made of lookup tables, converted to sRGB for "
+            f"8-bit photos only (this one is {codes.bits}-bit); convert it to sRGB first",
+        )
     return to_srgb(codes, space), Original(metadata, space, codes.bits)
 
 
@@ -52,15 +59,18 @@ def write_result(
     in_srgb: bool = True,
 ) -> list[str]:
     """Write a result as its photo was: ``result`` (sRGB codes; ``in_srgb`` False: codes in
-    the photo's own space) converted back to the photo's colour space at ``bits``, with the
-    photo's metadata (``metadata.for_result``: orientation 1, ``software``, the profile).
+    the photo's own space, written with its own profile) converted back to the photo's colour
+    space at ``bits`` (a grey or lookup-table profile's result stays sRGB, with sRGB's
+    profile), with the photo's metadata (``metadata.for_result``: orientation 1,
+    ``software``, the profile).
     Returns warnings naming the photo's metadata left out (a broken EXIF block, a segment
     too large for a JPEG)."""
-    if in_srgb and not original.space.is_srgb:
+    if in_srgb:
         result = from_srgb(result, original.space, bits)
-    metadata = for_result(
-        original.metadata, software, result.width, result.height, output_profile(original.space)
-    )
+        icc = output_profile(original.space)
+    else:
+        icc = original.metadata.icc
+    metadata = for_result(original.metadata, software, result.width, result.height, icc)
     dropped = write_image(
         path, result, quality=quality, png_level=png_level, suffix=suffix, metadata=metadata
     )

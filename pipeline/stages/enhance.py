@@ -269,7 +269,7 @@ def run(
                 continue
             alone["converted"] += 1
             converted_to.add(target.suffix)
-            if not (space.is_srgb or space.is_grey):  # its own codes: no round trip via sRGB
+            if not (space.is_srgb or space.is_grey):  # its own codes and profile as they are
                 write(photo, imageio.read_codes(photo, params.io.max_pixels), in_srgb=False)
                 continue
             strips = unchanged_strips(codes, p.strip_rows)
