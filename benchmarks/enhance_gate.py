@@ -9,8 +9,8 @@ filter keeps the photo and the lift is below the candidate) and the share of wel
 inputs left unchanged. The default 0.2 is the largest candidate that costs EV -1 copies at
 most 0.1 dB on the calibration half of the real-photo corpus (``tools/real_photos.py``):
 
-    python benchmarks/enhance_gate.py --shards cal/shards --model models/pretrained/real.pt \\
-        --params params.yaml --resolution 512
+    python benchmarks/enhance_gate.py --shards cal/shards \\
+        --model exposure_models/pretrained/real.pt --params params.yaml --resolution 512
 
 The shards must hold the pairs in their test split (``shard.split {test: 1}``); the filter
 thresholds come from ``--params``.
@@ -114,7 +114,7 @@ def table(rows: list[dict]) -> tuple[list[str], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shards", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=Path("models/pretrained/real.pt"))
+    parser.add_argument("--model", type=Path, default=Path("exposure_models/pretrained/real.pt"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--rows", type=Path, help="also write the per-pair rows (JSON)")
