@@ -80,13 +80,14 @@ def _env(project: Path) -> dict[str, str]:
             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}  # fmt: skip
 
 
-def _run(project: Path, command: str) -> str:
+def _run(project: Path, command: str, stderr: int = subprocess.STDOUT) -> str:
+    """The command's output as a terminal shows it (stderr interleaved), unless ``stderr``."""
     args = shlex.split(command)
     args[0] = str(BIN / "dvc") if args[0] == "dvc" else args[0]
-    done = subprocess.run(args, cwd=project, env=_env(project), capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
-    assert done.returncode == 0, f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout + done.stderr
+    done = subprocess.run(args, cwd=project, env=_env(project), stdout=subprocess.PIPE,
+                          stderr=stderr, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, f"{command}\n{done.stdout[-6000:]}\n{done.stderr or ''}"
+    return done.stdout
 
 
 def _stage_lines(lines: list[str]) -> list[str]:
@@ -157,7 +158,7 @@ def test_the_experiments_page_runs_as_shown(tmp_path: Path) -> None:
             raise AssertionError(f"the test does not know how to check {command!r}")
 
     # every plot of dvc.yaml, from both experiments, with no error
-    plots = json.loads(_run(project, "dvc plots diff steps50 steps100 --json"))
+    plots = json.loads(_run(project, "dvc plots diff steps50 steps100 --json", subprocess.PIPE))
     assert not plots.get("errors"), plots["errors"]
     losses = plots["data"]["Training losses"]
     assert {rev for entry in losses for rev in entry["revisions"]} == {"steps50", "steps100"}
