@@ -13,8 +13,9 @@ the largest that costs EV +1 inputs at most 0.1 dB, each with the other off; mea
 calibration half of the real-photo corpus (``tools/real_photos.py``) and MSEC's training
 renders, never on a split that is reported:
 
-    python benchmarks/enhance_gate.py --shards cal/shards --model models/pretrained/real.pt \\
-        --params params.yaml --resolution 512 --msec-training
+    python benchmarks/enhance_gate.py --shards cal/shards \\
+        --model exposure_models/pretrained/real.pt --params params.yaml --resolution 512 \\
+        --msec-training
 
 The shards must hold the pairs in their test split (``shard.split {test: 1}``); the filter
 thresholds come from ``--params``.
@@ -168,7 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shards", type=Path, help="shards whose test split is calibration")
     parser.add_argument("--msec-training", action="store_true", help="msec/training's renders")
-    parser.add_argument("--model", type=Path, default=Path("models/pretrained/real.pt"))
+    parser.add_argument("--model", type=Path, default=Path("exposure_models/pretrained/real.pt"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--rows", type=Path, help="also write the per-pair rows (JSON)")

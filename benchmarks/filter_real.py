@@ -33,10 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from exposure_core import imageio  # noqa: E402
 from exposure_core.exposure_stats import Assessment, analysis_sample, assess  # noqa: E402
+from exposure_models.pretrained import SHIPPED_MODEL  # noqa: E402
 from pipeline.params import Params, load_params  # noqa: E402
 from tools.msec_data import ev_of_name, shared_root  # noqa: E402
 
-MODEL = ROOT / "models" / "pretrained" / "real.pt"
+MODEL = SHIPPED_MODEL
 
 
 def direction(found: Assessment) -> int:

@@ -9,7 +9,7 @@ the spread of luma between its 5th and 95th percentiles (contrast) before and af
 photos carry their own licences (see the shared data's README), so the grid is written outside
 the repository and never committed.
 
-    python benchmarks/real_photos_grid.py --model models/pretrained/real.pt --grid /tmp/grid.png
+    python benchmarks/real_photos_grid.py --model exposure_models/pretrained/real.pt --grid /tmp/grid.png
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def luma_stats(image: np.ndarray) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photos", type=Path, default=None, help="default: realdata/flickr")
-    ap.add_argument("--model", type=Path, default=Path("models/pretrained/real.pt"))
+    ap.add_argument("--model", type=Path, default=Path("exposure_models/pretrained/real.pt"))
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--grid", type=Path, default=None, help="write the panels here (PNG)")
     args = ap.parse_args(argv)

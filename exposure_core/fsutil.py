@@ -186,6 +186,23 @@ def output_lock(output: str | Path, stage: str) -> Iterator[Path]:
                 break
 
 
+def unshare(root: Path) -> int:
+    """Give each file under ``root`` its own bytes before it is appended to or rewritten in
+    place: a hard link or a symlink (how DVC's cache puts a cached output into the workspace,
+    ``.dvc/config`` ``cache.type``) is replaced by a private, writable copy, so writing the
+    file never changes the cache behind it (what ``dvc unprotect`` does). Returns the count."""
+    replaced = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = Path(folder) / name
+            if is_temp_name(name) or not (path.is_symlink() or path.stat().st_nlink > 1):
+                continue
+            with open(path, "rb") as src, atomic_open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            replaced += 1
+    return replaced
+
+
 def is_temp_name(name: str) -> bool:
     """True for the names ``atomic_open`` writes before renaming (``.<name>.<pid>.tmp``)."""
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)

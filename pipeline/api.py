@@ -164,7 +164,7 @@ def load_enhancer(
     always_correct: bool = False,
 ) -> Enhancer:
     """Load a generator for ``enhance``: ``model`` (a checkpoint of ``prep train``) or, when
-    None, the shipped one (``models/pretrained/real.pt``). ``settings``: ``prep enhance``'s
+    None, the shipped one (``exposure_models/pretrained/real.pt``). ``settings``: ``prep enhance``'s
     defaults (params.yaml's ``enhance``) unless given; ``always_correct`` turns off the gate that
     returns well-exposed photos unchanged. Raises ``CheckpointError`` for a bad checkpoint."""
     settings = settings or EnhanceSettings()

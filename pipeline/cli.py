@@ -371,7 +371,9 @@ def enhance(
     photos: Annotated[list[Path], typer.Argument(help="photos or folders (JPEG/PNG/TIFF/RAW)")],
     model: Annotated[
         Path | None,
-        typer.Option(help="trained generator (default: the shipped models/pretrained/real.pt)"),
+        typer.Option(
+            help="trained generator (default: the shipped exposure_models/pretrained/real.pt)"
+        ),
     ] = None,
     output: Annotated[Path | None, typer.Option(help="folder for the corrected photos")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="overwrite the input files")] = False,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from exposure_core.schema import AtLeast, ConfigError, check_fields
@@ -62,6 +63,8 @@ def test_params_yaml_states_the_field_defaults() -> None:
     """params.yaml documents the defaults; the dataclass fields define them. A value stated in
     params.yaml that differs from its field default fails here (change the field instead)."""
     stated = _leaves(read_yaml(ROOT / "params.yaml"))
+    # train's null keys stand for the preset's value (they are there for `dvc exp run -S`)
+    stated = {k: v for k, v in stated.items() if not (k.startswith("train.") and v is None)}
     defaults = Params()
     differ = {k: v for k, v in stated.items() if _get(defaults, k) != v}
     assert not differ, f"params.yaml differs from the field defaults: {differ}"
@@ -76,6 +79,23 @@ def test_params_yaml_states_the_field_defaults() -> None:
 
 def test_params_yaml_no_longer_repeats_the_presets() -> None:
     assert "presets" not in read_yaml(ROOT / "params.yaml")["train"]
+
+
+def test_null_train_keys_are_the_presets_values_and_can_be_swept(tmp_path: Path) -> None:
+    """params.yaml lists `steps: null` (and the like) so that `dvc exp run -S train.steps=40`
+    finds the key; null changes nothing (test_every_preset_resolves_as_recorded), a number wins
+    over the preset, and steps replace the preset's epochs unless epochs is set too."""
+    raw = read_yaml(ROOT / "params.yaml")
+    assert {"steps", "epochs", "batch_size", "lr"} <= {k for k, v in raw["train"].items()
+                                                      if v is None}  # fmt: skip
+    raw["train"].update(preset="seed000", steps=40, lr=0.5)
+    swept = tmp_path / "swept.yaml"
+    swept.write_text(yaml.safe_dump(raw))
+    train = load_params(swept).train
+    assert (train.steps, train.epochs, train.lr, train.batch_size) == (40, 0.0, 0.5, 32)
+    raw["train"]["epochs"] = 3
+    swept.write_text(yaml.safe_dump(raw))
+    assert load_params(swept).train.epochs == 3.0
 
 
 def test_own_presets_add_to_the_built_ins(tmp_path: Path) -> None:

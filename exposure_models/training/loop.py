@@ -24,6 +24,7 @@ import torch
 
 from exposure_core.console import Summary, console
 from exposure_core.errors import UserError
+from exposure_core.fsutil import unshare
 from exposure_models.training import distributed as ddp
 from exposure_models.training.config import TrainConfig
 from exposure_models.training.gan_step import GanStep
@@ -197,9 +198,12 @@ def _interrupt_between_steps() -> Iterator[Callable[[], bool]]:
 
 def open_live(logs: Path, logged: dict[str, Any], resume: bool) -> Any:
     """A DVCLive logger writing to ``logs`` (metrics, plots, images), ``logged`` (the run's
-    settings, plain values) logged as its params."""
+    settings, plain values) logged as its params. A resumed run appends to the logs already
+    there; linked from DVC's cache (dvc.yaml caches them), they get their own copies first."""
     from dvclive import Live
 
+    if resume and logs.is_dir():
+        unshare(logs)
     live = Live(str(logs), resume=resume, save_dvc_exp=False, dvcyaml=False)
     live.log_params(logged)
     return live

@@ -32,8 +32,15 @@ class Params(DataStageParams):
 
 def _resolve_train(raw_train: dict[str, Any]) -> dict[str, Any]:
     """The train mapping with its preset laid under it. params.yaml's ``train.presets`` add to
-    the built-in presets (one of the same name replaces the built-in)."""
-    raw_train = dict(raw_train)
+    the built-in presets (one of the same name replaces the built-in).
+
+    A key set to null (``steps: null``) takes the preset's value: params.yaml lists the knobs
+    people sweep that way, so that ``dvc exp run -S train.steps=40`` finds them. A run length
+    in steps replaces a preset's epochs unless ``epochs`` is set too (as ``--steps`` does).
+    """
+    raw_train = {key: value for key, value in raw_train.items() if value is not None}
+    if "steps" in raw_train and "epochs" not in raw_train:
+        raw_train["epochs"] = 0.0
     own = raw_train.pop("presets", None) or {}
     if not isinstance(own, dict):
         raise ParamsError("train.presets", f"expected mapping, got {type(own).__name__}")

@@ -129,7 +129,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"gan": "bce", "gan_weight": 0.1, "l1_weight": 100.0},
         "augment": {"hflip": True, "vflip": True, "rot90": True},
     },
-    # the shipped models/pretrained/real.pt (model card beside it): real photos, an
+    # the shipped exposure_models/pretrained/real.pt (model card beside it): real photos, an
     # image-level exposure estimate beside the U-Net
     "real": {
         **_SMALL,

@@ -1,7 +1,8 @@
 """The generator shipped with the project: what ``prep enhance`` uses without ``--model``.
 
-``models/pretrained/real.pt`` (at the repository root) was trained with the ``real`` preset
-of ``params.yaml`` on real photographs; ``models/pretrained/README.md`` is its model card.
+``real.pt`` beside this module (``exposure_models/pretrained/real.pt``, package data: it is
+in the wheel and in an installed package as in a checkout) was trained with the ``real`` preset
+of ``params.yaml`` on real photographs; ``README.md`` beside it is its model card.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from exposure_models.checkpoint import CheckpointError
 
-SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "real.pt"
+SHIPPED_MODEL = Path(__file__).resolve().parent / "real.pt"
 
 
 def resolve_model(model: Path | None, shipped: Path | None = None) -> Path:
