@@ -9,7 +9,7 @@ the spread of luma between its 5th and 95th percentiles (contrast) before and af
 photos carry their own licences (see the shared data's README), so the grid is written outside
 the repository and never committed.
 
-    python benchmarks/real_photos_grid.py --model exposure_models/pretrained/real.pt --grid /tmp/grid.png
+    python benchmarks/real_photos_grid.py --grid /tmp/grid.png
 """
 
 from __future__ import annotations
