@@ -109,8 +109,10 @@ def download(
 
 @app.command(name="filter")
 def filter_(
-    input: Annotated[Path, typer.Option("--input", help="raw data folder or any photo folder")],
-    output: Annotated[Path, typer.Option(help="folder for manifest.jsonl")],
+    input: Annotated[
+        str, typer.Option("--input", help="raw data folder or any photo folder (path or URL)")
+    ],
+    output: Annotated[str, typer.Option(help="folder for manifest.jsonl (path or URL)")],
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
     max_stops: Annotated[
         float | None,
@@ -138,9 +140,14 @@ def filter_(
 @app.command()
 def synthesize(
     input: Annotated[
-        Path, typer.Option("--input", help="filter manifest (or its folder), or a photo folder")
+        str,
+        typer.Option(
+            "--input", help="filter manifest (or its folder), or a photo folder (path or URL)"
+        ),
     ],
-    output: Annotated[Path, typer.Option(help="folder for the pairs and manifest.jsonl")],
+    output: Annotated[
+        str, typer.Option(help="folder for the pairs and manifest.jsonl (path or URL)")
+    ],
     tau: Annotated[
         str | None, typer.Option(help="'0.5..1' draws tau per sample; '0.7' fixes it")
     ] = None,
@@ -183,8 +190,8 @@ def synthesize(
 
 @app.command()
 def shard(
-    input: Annotated[Path, typer.Option("--input", help="pairs manifest or its folder")],
-    output: Annotated[Path, typer.Option(help="folder for the tars and index.json")],
+    input: Annotated[str, typer.Option("--input", help="pairs manifest or its folder (or URL)")],
+    output: Annotated[str, typer.Option(help="folder for the tars and index.json (or URL)")],
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
 ) -> None:

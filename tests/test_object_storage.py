@@ -1,0 +1,214 @@
+"""Stages reading and writing ``s3://`` against a real S3-compatible server on loopback
+(``moto_server``; tests/_s3.py): filter -> synthesize -> shard from and to the bucket give the
+shard bytes of the local run; the storage faults end in one line naming the URL or bucket,
+never a credential; a secret planted in the environment is found in nothing the runs wrote."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exposure_core import storage
+from exposure_core.errors import UserError
+from exposure_core.manifest import SourceItem, write_jsonl
+from tests import _datasets
+from tests._s3 import BUCKET, S3Server, free_port
+
+pytest.importorskip("s3fs", reason="the [s3] extra (pip install -e '.[s3]')")
+pytest.importorskip("moto", reason="moto[server] (the [s3] extra)")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = f"s3://{BUCKET}/data"
+PARAMS = """\
+io: {min_side: 16}
+filter: {workers: 1}
+synthesize: {workers: 1, tau_samples: 2, evs: [-1.0, 1.0]}
+shard: {max_samples: 2}
+train:
+  preset: demo
+  steps: 4
+  batch_size: 2
+  crop: 32
+  workers: 0
+  device: cpu
+  log_every: 2
+  val_every: 4
+  val_images: 1
+  checkpoint_every: 2
+  shuffle_buffer: 4
+  generator: {depth: 4, width: 8}
+  discriminator: {width: 8}
+"""
+TRAIN_PHOTOS = 8  # + one val and one test photo; 2 per shard: 4 train shards
+
+
+def write_raw(folder: Path) -> None:
+    """Ten small well-exposed photos with their source index (official splits)."""
+    items = []
+    for n in range(TRAIN_PHOTOS + 2):
+        (folder / "demo").mkdir(parents=True, exist_ok=True)
+        (folder / "demo" / f"p{n}.png").write_bytes(_datasets.photo(n, ".png"))
+        split = "train" if n < TRAIN_PHOTOS else ("val" if n == TRAIN_PHOTOS else "test")
+        items.append(SourceItem("demo", f"scene-{n}", f"p{n}.png", split=split))
+    write_jsonl(folder / "demo" / "index.jsonl", items)
+
+
+def prep(root: Path, env: dict[str, str], *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``prep`` in a subprocess with ``env`` over a clean environment (no credential of the
+    machine's own), in ``root``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
+    full = {**base, **env, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
+    cmd = [sys.executable, "-m", "pipeline", *args, "--params", str(root / "params.yaml")]
+    return subprocess.run(cmd, cwd=root, env=full, capture_output=True, text=True, timeout=timeout)
+
+
+def ok(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def error_lines(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s3 = S3Server(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield s3
+    s3.stop()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    (root / "params.yaml").write_text(PARAMS)
+    write_raw(root / "data" / "raw")
+    return root
+
+
+@pytest.fixture(scope="module")
+def bucket_runs(server: S3Server, root: Path) -> dict[str, str]:
+    """The three data stages from and to the bucket, and the same locally; their outputs."""
+    env = server.env(root / "cache")
+    upload = [
+        sys.executable, "-c",
+        "import s3fs, sys; s3fs.S3FileSystem().put(sys.argv[1], sys.argv[2], recursive=True)",
+        str(root / "data" / "raw"), f"{BUCKET}/data/raw",
+    ]  # fmt: skip
+    subprocess.run(upload, env={**os.environ, **env}, check=True, timeout=60)
+    out = {}
+    stages = [
+        ("filter", "raw", "filtered", []),
+        ("synthesize", "filtered", "pairs", ["--recipes-only"]),
+        ("shard", "pairs", "shards", []),
+    ]
+    for stage, src, dst, extra in stages:
+        out[stage] = ok(prep(root, env, stage, "--input", f"{DATA}/{src}", "--output", f"{DATA}/{dst}", *extra))  # fmt: skip
+        ok(prep(root, {}, stage, "--input", f"data/{src}", "--output", f"data/{dst}", *extra))
+    return out
+
+
+def _bucket(server: S3Server, root: Path):
+    import s3fs
+
+    key, secret = server.keys["writer"]
+    return s3fs.S3FileSystem(key=key, secret=secret, endpoint_url=server.endpoint, skip_instance_cache=True)  # fmt: skip
+
+
+def test_data_stages_from_and_to_the_bucket_write_the_local_shard_bytes(
+    server: S3Server, root: Path, bucket_runs: dict[str, str]
+) -> None:
+    fs = _bucket(server, root)
+    local = root / "data" / "shards"
+    names = sorted(p.name for p in local.iterdir() if not p.name.startswith("."))
+    assert sum(n.startswith("train-") for n in names) == TRAIN_PHOTOS // 2
+    remote = sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{BUCKET}/data/shards"))
+    assert [n for n in remote if not n.startswith(".")] == names
+    for name in names:
+        assert fs.cat(f"{BUCKET}/data/shards/{name}") == (local / name).read_bytes(), name
+    for stage, name in (("filtered", "manifest.jsonl"), ("pairs", "manifest.jsonl")):
+        assert fs.cat(f"{BUCKET}/data/{stage}/{name}") == (root / "data" / stage / name).read_bytes()
+    assert ".prep-output" in remote  # the marker that lets a later run replace the prefix
+
+
+def test_a_second_run_replaces_the_prefix_and_removes_stale_objects(
+    server: S3Server, root: Path, bucket_runs: dict[str, str]
+) -> None:
+    fs = _bucket(server, root)
+    fs.pipe(f"{BUCKET}/data/shards/train-000099.tar", b"left over by an older run")
+    env = server.env(root / "cache")
+    ok(prep(root, env, "shard", "--input", f"{DATA}/pairs", "--output", f"{DATA}/shards"))
+    assert not fs.exists(f"{BUCKET}/data/shards/train-000099.tar")
+    local = root / "data" / "shards" / "index.json"
+    assert fs.cat(f"{BUCKET}/data/shards/index.json") == local.read_bytes()
+
+
+def test_an_output_prefix_no_stage_wrote_is_refused(server: S3Server, root: Path) -> None:
+    fs = _bucket(server, root)
+    fs.pipe(f"{BUCKET}/precious/notes.txt", b"mine")
+    done = prep(root, server.env(root / "cache"), "filter", "--input", "data/raw", "--output", f"s3://{BUCKET}/precious")  # fmt: skip
+    assert done.returncode == 2
+    assert f"s3://{BUCKET}/precious" in done.stderr and "left untouched" in done.stderr
+    assert fs.cat(f"{BUCKET}/precious/notes.txt") == b"mine"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("unreachable", "cannot reach the storage endpoint"),
+        ("missing bucket", "does not exist"),
+        ("refused credentials", "refused the credentials"),
+        ("denied write", "access denied"),
+    ],
+)
+def test_storage_faults_end_in_one_line_naming_the_url(
+    server: S3Server, root: Path, bucket_runs: dict[str, str], case: str, expected: str
+) -> None:
+    cache = root / f"cache-{case.replace(' ', '-')}"
+    env = server.env(cache, "reader" if case == "denied write" else "writer")
+    src, dst = f"{DATA}/raw", f"s3://{BUCKET}/faults/{case.replace(' ', '-')}"
+    if case == "unreachable":
+        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
+    elif case == "missing bucket":
+        src = "s3://no-such-bucket/raw"
+    elif case == "refused credentials":
+        env["AWS_SECRET_ACCESS_KEY"] = "refused-" + env["AWS_SECRET_ACCESS_KEY"][8:]
+    elif case == "denied write":
+        src = "data/raw"
+    before = sorted(p.relative_to(root / "data").as_posix() for p in (root / "data").rglob("*"))
+    done = prep(root, env, "filter", "--input", src, "--output", dst)
+    lines = error_lines(done)
+    assert done.returncode == 1, lines
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert expected in lines[0], lines
+    url = src if case == "missing bucket" else None
+    assert (url or "s3://") in lines[0]
+    assert "Traceback" not in done.stderr
+    for value in (env["AWS_SECRET_ACCESS_KEY"], env["AWS_ACCESS_KEY_ID"]):
+        assert value not in done.stdout + done.stderr
+    after = sorted(p.relative_to(root / "data").as_posix() for p in (root / "data").rglob("*"))
+    assert after == before  # nothing local lost or changed
+    if case == "denied write":
+        assert not _bucket(server, root).exists(dst.split("://", 1)[1])
+
+
+def test_a_protocol_without_its_package_names_the_package() -> None:
+    with pytest.raises(UserError, match=r"pip install gcsfs"):
+        storage.filesystem("gs://bucket/photos")
+
+
+def test_a_planted_secret_is_in_nothing_the_runs_wrote(
+    server: S3Server, root: Path, bucket_runs: dict[str, str]
+) -> None:
+    key, secret = server.keys["writer"]
+    found = [
+        str(p)
+        for p in root.rglob("*")
+        if p.is_file() and p.name != "params.yaml" and (secret.encode() in p.read_bytes() or key.encode() in p.read_bytes())
+    ]
+    found += [stage for stage, text in bucket_runs.items() if secret in text or key in text]
+    assert found == []
