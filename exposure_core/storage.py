@@ -240,7 +240,9 @@ def _listing(fs: Any, path: str) -> dict[str, dict[str, Any]]:
     return {name[len(prefix) :]: info for name, info in found.items() if name.startswith(prefix)}
 
 
-def pull(url: str, references: Callable[[Path], Iterable[str]] | None = None) -> Path:
+def pull(
+    url: str, references: Callable[[Path], Iterable[str]] | None = None, missing_ok: bool = False
+) -> Path:
     """Bring the mirror of ``url`` (an object or a folder) up to date and return its path.
 
     A folder's mirror loses the files no longer in the bucket (a photo deleted upstream is
@@ -259,6 +261,9 @@ def pull(url: str, references: Callable[[Path], Iterable[str]] | None = None) ->
         if not listing:
             if not fs.exists(bucket(url)):
                 raise FileNotFoundError("The specified bucket does not exist")
+            if missing_ok:  # nothing there yet: an empty mirror
+                shutil.rmtree(local, ignore_errors=True)
+                return local
             raise UserError(f"{url}: no such object or folder")
         pairs = [(f"{path.rstrip('/')}/{rel}", local / rel, info) for rel, info in listing.items()]
         _fetch(fs, pairs)
@@ -361,13 +366,13 @@ def check_remote_output(url: str, flag: str = "--output") -> None:
         )
 
 
-def publish(local: Path, url: str, commit: Iterable[str] = ()) -> int:
+def publish(local: Path, url: str, commit: Iterable[str] = (), remove_stale: bool = True) -> int:
     """Upload the finished folder ``local`` to ``url``; returns the objects written.
 
     Every file goes up as one atomic object; the files named in ``commit`` (relative paths:
     the index or manifest a reader starts from) go last, then objects under ``url`` that the
-    new folder lacks are removed. The mirror's files are stamped with the objects' times, so
-    a later ``pull`` of ``url`` fetches nothing.
+    new folder lacks are removed (with ``remove_stale``). The mirror's files are stamped with
+    the objects' times, so a later ``pull`` of ``url`` fetches nothing.
     """
     fs, path = filesystem(url)
     base = path.rstrip("/")
@@ -382,7 +387,7 @@ def publish(local: Path, url: str, commit: Iterable[str] = ()) -> int:
         for rel in order:
             _put(fs, local / rel, f"{base}/{rel}", protocol(url))
         listing = _listing(fs, base)
-        stale = [f"{base}/{rel}" for rel in listing if rel not in files]
+        stale = [f"{base}/{rel}" for rel in listing if rel not in files and remove_stale]
         if stale:
             fs.rm(stale)
     for rel in files:
@@ -414,3 +419,79 @@ def local_output(path: PathLike, stage: str, commit: Iterable[str] = ()) -> Iter
 def remove_local_mirror(url: str) -> None:
     """Delete the mirror of ``url`` (a read-ahead copy no longer needed)."""
     shutil.rmtree(mirror_path(url), ignore_errors=True)
+
+
+# --- streaming -----------------------------------------------------------------------------------
+
+
+class ReadAhead:
+    """A WebDataset opener (in place of its ``StreamingOpen``) for fsspec URLs: a stream of
+    ``{"url": ...}`` items becomes ``{"url", "stream", "local_path"}``, each object downloaded
+    to a local file ``depth`` items ahead of the reader, in threads. A file is closed and
+    deleted when the next item is asked for (the reader is done with it).
+
+    ``expected`` (URL -> sha256) checks each file as it arrives; a mismatch, like any failed
+    download, goes to ``handler`` (WebDataset's: True skips the item, False raises).
+    """
+
+    def __init__(
+        self,
+        depth: int = 2,
+        expected: dict[str, str] | None = None,
+        handler: Callable[[Exception], bool] | None = None,
+    ) -> None:
+        self.depth = max(1, depth)
+        self.expected = expected or {}
+        self.handler = handler
+
+    def __call__(self, src: Iterable[dict[str, Any] | str]) -> Iterator[dict[str, Any]]:
+        import tempfile
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        root = cache_root() / "read-ahead"
+        root.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+        pending: deque[tuple[str, Future[Path]]] = deque()
+        try:
+            with ThreadPoolExecutor(self.depth) as pool:
+                for n, item in enumerate(src):
+                    url = str(item["url"] if isinstance(item, dict) else item)
+                    pending.append((url, pool.submit(self._fetch, url, folder / f"{n}.tar")))
+                    if len(pending) > self.depth:
+                        yield from self._hand_on(*pending.popleft())
+                while pending:
+                    yield from self._hand_on(*pending.popleft())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _hand_on(self, url: str, job: Any) -> Iterator[dict[str, Any]]:
+        try:
+            local = job.result()
+        except Exception as exc:
+            if self.handler is None or not self.handler(exc):
+                raise
+            return
+        stream = open(local, "rb")  # noqa: SIM115 - closed when the reader asks for the next
+        try:
+            yield {"url": url, "stream": stream, "local_path": str(local)}
+        finally:
+            stream.close()
+            local.unlink(missing_ok=True)
+
+    def _fetch(self, url: str, local: Path) -> Path:
+        import hashlib
+
+        fs, path = filesystem(url)
+        with storage_errors(url, "read"):
+            fs.get_file(path, str(local))
+        want = self.expected.get(url)
+        if want:
+            digest = hashlib.sha256()
+            with open(local, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            if digest.hexdigest() != want:
+                local.unlink(missing_ok=True)
+                raise StorageError(f"{url}: sha256 differs from index.json's (corrupt shard)")
+        return local

@@ -208,14 +208,16 @@ def shard(
 
 @app.command()
 def train(
-    shards: Annotated[Path, typer.Option(help="shard folder (prep shard output)")] = Path(
-        "data/shards"
-    ),
-    model: Annotated[Path, typer.Option(help="where the generator goes")] = Path(
-        "models/generator.pt"
-    ),
-    checkpoints: Annotated[Path, typer.Option(help="training checkpoints")] = Path("checkpoints"),
-    dvclive: Annotated[Path, typer.Option(help="DVCLive log folder")] = Path("dvclive"),
+    shards: Annotated[
+        str, typer.Option(help="shard folder (prep shard output), path or URL")
+    ] = "data/shards",
+    model: Annotated[
+        str, typer.Option(help="where the generator goes (path or URL)")
+    ] = "models/generator.pt",
+    checkpoints: Annotated[
+        str, typer.Option(help="training checkpoints (folder or URL)")
+    ] = "checkpoints",
+    dvclive: Annotated[str, typer.Option(help="DVCLive log folder (or URL)")] = "dvclive",
     preset: Annotated[
         str | None,
         typer.Option(

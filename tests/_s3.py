@@ -53,7 +53,9 @@ class S3Server:
                 break
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"moto_server exited: {self.log.read_text()[-2000:]}")
+                    raise RuntimeError(
+                        f"moto_server exited: {self.log.read_text()[-2000:]}"
+                    ) from None
                 time.sleep(0.1)
         else:
             raise RuntimeError("moto_server did not start within 30 s")
@@ -73,7 +75,8 @@ class S3Server:
         users = {"writer": ["s3:*"], "reader": ["s3:Get*", "s3:List*", "s3:Head*"]}
         for user, actions in users.items():  # 3 actions each
             iam.create_user(UserName=user)
-            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}  # fmt: skip
+            allow = {"Effect": "Allow", "Action": actions, "Resource": "*"}
+            policy = {"Version": "2012-10-17", "Statement": [allow]}
             iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(policy))
             key = iam.create_access_key(UserName=user)["AccessKey"]
             self.keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])

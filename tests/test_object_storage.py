@@ -5,9 +5,12 @@ never a credential; a secret planted in the environment is found in nothing the 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tarfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -57,7 +60,9 @@ def write_raw(folder: Path) -> None:
     write_jsonl(folder / "demo" / "index.jsonl", items)
 
 
-def prep(root: Path, env: dict[str, str], *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+def prep(
+    root: Path, env: dict[str, str], *args: str, timeout: int = 120
+) -> subprocess.CompletedProcess:
     """``prep`` in a subprocess with ``env`` over a clean environment (no credential of the
     machine's own), in ``root``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
@@ -95,10 +100,12 @@ def bucket_runs(server: S3Server, root: Path) -> dict[str, str]:
     """The three data stages from and to the bucket, and the same locally; their outputs."""
     env = server.env(root / "cache")
     upload = [
-        sys.executable, "-c",
+        sys.executable,
+        "-c",
         "import s3fs, sys; s3fs.S3FileSystem().put(sys.argv[1], sys.argv[2], recursive=True)",
-        str(root / "data" / "raw"), f"{BUCKET}/data/raw",
-    ]  # fmt: skip
+        str(root / "data" / "raw"),
+        f"{BUCKET}/data/raw",
+    ]
     subprocess.run(upload, env={**os.environ, **env}, check=True, timeout=60)
     out = {}
     stages = [
@@ -107,7 +114,9 @@ def bucket_runs(server: S3Server, root: Path) -> dict[str, str]:
         ("shard", "pairs", "shards", []),
     ]
     for stage, src, dst, extra in stages:
-        out[stage] = ok(prep(root, env, stage, "--input", f"{DATA}/{src}", "--output", f"{DATA}/{dst}", *extra))  # fmt: skip
+        out[stage] = ok(
+            prep(root, env, stage, "--input", f"{DATA}/{src}", "--output", f"{DATA}/{dst}", *extra)
+        )
         ok(prep(root, {}, stage, "--input", f"data/{src}", "--output", f"data/{dst}", *extra))
     return out
 
@@ -116,7 +125,9 @@ def _bucket(server: S3Server, root: Path):
     import s3fs
 
     key, secret = server.keys["writer"]
-    return s3fs.S3FileSystem(key=key, secret=secret, endpoint_url=server.endpoint, skip_instance_cache=True)  # fmt: skip
+    return s3fs.S3FileSystem(
+        key=key, secret=secret, endpoint_url=server.endpoint, skip_instance_cache=True
+    )
 
 
 def test_data_stages_from_and_to_the_bucket_write_the_local_shard_bytes(
@@ -131,7 +142,9 @@ def test_data_stages_from_and_to_the_bucket_write_the_local_shard_bytes(
     for name in names:
         assert fs.cat(f"{BUCKET}/data/shards/{name}") == (local / name).read_bytes(), name
     for stage, name in (("filtered", "manifest.jsonl"), ("pairs", "manifest.jsonl")):
-        assert fs.cat(f"{BUCKET}/data/{stage}/{name}") == (root / "data" / stage / name).read_bytes()
+        assert (
+            fs.cat(f"{BUCKET}/data/{stage}/{name}") == (root / "data" / stage / name).read_bytes()
+        )
     assert ".prep-output" in remote  # the marker that lets a later run replace the prefix
 
 
@@ -150,7 +163,15 @@ def test_a_second_run_replaces_the_prefix_and_removes_stale_objects(
 def test_an_output_prefix_no_stage_wrote_is_refused(server: S3Server, root: Path) -> None:
     fs = _bucket(server, root)
     fs.pipe(f"{BUCKET}/precious/notes.txt", b"mine")
-    done = prep(root, server.env(root / "cache"), "filter", "--input", "data/raw", "--output", f"s3://{BUCKET}/precious")  # fmt: skip
+    done = prep(
+        root,
+        server.env(root / "cache"),
+        "filter",
+        "--input",
+        "data/raw",
+        "--output",
+        f"s3://{BUCKET}/precious",
+    )
     assert done.returncode == 2
     assert f"s3://{BUCKET}/precious" in done.stderr and "left untouched" in done.stderr
     assert fs.cat(f"{BUCKET}/precious/notes.txt") == b"mine"
@@ -208,7 +229,108 @@ def test_a_planted_secret_is_in_nothing_the_runs_wrote(
     found = [
         str(p)
         for p in root.rglob("*")
-        if p.is_file() and p.name != "params.yaml" and (secret.encode() in p.read_bytes() or key.encode() in p.read_bytes())
+        if p.is_file()
+        and p.name != "params.yaml"
+        and (secret.encode() in p.read_bytes() or key.encode() in p.read_bytes())
     ]
     found += [stage for stage, text in bucket_runs.items() if secret in text or key in text]
     assert found == []
+
+
+def _torchrun(root: Path, env: dict[str, str], port: int, *args: str) -> subprocess.Popen:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
+    full = {**base, **env, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "2",
+        "--nproc_per_node",
+        "1",
+        "--rdzv_backend",
+        "c10d",
+        "--rdzv_endpoint",
+        f"127.0.0.1:{port}",
+        "--rdzv_id",
+        "seen",
+        str(ROOT / "tests" / "_seen_once.py"),
+        *args,
+    ]
+    return subprocess.Popen(
+        cmd, cwd=root, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _train_keys(shards: Path) -> list[str]:
+    keys = []
+    for tar in sorted(shards.glob("train-*.tar")):
+        with tarfile.open(tar) as archive:
+            keys += sorted({m.name.split(".", 1)[0] for m in archive.getmembers()})
+    return keys
+
+
+@pytest.fixture(scope="module")
+def two_nodes(server: S3Server, root: Path, bucket_runs: dict[str, str]) -> Path:
+    """Two torchrun nodes on loopback (c10d rendezvous, gloo): a loader pass and 4 training
+    steps each, from the shards in the bucket; checkpoints and logs to the bucket."""
+    out = root / "seen"
+    out.mkdir()
+    port = free_port()
+    args = (f"{DATA}/shards", str(root / "params.yaml"), str(out), f"s3://{BUCKET}/run")
+    nodes = [_torchrun(root, server.env(root / f"cache-node{n}"), port, *args) for n in (0, 1)]
+    logs = [node.communicate(timeout=240)[0] for node in nodes]
+    for node, log in zip(nodes, logs, strict=True):
+        assert node.returncode == 0, log[-4000:]
+    return out
+
+
+def test_two_nodes_read_disjoint_shards_and_see_every_sample_once(
+    server: S3Server, root: Path, two_nodes: Path
+) -> None:
+    ranks = [json.loads((two_nodes / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    seen = [item["key"] for r in ranks for item in r["seen"]]
+    assert Counter(seen) == Counter(_train_keys(root / "data" / "shards"))  # each exactly once
+    readers: dict[str, set[tuple[int, int]]] = {}
+    for rank, r in enumerate(ranks):
+        for item in r["seen"]:
+            assert item["url"].startswith(f"{DATA}/shards/train-")
+            readers.setdefault(item["url"], set()).add((rank, item["worker"]))
+    assert len(readers) == TRAIN_PHOTOS // 2
+    assert all(len(who) == 1 for who in readers.values())  # one reader per shard
+    assert len({who for whos in readers.values() for who in whos}) == 4  # 2 nodes x 2 workers
+    fs = _bucket(server, root)
+    for name in ("run/ckpt/last.pt", "run/generator.pt", "run/logs/metrics.json"):
+        assert fs.exists(f"{BUCKET}/{name}"), name
+
+
+def test_training_resumes_from_the_checkpoint_in_the_bucket(
+    server: S3Server, root: Path, two_nodes: Path
+) -> None:
+    env = server.env(root / "cache-resume")  # a machine that never saw the run
+    run = f"s3://{BUCKET}/run"
+    text = ok(
+        prep(
+            root,
+            env,
+            "train",
+            "--shards",
+            f"{DATA}/shards",
+            "--steps",
+            "6",
+            "--model",
+            f"{run}/generator.pt",
+            "--checkpoints",
+            f"{run}/ckpt",
+            "--dvclive",
+            f"{run}/logs",
+        )
+    )
+    assert f"resumed from {run}/ckpt/last.pt at step 4" in text
+    local = root / "cache-resume" / "g.pt"
+    fs = _bucket(server, root)
+    fs.get_file(f"{BUCKET}/run/generator.pt", str(local))
+    from exposure_models.checkpoint import load_generator
+
+    assert load_generator(local)[1]["step"] == 6

@@ -26,10 +26,13 @@ import numpy as np
 import torch
 import webdataset as wds
 from torch.utils.data import DataLoader
+from webdataset.cache import StreamingOpen
 
-from exposure_core import shardfmt
+from exposure_core import shardfmt, storage
 from exposure_models.training.loader_config import LoaderConfig
 from exposure_models.training.pairs import Batch, PairStage, Skips
+
+READ_AHEAD = 2  # tars of a worker downloaded ahead of the one it reads (fsspec URLs)
 
 
 @dataclass
@@ -106,13 +109,19 @@ def shard_urls(shards_dir: str | Path, split: str) -> list[str]:
     return urls
 
 
-def make_loader(urls: list[str] | str, config: LoaderConfig) -> PairLoader:
+def make_loader(
+    urls: list[str] | str, config: LoaderConfig, expected: dict[str, str] | None = None
+) -> PairLoader:
     """A loader of (input, target) batches from WebDataset shards.
 
     Args:
         urls: tar paths or URLs, a brace pattern (``"train-{000000..000003}.tar"``), or
-            ``pipe:``/``http(s)://`` URLs (webdataset opens them).
+            ``pipe:``/``http(s)://`` URLs (webdataset opens them), or fsspec URLs
+            (``s3://...``), each read through a local file fetched ahead
+            (``exposure_core.storage.ReadAhead``).
         config: batch size, crop, training or evaluation, and the rest (``LoaderConfig``).
+        expected: fsspec URL -> sha256, checked as each tar arrives (a mismatch is skipped
+            and counted, as a corrupt sample).
     Returns:
         A ``PairLoader`` yielding ``Batch`` (tensors (B, 3, H, W) float32 RGB in [0, 1]).
     """
@@ -133,6 +142,9 @@ def make_loader(urls: list[str] | str, config: LoaderConfig) -> PairLoader:
         workersplitter=wds.split_by_worker if split_shards else None,
         empty_check=False,
     )
+    if all(_fsspec_url(u) for u in url_list):
+        opener = next(i for i, f in enumerate(shards.pipeline) if isinstance(f, StreamingOpen))
+        shards.pipeline[opener] = storage.ReadAhead(READ_AHEAD, expected, skips.handler)
     if config.epoch_len is not None:
         shards = shards.repeat()  # endless sample stream: no partial batch at pass ends
     pairs = PairStage(config, not split_shards, skips)
@@ -153,6 +165,11 @@ def make_loader(urls: list[str] | str, config: LoaderConfig) -> PairLoader:
         worker_init_fn=_seed_worker,
     )
     return PairLoader(loader, config.epoch_len, skips)
+
+
+def _fsspec_url(url: str) -> bool:
+    """A URL webdataset cannot open itself (``s3://``, ``gs://``...): fsspec opens it."""
+    return storage.is_url(url) and storage.protocol(url) not in ("pipe", "http", "https", "file")
 
 
 def _seed_worker(worker: int) -> None:
