@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -334,3 +335,27 @@ def test_training_resumes_from_the_checkpoint_in_the_bucket(
     from exposure_models.checkpoint import load_generator
 
     assert load_generator(local)[1]["step"] == 6
+
+
+def test_dvc_push_and_pull_round_trip_through_the_bucket(
+    server: S3Server, root: Path, bucket_runs: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("dvc_s3", reason="dvc-s3 (the [s3] extra)")
+    from dvc.repo import Repo
+
+    for name, value in server.env(root / "cache-dvc").items():
+        monkeypatch.setenv(name, value)
+    repo_dir = root / "dvc-repo"
+    shutil.copytree(root / "data" / "shards", repo_dir / "shards")
+    repo = Repo.init(str(repo_dir), no_scm=True)
+    with repo.config.edit() as conf:  # what `dvc remote add -d store s3://...` writes
+        conf["remote"]["store"] = {"url": f"s3://{BUCKET}/dvc-store"}
+        conf["core"]["remote"] = "store"
+    repo.add(str(repo_dir / "shards"))
+    before = {p.name: p.read_bytes() for p in (repo_dir / "shards").iterdir()}
+    assert repo.push() > 0
+    shutil.rmtree(repo_dir / "shards")
+    shutil.rmtree(repo_dir / ".dvc" / "cache")
+    Repo(str(repo_dir)).pull()
+    assert {p.name: p.read_bytes() for p in (repo_dir / "shards").iterdir()} == before
+    assert _bucket(server, root).find(f"{BUCKET}/dvc-store")  # the objects are in the bucket
