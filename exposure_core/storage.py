@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from exposure_core.errors import UserError
-from exposure_core.fsutil import MARKER, OutputError, is_temp_name, output_lock
+from exposure_core.fsutil import MARKER, OutputError, is_temp_name, move_into_place, output_lock
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # the package that implements each common protocol (fsspec's own names it too, less plainly)
@@ -172,7 +172,9 @@ def describe_failure(url: str, exc: BaseException, action: str) -> str:
     if isinstance(exc, PermissionError) or "access denied" in lowered or "forbidden" in lowered:
         return f"{where}: access denied (the credentials may not {action} it)"
     if "connect" in name.lower() or "connect" in lowered or isinstance(exc, TimeoutError):
-        return f"{where}: cannot reach the storage endpoint ({text}); cannot {action}"
+        endpoint = re.search(r"https?://[^/\s\"']+", text)  # the host, not the request
+        shown = endpoint.group(0) if endpoint else text
+        return f"{where}: cannot reach the storage endpoint ({shown}); cannot {action}"
     if isinstance(exc, FileNotFoundError):
         return f"{url}: no such object or folder (cannot {action})"
     return f"{where}: cannot {action} ({name}: {text})"
@@ -323,7 +325,7 @@ def download_file(url: str, local: Path) -> bool:
         tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
         try:
             fs.get_file(path, str(tmp))
-            os.replace(tmp, local)
+            move_into_place(tmp, local)
         finally:
             tmp.unlink(missing_ok=True)
     return True
@@ -432,6 +434,8 @@ class ReadAhead:
 
     ``expected`` (URL -> sha256) checks each file as it arrives; a mismatch, like any failed
     download, goes to ``handler`` (WebDataset's: True skips the item, False raises).
+    ``keep_bytes``: files are kept (not deleted) while they total at most this, so the later
+    passes of an endless stream over a split that fits read them locally; 0 keeps none.
     """
 
     def __init__(
@@ -439,31 +443,49 @@ class ReadAhead:
         depth: int = 2,
         expected: dict[str, str] | None = None,
         handler: Callable[[Exception], bool] | None = None,
+        keep_bytes: int = 0,
     ) -> None:
         self.depth = max(1, depth)
         self.expected = expected or {}
         self.handler = handler
+        self.keep_bytes = keep_bytes
+        self.kept: dict[str, Path] = {}
+        self.kept_total = 0
+        self.folder: Path | None = None
+        self.pid = 0
 
     def __call__(self, src: Iterable[dict[str, Any] | str]) -> Iterator[dict[str, Any]]:
         import tempfile
         from collections import deque
         from concurrent.futures import Future, ThreadPoolExecutor
+        from multiprocessing.util import Finalize
 
-        root = cache_root() / "read-ahead"
-        root.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+        if self.folder is None or self.pid != os.getpid():  # one per process (loader worker)
+            root = cache_root() / "read-ahead"
+            root.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+            self.pid, self.kept, self.kept_total = os.getpid(), {}, 0
+            # removed when this process ends (a DataLoader worker too, where atexit is not run)
+            Finalize(self, shutil.rmtree, args=(str(self.folder), True), exitpriority=10)
+        folder = self.folder
         pending: deque[tuple[str, Future[Path]]] = deque()
         try:
             with ThreadPoolExecutor(self.depth) as pool:
                 for n, item in enumerate(src):
                     url = str(item["url"] if isinstance(item, dict) else item)
-                    pending.append((url, pool.submit(self._fetch, url, folder / f"{n}.tar")))
+                    if url in self.kept:
+                        pending.append((url, _done(self.kept[url])))
+                    else:
+                        local = folder / f"{n}.tar"
+                        pending.append((url, pool.submit(self._fetch, url, local)))
                     if len(pending) > self.depth:
                         yield from self._hand_on(*pending.popleft())
                 while pending:
                     yield from self._hand_on(*pending.popleft())
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        finally:  # a pass ended early: the files fetched ahead for it go
+            for url, job in pending:
+                if url not in self.kept:
+                    job.add_done_callback(lambda done: _discard(done))
 
     def _hand_on(self, url: str, job: Any) -> Iterator[dict[str, Any]]:
         try:
@@ -472,12 +494,16 @@ class ReadAhead:
             if self.handler is None or not self.handler(exc):
                 raise
             return
+        if url not in self.kept and self.kept_total + local.stat().st_size <= self.keep_bytes:
+            self.kept[url] = local
+            self.kept_total += local.stat().st_size
         stream = open(local, "rb")  # noqa: SIM115 - closed when the reader asks for the next
         try:
             yield {"url": url, "stream": stream, "local_path": str(local)}
         finally:
             stream.close()
-            local.unlink(missing_ok=True)
+            if url not in self.kept:
+                local.unlink(missing_ok=True)
 
     def _fetch(self, url: str, local: Path) -> Path:
         import hashlib
@@ -495,3 +521,18 @@ class ReadAhead:
                 local.unlink(missing_ok=True)
                 raise StorageError(f"{url}: sha256 differs from index.json's (corrupt shard)")
         return local
+
+
+def _done(value: Path) -> Any:
+    """A finished future holding ``value`` (a kept file, nothing to fetch)."""
+    from concurrent.futures import Future
+
+    future: Future[Path] = Future()
+    future.set_result(value)
+    return future
+
+
+def _discard(job: Any) -> None:
+    """Delete the file a finished fetch wrote (a pass ended before it was read)."""
+    if job.exception() is None:
+        job.result().unlink(missing_ok=True)

@@ -12,13 +12,16 @@ import subprocess
 import sys
 import tarfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from exposure_core import storage
 from exposure_core.errors import UserError
 from exposure_core.manifest import SourceItem, write_jsonl
+from pipeline.cli import app
 from tests import _datasets
 from tests._s3 import BUCKET, S3Server, free_port
 
@@ -61,24 +64,51 @@ def write_raw(folder: Path) -> None:
     write_jsonl(folder / "demo" / "index.jsonl", items)
 
 
-def prep(
-    root: Path, env: dict[str, str], *args: str, timeout: int = 120
-) -> subprocess.CompletedProcess:
-    """``prep`` in a subprocess with ``env`` over a clean environment (no credential of the
-    machine's own), in ``root``."""
+@dataclass
+class Done:
+    """What a ``prep`` command left: its exit code and everything it printed."""
+
+    returncode: int
+    output: str
+
+
+def prep(root: Path, env: dict[str, str], *args: str) -> Done:
+    """``prep`` in this process (``CliRunner``), in ``root``, with ``env`` over an environment
+    without the machine's own credentials; fresh storage clients (s3fs keeps one per
+    settings, made with the credentials of its time)."""
+    import s3fs
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [k for k in os.environ if k.startswith(("AWS_", "FSSPEC_"))]:
+            mp.delenv(name)
+        for name, value in env.items():
+            mp.setenv(name, value)
+        mp.chdir(root)
+        s3fs.S3FileSystem.clear_instance_cache()
+        argv = [*args, "--params", str(root / "params.yaml")]
+        result = CliRunner().invoke(app, argv, terminal_width=400)
+        s3fs.S3FileSystem.clear_instance_cache()
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Done(result.exit_code, result.output)
+
+
+def prep_process(root: Path, env: dict[str, str], *args: str) -> Done:
+    """``prep`` in a subprocess (what a user runs), otherwise as ``prep``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
     full = {**base, **env, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
     cmd = [sys.executable, "-m", "pipeline", *args, "--params", str(root / "params.yaml")]
-    return subprocess.run(cmd, cwd=root, env=full, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(cmd, cwd=root, env=full, capture_output=True, text=True, timeout=240)
+    return Done(done.returncode, done.stdout + done.stderr)
 
 
-def ok(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout + done.stderr
+def ok(done: Done) -> str:
+    assert done.returncode == 0, done.output[-4000:]
+    return done.output
 
 
-def error_lines(done: subprocess.CompletedProcess) -> list[str]:
-    return [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+def error_lines(done: Done) -> list[str]:
+    return [line for line in done.output.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +204,7 @@ def test_an_output_prefix_no_stage_wrote_is_refused(server: S3Server, root: Path
         f"s3://{BUCKET}/precious",
     )
     assert done.returncode == 2
-    assert f"s3://{BUCKET}/precious" in done.stderr and "left untouched" in done.stderr
+    assert f"s3://{BUCKET}/precious" in done.output and "left untouched" in done.output
     assert fs.cat(f"{BUCKET}/precious/notes.txt") == b"mine"
 
 
@@ -209,9 +239,9 @@ def test_storage_faults_end_in_one_line_naming_the_url(
     assert expected in lines[0], lines
     url = src if case == "missing bucket" else None
     assert (url or "s3://") in lines[0]
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.output
     for value in (env["AWS_SECRET_ACCESS_KEY"], env["AWS_ACCESS_KEY_ID"]):
-        assert value not in done.stdout + done.stderr
+        assert value not in done.output
     after = sorted(p.relative_to(root / "data").as_posix() for p in (root / "data").rglob("*"))
     assert after == before  # nothing local lost or changed
     if case == "denied write":
@@ -312,7 +342,7 @@ def test_training_resumes_from_the_checkpoint_in_the_bucket(
     env = server.env(root / "cache-resume")  # a machine that never saw the run
     run = f"s3://{BUCKET}/run"
     text = ok(
-        prep(
+        prep_process(
             root,
             env,
             "train",

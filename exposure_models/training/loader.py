@@ -32,7 +32,9 @@ from exposure_core import shardfmt, storage
 from exposure_models.training.loader_config import LoaderConfig
 from exposure_models.training.pairs import Batch, PairStage, Skips
 
-READ_AHEAD = 2  # tars of a worker downloaded ahead of the one it reads (fsspec URLs)
+READ_AHEAD = 4  # tars of a worker downloaded ahead of the one it reads (fsspec URLs)
+# downloaded tars a worker keeps for its later passes (fsspec URLs); beyond it, each pass streams
+KEEP_BYTES = 4 << 30
 
 
 @dataclass
@@ -144,7 +146,7 @@ def make_loader(
     )
     if all(_fsspec_url(u) for u in url_list):
         opener = next(i for i, f in enumerate(shards.pipeline) if isinstance(f, StreamingOpen))
-        shards.pipeline[opener] = storage.ReadAhead(READ_AHEAD, expected, skips.handler)
+        shards.pipeline[opener] = storage.ReadAhead(READ_AHEAD, expected, skips.handler, KEEP_BYTES)
     if config.epoch_len is not None:
         shards = shards.repeat()  # endless sample stream: no partial batch at pass ends
     pairs = PairStage(config, not split_shards, skips)
