@@ -331,6 +331,17 @@ def download_file(url: str, local: Path) -> bool:
     return True
 
 
+def fetch_file(path: PathLike) -> Path:
+    """``path`` itself, or for a URL its mirror, fetched (a missing object is a ``UserError``)."""
+    if not is_url(path):
+        return Path(path)
+    url = str(path)
+    local = mirror_path(url)
+    if not download_file(url, local):
+        raise UserError(f"{url}: no such object")
+    return local
+
+
 # --- writing -------------------------------------------------------------------------------------
 
 
@@ -453,6 +464,8 @@ class ReadAhead:
         self.kept_total = 0
         self.folder: Path | None = None
         self.pid = 0
+        self.pool: Any = None
+        self.fetched = 0
 
     def __call__(self, src: Iterable[dict[str, Any] | str]) -> Iterator[dict[str, Any]]:
         import tempfile
@@ -465,27 +478,27 @@ class ReadAhead:
             root.mkdir(parents=True, exist_ok=True)
             self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
             self.pid, self.kept, self.kept_total = os.getpid(), {}, 0
+            self.pool = ThreadPoolExecutor(self.depth)
             # removed when this process ends (a DataLoader worker too, where atexit is not run)
             Finalize(self, shutil.rmtree, args=(str(self.folder), True), exitpriority=10)
-        folder = self.folder
         pending: deque[tuple[str, Future[Path]]] = deque()
         try:
-            with ThreadPoolExecutor(self.depth) as pool:
-                for n, item in enumerate(src):
-                    url = str(item["url"] if isinstance(item, dict) else item)
-                    if url in self.kept:
-                        pending.append((url, _done(self.kept[url])))
-                    else:
-                        local = folder / f"{n}.tar"
-                        pending.append((url, pool.submit(self._fetch, url, local)))
-                    if len(pending) > self.depth:
-                        yield from self._hand_on(*pending.popleft())
-                while pending:
+            for item in src:
+                url = str(item["url"] if isinstance(item, dict) else item)
+                if url in self.kept:
+                    pending.append((url, _done(self.kept[url])))
+                else:
+                    self.fetched += 1
+                    local = self.folder / f"{self.fetched}.tar"
+                    pending.append((url, self.pool.submit(self._fetch, url, local)))
+                if len(pending) > self.depth:
                     yield from self._hand_on(*pending.popleft())
+            while pending:
+                yield from self._hand_on(*pending.popleft())
         finally:  # a pass ended early: the files fetched ahead for it go
             for url, job in pending:
                 if url not in self.kept:
-                    job.add_done_callback(lambda done: _discard(done))
+                    job.add_done_callback(_discard)
 
     def _hand_on(self, url: str, job: Any) -> Iterator[dict[str, Any]]:
         try:

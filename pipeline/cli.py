@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from exposure_core import storage
 from exposure_core.console import console
 from exposure_core.errors import UserError
 from pipeline.params import load_params
@@ -275,11 +276,13 @@ def train(
 
 @app.command()
 def evaluate(
-    shards: Annotated[Path, typer.Option(help="shard folder (its test split is scored)")] = Path(
-        "data/shards"
-    ),
-    model: Annotated[Path, typer.Option(help="trained generator")] = Path("models/generator.pt"),
-    output: Annotated[Path, typer.Option(help="report folder")] = Path("reports"),
+    shards: Annotated[
+        str, typer.Option(help="shard folder (its test split is scored), path or URL")
+    ] = "data/shards",
+    model: Annotated[
+        str, typer.Option(help="trained generator (path or URL)")
+    ] = "models/generator.pt",
+    output: Annotated[str, typer.Option(help="report folder (path or URL)")] = "reports",
     paired: Annotated[
         list[Path] | None,
         typer.Option(help="also score a paired folder (low/high, input/target, MSEC, LOL)"),
@@ -319,7 +322,8 @@ def evaluate(
         from pipeline.stages import evaluate_sr
 
         with user_errors():
-            _finish(evaluate_sr.run(params, model, output, shards=shards, photos=photos))
+            local = [storage.as_local(x) for x in (model, output, shards)]
+            _finish(evaluate_sr.run(params, local[0], local[1], shards=local[2], photos=photos))
         return
     from pipeline.stages import evaluate as stage
 
@@ -339,12 +343,18 @@ def evaluate(
 
 @app.command()
 def enhance(
-    photos: Annotated[list[Path], typer.Argument(help="photos or folders (JPEG/PNG/TIFF/RAW)")],
+    photos: Annotated[
+        list[str], typer.Argument(help="photos or folders (JPEG/PNG/TIFF/RAW), paths or URLs")
+    ],
     model: Annotated[
-        Path | None,
-        typer.Option(help="trained generator (default: the shipped models/pretrained/real.pt)"),
+        str | None,
+        typer.Option(
+            help="trained generator, path or URL (default: the shipped models/pretrained/real.pt)"
+        ),
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="folder for the corrected photos")] = None,
+    output: Annotated[
+        str | None, typer.Option(help="folder for the corrected photos (or URL)")
+    ] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="overwrite the input files")] = False,
     fmt: Annotated[
         str | None, typer.Option("--format", help="same | jpg | png | tif (16-bit)")

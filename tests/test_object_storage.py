@@ -37,18 +37,20 @@ synthesize: {workers: 1, tau_samples: 2, evs: [-1.0, 1.0]}
 shard: {max_samples: 2}
 train:
   preset: demo
-  steps: 4
+  steps: 2
   batch_size: 2
   crop: 32
   workers: 0
   device: cpu
   log_every: 2
-  val_every: 4
+  val_every: 2
   val_images: 1
   checkpoint_every: 2
   shuffle_buffer: 4
   generator: {depth: 4, width: 8}
   discriminator: {width: 8}
+evaluate: {workers: 1, samples: 1}
+enhance: {device: cpu}
 """
 TRAIN_PHOTOS = 8  # + one val and one test photo; 2 per shard: 4 train shards
 
@@ -93,15 +95,6 @@ def prep(root: Path, env: dict[str, str], *args: str) -> Done:
     return Done(result.exit_code, result.output)
 
 
-def prep_process(root: Path, env: dict[str, str], *args: str) -> Done:
-    """``prep`` in a subprocess (what a user runs), otherwise as ``prep``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
-    full = {**base, **env, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
-    cmd = [sys.executable, "-m", "pipeline", *args, "--params", str(root / "params.yaml")]
-    done = subprocess.run(cmd, cwd=root, env=full, capture_output=True, text=True, timeout=240)
-    return Done(done.returncode, done.stdout + done.stderr)
-
-
 def ok(done: Done) -> str:
     assert done.returncode == 0, done.output[-4000:]
     return done.output
@@ -129,21 +122,14 @@ def root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def bucket_runs(server: S3Server, root: Path) -> dict[str, str]:
     """The three data stages from and to the bucket, and the same locally; their outputs."""
-    env = server.env(root / "cache")
-    upload = [
-        sys.executable,
-        "-c",
-        "import s3fs, sys; s3fs.S3FileSystem().put(sys.argv[1], sys.argv[2], recursive=True)",
-        str(root / "data" / "raw"),
-        f"{BUCKET}/data/raw",
-    ]
-    subprocess.run(upload, env={**os.environ, **env}, check=True, timeout=60)
+    _bucket(server, root).put(str(root / "data" / "raw"), f"{BUCKET}/data/raw", recursive=True)
     out = {}
     stages = [
         ("filter", "raw", "filtered", []),
         ("synthesize", "filtered", "pairs", ["--recipes-only"]),
         ("shard", "pairs", "shards", []),
     ]
+    env = server.env(root / "cache")
     for stage, src, dst, extra in stages:
         out[stage] = ok(
             prep(root, env, stage, "--input", f"{DATA}/{src}", "--output", f"{DATA}/{dst}", *extra)
@@ -303,7 +289,7 @@ def _train_keys(shards: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def two_nodes(server: S3Server, root: Path, bucket_runs: dict[str, str]) -> Path:
-    """Two torchrun nodes on loopback (c10d rendezvous, gloo): a loader pass and 4 training
+    """Two torchrun nodes on loopback (c10d rendezvous, gloo): a loader pass and 2 training
     steps each, from the shards in the bucket; checkpoints and logs to the bucket."""
     out = root / "seen"
     out.mkdir()
@@ -342,14 +328,14 @@ def test_training_resumes_from_the_checkpoint_in_the_bucket(
     env = server.env(root / "cache-resume")  # a machine that never saw the run
     run = f"s3://{BUCKET}/run"
     text = ok(
-        prep_process(
+        prep(
             root,
             env,
             "train",
             "--shards",
             f"{DATA}/shards",
             "--steps",
-            "6",
+            "3",
             "--model",
             f"{run}/generator.pt",
             "--checkpoints",
@@ -358,13 +344,13 @@ def test_training_resumes_from_the_checkpoint_in_the_bucket(
             f"{run}/logs",
         )
     )
-    assert f"resumed from {run}/ckpt/last.pt at step 4" in text
+    assert f"resumed from {run}/ckpt/last.pt at step 2" in text
     local = root / "cache-resume" / "g.pt"
     fs = _bucket(server, root)
     fs.get_file(f"{BUCKET}/run/generator.pt", str(local))
     from exposure_models.checkpoint import load_generator
 
-    assert load_generator(local)[1]["step"] == 6
+    assert load_generator(local)[1]["step"] == 3
 
 
 def test_dvc_push_and_pull_round_trip_through_the_bucket(
@@ -389,3 +375,35 @@ def test_dvc_push_and_pull_round_trip_through_the_bucket(
     Repo(str(repo_dir)).pull()
     assert {p.name: p.read_bytes() for p in (repo_dir / "shards").iterdir()} == before
     assert _bucket(server, root).find(f"{BUCKET}/dvc-store")  # the objects are in the bucket
+
+
+def test_evaluate_and_enhance_read_and_write_the_bucket(
+    server: S3Server, root: Path, two_nodes: Path
+) -> None:
+    env = server.env(root / "cache-use")
+    run = f"s3://{BUCKET}/run"
+    model = f"{run}/generator.pt"
+    ok(
+        prep(
+            root,
+            env,
+            "evaluate",
+            "--shards",
+            f"{DATA}/shards",
+            "--model",
+            model,
+            "--output",
+            f"s3://{BUCKET}/reports",
+        )
+    )
+    photos = [f"{DATA}/raw/demo/p0.png", f"{DATA}/raw/demo/p1.png"]
+    text = ok(
+        prep(root, env, "enhance", *photos, "--model", model, "--output", f"s3://{BUCKET}/fixed")
+    )
+    assert "written" in text
+    fs = _bucket(server, root)
+    assert fs.exists(f"{BUCKET}/reports/README.md")
+    assert fs.exists(f"{BUCKET}/reports/metrics")
+    assert sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{BUCKET}/fixed")) == ["p0.png", "p1.png"]
+    done = prep(root, env, "enhance", photos[0], "--in-place")
+    assert done.returncode == 2 and "need --output" in done.output
