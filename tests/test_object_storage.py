@@ -74,7 +74,7 @@ class Done:
     output: str
 
 
-def prep(root: Path, env: dict[str, str], *args: str) -> Done:
+def prep(root: Path, env: dict[str, str], *args: str, params: str = "params.yaml") -> Done:
     """``prep`` in this process (``CliRunner``), in ``root``, with ``env`` over an environment
     without the machine's own credentials; fresh storage clients (s3fs keeps one per
     settings, made with the credentials of its time)."""
@@ -87,7 +87,7 @@ def prep(root: Path, env: dict[str, str], *args: str) -> Done:
             mp.setenv(name, value)
         mp.chdir(root)
         s3fs.S3FileSystem.clear_instance_cache()
-        argv = [*args, "--params", str(root / "params.yaml")]
+        argv = [*args, "--params", str(root / params)]
         result = CliRunner().invoke(app, argv, terminal_width=400)
         s3fs.S3FileSystem.clear_instance_cache()
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -407,3 +407,15 @@ def test_evaluate_and_enhance_read_and_write_the_bucket(
     assert sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{BUCKET}/fixed")) == ["p0.png", "p1.png"]
     done = prep(root, env, "enhance", photos[0], "--in-place")
     assert done.returncode == 2 and "need --output" in done.output
+
+
+def test_the_folder_source_indexes_photos_in_the_bucket(
+    server: S3Server, root: Path, bucket_runs: dict[str, str]
+) -> None:
+    (root / "params-folder.yaml").write_text(
+        PARAMS + f"data: {{sources: [folder], folder: {{path: '{DATA}/raw/demo'}}}}\n"
+    )
+    env = server.env(root / "cache-folder")
+    ok(prep(root, env, "download", "--output", "raw-from-bucket", params="params-folder.yaml"))
+    index = (root / "raw-from-bucket" / "folder" / "index.jsonl").read_text().splitlines()
+    assert len(index) == TRAIN_PHOTOS + 2
