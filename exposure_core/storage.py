@@ -395,9 +395,14 @@ def publish(local: Path, url: str, commit: Iterable[str] = (), remove_stale: boo
         if p.is_file() and not is_temp_name(p.name)
     )
     last = [f for f in commit if f in files]
-    order = [f for f in files if f not in last] + last
+    first = [f for f in files if f not in last]
     with storage_errors(url, "write"):
-        for rel in order:
+        if protocol(url) in ATOMIC_PUT and first:  # one batch, sent concurrently
+            fs.put([str(local / f) for f in first], [f"{base}/{f}" for f in first])
+        else:
+            for rel in first:
+                _put(fs, local / rel, f"{base}/{rel}", protocol(url))
+        for rel in last:
             _put(fs, local / rel, f"{base}/{rel}", protocol(url))
         listing = _listing(fs, base)
         stale = [f"{base}/{rel}" for rel in listing if rel not in files and remove_stale]
@@ -407,7 +412,7 @@ def publish(local: Path, url: str, commit: Iterable[str] = (), remove_stale: boo
         stamp = _mtime(listing.get(rel, {}))
         if stamp is not None:
             os.utime(local / rel, (stamp, stamp))
-    return len(order)
+    return len(files)
 
 
 @contextmanager

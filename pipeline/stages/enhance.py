@@ -188,7 +188,8 @@ def run(
     photos = [storage.pull(str(x)) if storage.is_url(x) else Path(x) for x in inputs]
     local_model = storage.fetch_file(model) if model is not None else None
     if not storage.is_url(output):
-        return correct(params, photos, local_model, output, in_place, upscale)  # type: ignore[arg-type]
+        local = Path(output) if output is not None else None
+        return correct(params, photos, local_model, local, in_place, upscale)
     storage.cache_root().mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="enhance-", dir=storage.cache_root()))
     try:
