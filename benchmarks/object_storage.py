@@ -6,7 +6,8 @@ Figures (medians of ``--repeat`` interleaved rounds; the server and both runs sh
   (a) the training loader (``make_loader``, train mode, ``--workers`` workers, endless stream)
       over the train tars in the bucket (``s3://``, read ahead into local files) vs the same
       tars on local disk: samples per second over ``--batches`` batches after a warm-up batch;
-      goal >= 0.8x the local rate;
+      goal >= 0.8x the local rate. Workers keep the tars they fetched for later passes
+      (``loader.KEEP_BYTES``); ``--stream-only`` keeps none, so every pass streams;
   (b) ``prep filter`` + ``prep synthesize --recipes-only`` + ``prep shard`` from and to the
       bucket vs the same three on local folders: wall time of the three commands; goal <=
       1.5x; the tars and index.json compared byte for byte;
@@ -85,6 +86,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--photos", type=Path, default=None)
+    parser.add_argument(
+        "--stream-only",
+        action="store_true",
+        help="workers keep no fetched tar (loader.KEEP_BYTES = 0): every pass streams",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="object-storage-"))
     server = S3Server(work / "moto.log").start()
@@ -124,6 +130,10 @@ def main() -> None:
         )
         os.environ.update(env)
         from exposure_core import shardfmt
+        from exposure_models.training import loader
+
+        if args.stream_only:
+            loader.KEEP_BYTES = 0
 
         checked = shardfmt.check_shards(work / "data" / "shards", "train")
         local_urls = checked.urls(work / "data" / "shards")

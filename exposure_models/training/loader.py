@@ -144,9 +144,7 @@ def make_loader(
         workersplitter=wds.split_by_worker if split_shards else None,
         empty_check=False,
     )
-    if all(_fsspec_url(u) for u in url_list):
-        opener = next(i for i, f in enumerate(shards.pipeline) if isinstance(f, StreamingOpen))
-        shards.pipeline[opener] = storage.ReadAhead(READ_AHEAD, expected, skips.handler, KEEP_BYTES)
+    _read_ahead(shards, url_list, expected, skips)
     if config.epoch_len is not None:
         shards = shards.repeat()  # endless sample stream: no partial batch at pass ends
     pairs = PairStage(config, not split_shards, skips)
@@ -167,6 +165,15 @@ def make_loader(
         worker_init_fn=_seed_worker,
     )
     return PairLoader(loader, config.epoch_len, skips)
+
+
+def _read_ahead(
+    shards: wds.WebDataset, urls: list[str], expected: dict[str, str] | None, skips: Skips
+) -> None:
+    """Shards at fsspec URLs (all of them): webdataset's opener replaced by the read-ahead."""
+    if all(_fsspec_url(u) for u in urls):
+        opener = next(i for i, f in enumerate(shards.pipeline) if isinstance(f, StreamingOpen))
+        shards.pipeline[opener] = storage.ReadAhead(READ_AHEAD, expected, skips.handler, KEEP_BYTES)
 
 
 def _fsspec_url(url: str) -> bool:
