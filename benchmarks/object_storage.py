@@ -60,7 +60,7 @@ def stages(cwd: Path, env: dict[str, str], base: str) -> tuple[float, str]:
     ):
         seconds, out = prep(
             cwd, env, stage, "--input", f"{base}/{src}", "--output", f"{base}/{dst}", *extra
-        )  # noqa: E501
+        )
         total, text = total + seconds, text + out
     return total, text
 
@@ -70,7 +70,7 @@ def loader_rate(urls: list[str], workers: int, batches: int, expected: dict | No
 
     config = LoaderConfig(
         batch_size=4, crop=128, train=True, workers=workers, epoch_len=batches + 1
-    )  # noqa: E501
+    )
     loader = make_loader(urls, config, expected)
     stream = iter(loader)
     next(stream)  # workers started, first tars read
@@ -152,14 +152,14 @@ def main() -> None:
         ls, bs = statistics.median(local_s), statistics.median(bucket_s)
         print(f"train tars: {len(local_urls)}; workers {args.workers}; repeat {args.repeat}")
         print(
-            f"(a) loader: local {lr:.1f} samples/s, bucket {br:.1f} samples/s: {br / lr:.2f}x (goal >= 0.8)"
-        )  # noqa: E501
+            f"(a) loader: local {lr:.1f} samples/s, bucket {br:.1f} samples/s: "
+            f"{br / lr:.2f}x (goal >= 0.8)"
+        )
         print(
-            f"(b) filter+synthesize+shard: local {ls:.2f} s, bucket {bs:.2f} s: {bs / ls:.2f}x (goal <= 1.5); shard bytes identical: {same and remote_same}"
-        )  # noqa: E501
-        print(
-            f"(c) the planted secret (and key id) found {found} times in the files and output of the runs"
-        )  # noqa: E501
+            f"(b) filter+synthesize+shard: local {ls:.2f} s, bucket {bs:.2f} s: "
+            f"{bs / ls:.2f}x (goal <= 1.5); shard bytes identical: {same and remote_same}"
+        )
+        print(f"(c) the planted secret (and key id) found {found} times in the runs' files/output")
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
