@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exposure_core import camera, exposure, imageio
+from exposure_core import camera, exposure, imageio, storage
 from exposure_core.errors import UserError
 from exposure_core.exposure import CURVES
 from exposure_core.schema import ConfigError
@@ -350,17 +350,43 @@ class ShardCheck:
     corrupt: list[str]  # "<file>: <reason>"
     expected_pairs: int  # pairs the index lists for the split (every shard)
 
-    def urls(self, shards: Path) -> list[str]:
-        return [str(shards / s["name"]) for s in self.usable]
+    def urls(self, shards: str | Path) -> list[str]:
+        """The usable tars' paths, or URLs under a shard URL."""
+        if storage.is_url(shards):
+            return [storage.join(str(shards), str(s["name"])) for s in self.usable]
+        return [str(Path(shards) / s["name"]) for s in self.usable]
+
+    def expected_sha256(self, shards: str | Path) -> dict[str, str]:
+        """URL -> the sha256 ``index.json`` lists, for checking each tar as it is read."""
+        return dict(
+            zip(self.urls(shards), (str(s.get("sha256")) for s in self.usable), strict=True)
+        )
+
+
+def local_shards(shards: str | Path, splits: tuple[str, ...] = ()) -> Path:
+    """The folder holding ``index.json``: ``shards`` itself, or for a URL its local mirror
+    with a fresh ``index.json`` and the tars of ``splits`` (fetched when stale); the other
+    splits' tars stay in the bucket, read as they are streamed."""
+    if not storage.is_url(shards):
+        return Path(shards)
+    url = str(shards)
+    local = storage.mirror_path(url)
+    if not storage.download_file(storage.join(url, INDEX_NAME), local / INDEX_NAME):
+        raise UserError(f"{storage.join(url, INDEX_NAME)}: no shard index; run `prep shard` first")
+    names = [str(s["name"]) for s in read_index(local)["shards"] if s.get("split") in splits]
+    storage.fetch_relative(url, names)
+    return local
 
 
 def check_shards(
-    shards: Path, split: str, verify: bool = True, max_corrupt: float = 1.0
+    shards: Path, split: str, verify: bool = True, max_corrupt: float = 1.0, present: bool = True
 ) -> ShardCheck:
     """The split's shards from ``index.json``; with ``verify``, each file's sha256 checked once.
 
     A missing file or a sha256 mismatch makes a shard corrupt: it is left out and listed. More
     than ``max_corrupt`` (a fraction of the split's shards) corrupt is a ``UserError`` naming them.
+    ``present`` False: the tars are elsewhere (streamed from a URL, checked as they are read);
+    only the index is read.
     """
     index = read_index(shards)
     entries = [s for s in index["shards"] if s.get("split") == split]
@@ -370,7 +396,9 @@ def check_shards(
     for entry in entries:
         path = shards / str(entry["name"])
         reason = None
-        if not path.is_file():
+        if not present:
+            pass
+        elif not path.is_file():
             reason = "missing"
         elif verify:
             try:

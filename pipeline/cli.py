@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from exposure_core import storage
 from exposure_core.console import console
 from exposure_core.errors import UserError
 from pipeline.params import load_params
@@ -109,8 +110,10 @@ def download(
 
 @app.command(name="filter")
 def filter_(
-    input: Annotated[Path, typer.Option("--input", help="raw data folder or any photo folder")],
-    output: Annotated[Path, typer.Option(help="folder for manifest.jsonl")],
+    input: Annotated[
+        str, typer.Option("--input", help="raw data folder or any photo folder (path or URL)")
+    ],
+    output: Annotated[str, typer.Option(help="folder for manifest.jsonl (path or URL)")],
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
     max_stops: Annotated[
         float | None,
@@ -138,9 +141,14 @@ def filter_(
 @app.command()
 def synthesize(
     input: Annotated[
-        Path, typer.Option("--input", help="filter manifest (or its folder), or a photo folder")
+        str,
+        typer.Option(
+            "--input", help="filter manifest (or its folder), or a photo folder (path or URL)"
+        ),
     ],
-    output: Annotated[Path, typer.Option(help="folder for the pairs and manifest.jsonl")],
+    output: Annotated[
+        str, typer.Option(help="folder for the pairs and manifest.jsonl (path or URL)")
+    ],
     tau: Annotated[
         str | None, typer.Option(help="'0.5..1' draws tau per sample; '0.7' fixes it")
     ] = None,
@@ -183,8 +191,8 @@ def synthesize(
 
 @app.command()
 def shard(
-    input: Annotated[Path, typer.Option("--input", help="pairs manifest or its folder")],
-    output: Annotated[Path, typer.Option(help="folder for the tars and index.json")],
+    input: Annotated[str, typer.Option("--input", help="pairs manifest or its folder (or URL)")],
+    output: Annotated[str, typer.Option(help="folder for the tars and index.json (or URL)")],
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
 ) -> None:
@@ -239,14 +247,16 @@ def export(
 
 @app.command()
 def train(
-    shards: Annotated[Path, typer.Option(help="shard folder (prep shard output)")] = Path(
-        "data/shards"
-    ),
-    model: Annotated[Path, typer.Option(help="where the generator goes")] = Path(
-        "models/generator.pt"
-    ),
-    checkpoints: Annotated[Path, typer.Option(help="training checkpoints")] = Path("checkpoints"),
-    dvclive: Annotated[Path, typer.Option(help="DVCLive log folder")] = Path("dvclive"),
+    shards: Annotated[
+        str, typer.Option(help="shard folder (prep shard output), path or URL")
+    ] = "data/shards",
+    model: Annotated[
+        str, typer.Option(help="where the generator goes (path or URL)")
+    ] = "models/generator.pt",
+    checkpoints: Annotated[
+        str, typer.Option(help="training checkpoints (folder or URL)")
+    ] = "checkpoints",
+    dvclive: Annotated[str, typer.Option(help="DVCLive log folder (or URL)")] = "dvclive",
     preset: Annotated[
         str | None,
         typer.Option(
@@ -304,11 +314,13 @@ def train(
 
 @app.command()
 def evaluate(
-    shards: Annotated[Path, typer.Option(help="shard folder (its test split is scored)")] = Path(
-        "data/shards"
-    ),
-    model: Annotated[Path, typer.Option(help="trained generator")] = Path("models/generator.pt"),
-    output: Annotated[Path, typer.Option(help="report folder")] = Path("reports"),
+    shards: Annotated[
+        str, typer.Option(help="shard folder (its test split is scored), path or URL")
+    ] = "data/shards",
+    model: Annotated[
+        str, typer.Option(help="trained generator (path or URL)")
+    ] = "models/generator.pt",
+    output: Annotated[str, typer.Option(help="report folder (path or URL)")] = "reports",
     paired: Annotated[
         list[Path] | None,
         typer.Option(help="also score a paired folder (low/high, input/target, MSEC, LOL)"),
@@ -348,7 +360,8 @@ def evaluate(
         from pipeline.stages import evaluate_sr
 
         with user_errors():
-            _finish(evaluate_sr.run(params, model, output, shards=shards, photos=photos))
+            local = [storage.as_local(x) for x in (model, output, shards)]
+            _finish(evaluate_sr.run(params, local[0], local[1], shards=local[2], photos=photos))
         return
     from pipeline.stages import evaluate as stage
 
@@ -368,14 +381,19 @@ def evaluate(
 
 @app.command()
 def enhance(
-    photos: Annotated[list[Path], typer.Argument(help="photos or folders (JPEG/PNG/TIFF/RAW)")],
+    photos: Annotated[
+        list[str], typer.Argument(help="photos or folders (JPEG/PNG/TIFF/RAW), paths or URLs")
+    ],
     model: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="trained generator (default: the shipped exposure_models/pretrained/real.pt)"
+            help="trained generator, path or URL "
+            "(default: the shipped exposure_models/pretrained/real.pt)"
         ),
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="folder for the corrected photos")] = None,
+    output: Annotated[
+        str | None, typer.Option(help="folder for the corrected photos (or URL)")
+    ] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="overwrite the input files")] = False,
     fmt: Annotated[
         str | None, typer.Option("--format", help="same | jpg | png | tif (16-bit)")

@@ -27,10 +27,15 @@ import numpy as np
 import torch
 import webdataset as wds
 from torch.utils.data import DataLoader
+from webdataset.cache import StreamingOpen
 
-from exposure_core import shardfmt
+from exposure_core import shardfmt, storage
 from exposure_models.training.loader_config import LoaderConfig
 from exposure_models.training.pairs import Batch, PairStage, Skips
+
+READ_AHEAD = 4  # tars of a worker downloaded ahead of the one it reads (fsspec URLs)
+# downloaded tars a worker keeps for its later passes (fsspec URLs); beyond it, each pass streams
+KEEP_BYTES = 4 << 30
 
 
 @dataclass
@@ -107,13 +112,19 @@ def shard_urls(shards_dir: str | Path, split: str) -> list[str]:
     return urls
 
 
-def make_loader(urls: list[str] | str, config: LoaderConfig) -> PairLoader:
+def make_loader(
+    urls: list[str] | str, config: LoaderConfig, expected: dict[str, str] | None = None
+) -> PairLoader:
     """A loader of (input, target) batches from WebDataset shards.
 
     Args:
         urls: tar paths or URLs, a brace pattern (``"train-{000000..000003}.tar"``), or
-            ``pipe:``/``http(s)://`` URLs (webdataset opens them).
+            ``pipe:``/``http(s)://`` URLs (webdataset opens them), or fsspec URLs
+            (``s3://...``), each read through a local file fetched ahead
+            (``exposure_core.storage.ReadAhead``).
         config: batch size, crop, training or evaluation, and the rest (``LoaderConfig``).
+        expected: fsspec URL -> sha256, checked as each tar arrives (a mismatch is skipped
+            and counted, as a corrupt sample).
     Returns:
         A ``PairLoader`` yielding ``Batch`` (tensors (B, 3, H, W) float32 RGB in [0, 1]).
     """
@@ -122,6 +133,7 @@ def make_loader(urls: list[str] | str, config: LoaderConfig) -> PairLoader:
     split_shards = len(url_list) >= world * max(config.workers, 1)
     skips = Skips()
     shards, pairs = _sources(url_list, config, skips, split_shards)
+    _read_ahead(shards, url_list, expected, skips)
     if config.epoch_len is not None:
         shards = shards.repeat()  # endless sample stream: no partial batch at pass ends
     pipeline = wds.DataPipeline(
@@ -191,6 +203,20 @@ def _one_pair(pairs: PairStage, item: tuple) -> tuple[torch.Tensor, torch.Tensor
     """One rendered item as (input, target, meta), colour jitter applied (``collate``)."""
     batch = pairs.collate([item])
     return batch.input[0], batch.target[0], batch.meta[0]
+
+
+def _read_ahead(
+    shards: wds.WebDataset, urls: list[str], expected: dict[str, str] | None, skips: Skips
+) -> None:
+    """Shards at fsspec URLs (all of them): webdataset's opener replaced by the read-ahead."""
+    if all(_fsspec_url(u) for u in urls):
+        opener = next(i for i, f in enumerate(shards.pipeline) if isinstance(f, StreamingOpen))
+        shards.pipeline[opener] = storage.ReadAhead(READ_AHEAD, expected, skips.handler, KEEP_BYTES)
+
+
+def _fsspec_url(url: str) -> bool:
+    """A URL webdataset cannot open itself (``s3://``, ``gs://``...): fsspec opens it."""
+    return storage.is_url(url) and storage.protocol(url) not in ("pipe", "http", "https", "file")
 
 
 def _seed_worker(worker: int) -> None:

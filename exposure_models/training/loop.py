@@ -44,10 +44,12 @@ def train_loader(
     urls: list[str],
     step: int = 0,
     fresh_tau: tuple[float, float] | None = None,
+    expected: dict[str, str] | None = None,
 ) -> tuple[PairLoader, int]:
     """The training stream of a run over the train shards ``urls`` at ``step``, and how many
     of its batches to replay first. ``fresh_tau`` draws a new tau per visit (seed 002).
 
+    ``expected``: URL -> sha256 of shards streamed from a bucket (checked as they arrive).
     ``exact_resume``: the run's own stream (seed ``train.seed``), replayed up to ``step``;
     otherwise, past step 0, a new stream seeded with ``seed + step`` and nothing to replay.
     """
@@ -68,6 +70,7 @@ def train_loader(
             fresh_tau=fresh_tau,
             square=p.resize_mode == "square",
         ),
+        expected,
     )
     return loader, 0 if fresh_stream else step
 
@@ -86,10 +89,13 @@ class Trainer:
     live: Any = None
     validation: Validation = field(default_factory=lambda: Validation([]))
     window: tuple[float, int] = (0.0, 0)  # start time and images of the current log window
+    after_checkpoint: Callable[[], None] | None = None  # e.g. copy it and the logs to a bucket
 
     def checkpoint(self, step: int) -> None:
         if self.ctx.main:
             save_training(self.checkpoint_path, step=step, gan=self.gan, identity=self.identity)
+            if self.after_checkpoint is not None:
+                self.after_checkpoint()
 
     def run(self, loader: PairLoader, step: int, replay: int = 0) -> int:
         """Train from ``step`` to ``train.steps`` after reading and dropping ``replay``

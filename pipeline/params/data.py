@@ -41,7 +41,7 @@ class DemoSource:
 
 @dataclass(frozen=True)
 class FolderSource:
-    path: str = ""  # a local folder of photos (JPEG/PNG/TIFF/WebP/RAW), searched recursively
+    path: str = ""  # a folder of photos (JPEG/PNG/TIFF/WebP/RAW) or its URL, searched recursively
     recursive: bool = True
 
     def __post_init__(self) -> None:

@@ -1,9 +1,11 @@
-"""A local folder of clean photos (``data.folder.path``), indexed in place without copying."""
+"""A folder of clean photos (``data.folder.path``), indexed in place without copying; a URL
+(``s3://bucket/photos``) is indexed in its local mirror (``exposure_core.storage``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from exposure_core import storage
 from exposure_core.discover import find_photos, folder_items
 from exposure_core.errors import UserError
 from exposure_core.fsutil import relpath
@@ -22,7 +24,8 @@ def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
     spec = ctx.params.data.folder
     if not spec.path:
         raise UserError("data.folder.path is empty: set it to a folder of photos")
-    root = Path(spec.path).expanduser()
+    url = storage.is_url(spec.path)
+    root = storage.pull(spec.path) if url else Path(spec.path).expanduser()
     if not root.is_dir():
         raise UserError(f"data.folder.path: {root}: no such folder")
     found = find_photos(root, spec.recursive)

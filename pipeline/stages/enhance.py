@@ -12,12 +12,13 @@ from __future__ import annotations
 import errno
 import importlib.metadata
 import shutil
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from exposure_core import imageio
+from exposure_core import imageio, storage
 from exposure_core.console import Summary, track
 from exposure_core.discover import find_photos
 from exposure_core.errors import UserError
@@ -186,6 +187,36 @@ def _plan(
 
 
 def run(
+    params: Params,
+    inputs: list[str | Path],
+    model: str | Path | None,
+    output: str | Path | None,
+    in_place: bool = False,
+    upscale: tuple[int, Path] | None = None,
+) -> Summary:
+    """``correct`` on paths; photos, model and output may also be URLs
+    (``exposure_core.storage``): the photos and the model are fetched into their mirror, the
+    results written in a local folder and copied to the output URL (one object each)."""
+    remote = [x for x in inputs if storage.is_url(x)]
+    if remote and (in_place or output is None):
+        raise UserError(f"{remote[0]}: photos from a URL need --output (a folder or a URL)")
+    photos = [storage.pull(str(x)) if storage.is_url(x) else Path(x) for x in inputs]
+    local_model = storage.fetch_file(model) if model is not None else None
+    if not storage.is_url(output):
+        local = Path(output) if output is not None else None
+        return correct(params, photos, local_model, local, in_place, upscale)
+    storage.cache_root().mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="enhance-", dir=storage.cache_root()))
+    try:
+        summary = correct(params, photos, local_model, staging, in_place, upscale)
+        storage.publish(staging, str(output), remove_stale=False)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    summary.notes.append(f"  written to {output}")
+    return summary
+
+
+def correct(
     params: Params,
     inputs: list[Path],
     model: Path | None,

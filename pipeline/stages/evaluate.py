@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exposure_core import upsample
+from exposure_core import shardfmt, storage, upsample
 from exposure_core.console import Summary, track
 from exposure_core.errors import UserError
 from exposure_core.fsutil import (
@@ -206,9 +206,9 @@ def _best_blind(results: Results) -> str | None:
 
 def run(
     params: Params,
-    shards: Path,
-    model: Path,
-    output: Path,
+    shards: str | Path,
+    model: str | Path,
+    output: str | Path,
     paired: list[Path] | None = None,
     verify: bool = True,
     allow_missing: bool = False,
@@ -217,11 +217,21 @@ def run(
 
     ``verify`` checks each test shard's sha256 against ``index.json`` first. Fewer test pairs
     scored than the index lists (corrupt shards or samples) is an error naming the skipped ones,
-    unless ``allow_missing``; the report states both numbers either way.
+    unless ``allow_missing``; the report states both numbers either way. ``shards``, ``model``
+    and ``output`` may be URLs (``exposure_core.storage``): the index, the test tars and the
+    model are fetched, the report is written in the output's mirror and copied up.
     """
-    check_output_folder(output)  # before any work, and before the lock file beside it
-    with output_lock(output, "evaluate"):
-        return _run(params, shards, model, output, paired, verify, allow_missing)
+    local = storage.mirror_path(str(output)) if storage.is_url(output) else Path(output)
+    check_output_folder(local)  # before any work, and before the lock file beside it
+    with output_lock(local, "evaluate"):
+        test_shards = shardfmt.local_shards(shards, ("test",))
+        summary = _run(
+            params, test_shards, storage.fetch_file(model), local, paired, verify, allow_missing
+        )
+        if storage.is_url(output):
+            storage.publish(local, str(output), remove_stale=False)
+            summary.notes.append(f"  copied to {output}")
+    return summary
 
 
 def _run(

@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from exposure_core import imageio
+from exposure_core import imageio, storage
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError
 from exposure_core.exposure_stats import Assessment, analysis_sample, assess, judge
-from exposure_core.fsutil import StagedDir, fingerprint, output_lock, relpath
+from exposure_core.fsutil import StagedDir, fingerprint, relpath
 from exposure_core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
@@ -113,10 +113,16 @@ def _describe(job: _Job) -> str:
     return str(job.root / job.item.path)
 
 
-def run(params: DataStageParams, input_dir: Path, output: Path, strict: bool = False) -> Summary:
-    """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects."""
-    with output_lock(output, "filter"):
-        return _run(params, input_dir, output, strict)
+def run(
+    params: DataStageParams, input_dir: str | Path, output: str | Path, strict: bool = False
+) -> Summary:
+    """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects.
+    Either may be a URL (``exposure_core.storage``: worked on through its local mirror)."""
+    with (
+        storage.local_input(input_dir) as local_input,
+        storage.local_output(output, "filter", [MANIFEST_NAME]) as local_output,
+    ):
+        return _run(params, local_input, local_output, strict)
 
 
 def _run(params: DataStageParams, input_dir: Path, output: Path, strict: bool) -> Summary:

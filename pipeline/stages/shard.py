@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from exposure_core import imageio, shardfmt
+from exposure_core import imageio, shardfmt, storage
 from exposure_core.console import Summary, track
 from exposure_core.errors import StrictError
 from exposure_core.fsutil import (
@@ -33,7 +33,6 @@ from exposure_core.fsutil import (
     atomic_open,
     atomic_write_json,
     fingerprint,
-    output_lock,
     sha256_file,
 )
 from exposure_core.manifest import (
@@ -204,10 +203,26 @@ def _index(
     }
 
 
-def run(params: DataStageParams, manifest: Path, output: Path, strict: bool = False) -> Summary:
-    """Shard the pairs manifest (the file or its folder) into ``output``."""
-    with output_lock(output, "shard"):
-        return _run(params, manifest, output, strict)
+def run(
+    params: DataStageParams, manifest: str | Path, output: str | Path, strict: bool = False
+) -> Summary:
+    """Shard the pairs manifest (the file or its folder) into ``output``. Either may be a URL
+    (``exposure_core.storage``: worked on through its local mirror; ``index.json`` goes up
+    after the tars it lists)."""
+    with (
+        storage.local_input(manifest, referenced_files) as local_input,
+        storage.local_output(output, "shard", [INDEX_NAME]) as local_output,
+    ):
+        return _run(params, local_input, local_output, strict)
+
+
+def referenced_files(local: Path) -> list[str]:
+    """The files a pairs manifest (``local`` or the one in it) names, relative to its folder."""
+    manifest = local / MANIFEST_NAME if local.is_dir() else local
+    if not manifest.is_file():
+        return []
+    rows = read_jsonl(manifest, PairRow)
+    return [name for r in rows for name in (r.input, r.target) if name]
 
 
 def _run(params: DataStageParams, manifest: Path, output: Path, strict: bool) -> Summary:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from exposure_core import camera, imageio
+from exposure_core import camera, imageio, storage
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
 from exposure_core.errors import StrictError, UserError
@@ -30,7 +30,6 @@ from exposure_core.fsutil import (
     StagedDir,
     atomic_open,
     fingerprint,
-    output_lock,
     relpath,
     sha256_file,
 )
@@ -279,10 +278,26 @@ def _jobs(
         yield _Job(entry, key, taus, cams, staging, params.synthesize, params.io, output)
 
 
-def run(params: DataStageParams, input_path: Path, output: Path, strict: bool = False) -> Summary:
-    """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl)."""
-    with output_lock(output, "synthesize"):
-        return _run(params, input_path, output, strict)
+def run(
+    params: DataStageParams, input_path: str | Path, output: str | Path, strict: bool = False
+) -> Summary:
+    """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl).
+    Either may be a URL (``exposure_core.storage``: worked on through its local mirror)."""
+    with (
+        storage.local_input(input_path, referenced_photos) as local_input,
+        storage.local_output(output, "synthesize", [MANIFEST_NAME]) as local_output,
+    ):
+        return _run(params, local_input, local_output, strict)
+
+
+def referenced_photos(local: Path) -> list[str]:
+    """The files a filter manifest (``local`` or the one in it) names, relative to its folder:
+    what a URL input needs besides the manifest; none for a photo folder."""
+    manifest = local / MANIFEST_NAME if local.is_dir() else local
+    if not manifest.is_file() or imageio.is_image(manifest):
+        return []
+    rows = read_jsonl(manifest, FilterRow)
+    return [name for r in rows if r.keep for name in (r.path, r.target) if name]
 
 
 def _run(params: DataStageParams, input_path: Path, output: Path, strict: bool) -> Summary:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from exposure_core import shardfmt
+from exposure_core import shardfmt, storage
 from exposure_core.console import Summary, console
 from exposure_core.exposure import Encoding
 from exposure_models.checkpoint import save_generator
@@ -32,15 +32,20 @@ __all__ = ["LAST", "TrainingError", "run"]
 
 def run(
     params: Params,
-    shards: Path,
-    model_out: Path,
-    checkpoints: Path,
-    logs: Path,
+    shards: str | Path,
+    model_out: str | Path,
+    checkpoints: str | Path,
+    logs: str | Path,
     fresh: bool = False,
     resume: bool = False,
     verify: bool = True,
 ) -> Summary:
     """Train on ``shards`` (``prep shard`` output); write ``model_out`` (generator.pt).
+
+    Each of the four places may be a URL (``exposure_core.storage``): train shards are
+    streamed from it with read-ahead (the val shards and the index are fetched); checkpoints,
+    logs and the model are written locally (their mirror) and copied to the URL at each
+    checkpoint, and a run resumes from the checkpoint in the bucket.
 
     The last checkpoint is resumed when it was made with the same architecture, training
     params (other than ``setup.RUNTIME_KEYS``) and shards; otherwise training starts over, with
@@ -49,46 +54,60 @@ def run(
     shard is skipped and counted, more than ``train.max_corrupt`` of them is an error.
     """
     p = params.train
+    remote = storage.is_url(shards)
+    local = shardfmt.local_shards(shards, ("val",))
     if p.epochs > 0:  # one epoch is one pass over the training samples of the shard index
-        samples = task.training_samples(shards, p.task)
+        samples = task.training_samples(local, p.task)
         p = dataclasses.replace(p, steps=task.steps_for_epochs(p.epochs, samples, p.batch_size))
     params = dataclasses.replace(params, train=p)
     summary = Summary("train", unit="img", rate_key="images")
-    checked = shardfmt.check_shards(shards, "train", verify=verify, max_corrupt=p.max_corrupt)
+    checked = shardfmt.check_shards(
+        local, "train", verify=verify, max_corrupt=p.max_corrupt, present=not remote
+    )
+    ckpt_dir, logs_dir, model_file = _here(checkpoints), _here(logs), _here(model_out)
     summary.notes += [f"[yellow]corrupt shard skipped:[/yellow] {c}" for c in checked.corrupt]
     device, ctx = setup.configure(p)
     encoding = Encoding(curve=params.synthesize.curve, gamma=params.synthesize.gamma)
     gan = setup.build_step(p, device, ctx.world, encoding)
     if ctx.main:
         console.print(build.describe(gan.generator, gan.discriminator), highlight=False)
-    last, identity = checkpoints / LAST, setup.run_identity(p, shards, encoding)
+    last, identity = ckpt_dir / LAST, setup.run_identity(p, local, encoding)
+    _fetch_checkpoint(checkpoints, last)
     state, discarded = trainstate.resume_state(last, identity, fresh, resume)
     if discarded is not None:
         summary.notes.append(discarded)
     step = trainstate.restore(gan, state) if state is not None else 0
     if state is not None:
-        summary.notes.append(f"resumed from {last} at step {step}")
+        summary.notes.append(f"resumed from {_shown(checkpoints, LAST)} at step {step}")
     if step >= p.steps:
         summary.notes.append(f"already trained to step {step} (train.steps = {p.steps})")
     trainer = Trainer(p, gan, device, ctx, last, identity, summary)
+    trainer.after_checkpoint = lambda: _copy_up(last, checkpoints, logs_dir, logs)
     if ctx.main:
-        trainer.live = open_live(logs, to_dict(p), resume=step > 0)
+        if storage.is_url(logs) and step > 0:
+            storage.pull(str(logs), missing_ok=True)
+        trainer.live = open_live(logs_dir, to_dict(p), resume=step > 0)
         if p.task == "exposure":  # super-resolution is scored by `prep evaluate --task sr`
-            trainer.validation = Validation.load(shards, p.val_images, p.resize, verify)
+            trainer.validation = Validation.load(local, p.val_images, p.resize, verify)
             summary.notes += [
                 f"[yellow]corrupt val shard skipped:[/yellow] {c}"
                 for c in trainer.validation.corrupt
             ]
     fresh_tau = parse_tau(params.synthesize.tau) if p.fresh_tau else None
-    loader, replay = train_loader(p, checked.urls(shards), step, fresh_tau)
+    expected = checked.expected_sha256(shards) if remote and verify else None
+    loader, replay = train_loader(p, checked.urls(shards), step, fresh_tau, expected)
     try:
         step = trainer.run(loader, step, replay)
     finally:
         if trainer.live is not None:
             trainer.live.end()
+            if storage.is_url(logs):
+                storage.publish(logs_dir, str(logs), remove_stale=False)
     if ctx.main:
         extra = {"step": step, "preset": p.preset, "crop": p.crop, "resize": p.resize}
-        save_generator(model_out, gan.generator, {**extra, "train": to_dict(p)})
+        save_generator(model_file, gan.generator, {**extra, "train": to_dict(p)})
+        if storage.is_url(model_out):
+            storage.upload_file(model_file, str(model_out))
         summary.add("steps", step)
         summary.notes.append(
             f"generator written to {model_out} (curve {encoding.curve}): "
@@ -99,3 +118,28 @@ def run(
     ddp.barrier(ctx)
     ddp.shutdown(ctx)
     return summary
+
+
+def _here(place: str | Path) -> Path:
+    """Where a place is written on this machine: the path, or a URL's mirror."""
+    return storage.mirror_path(str(place)) if storage.is_url(place) else Path(place)
+
+
+def _shown(place: str | Path, name: str) -> str:
+    return storage.join(str(place), name) if storage.is_url(place) else str(Path(place) / name)
+
+
+def _fetch_checkpoint(checkpoints: str | Path, last: Path) -> None:
+    """For a checkpoint URL: its ``last.pt`` (when there is one) replaces the mirror's, so
+    every node resumes from the bucket's state; none there leaves none here."""
+    url = str(checkpoints)
+    if storage.is_url(url) and not storage.download_file(storage.join(url, LAST), last):
+        last.unlink(missing_ok=True)
+
+
+def _copy_up(last: Path, checkpoints: str | Path, logs_dir: Path, logs: str | Path) -> None:
+    """After a checkpoint: copy it (one atomic object) and the logs to their URLs."""
+    if storage.is_url(checkpoints):
+        storage.upload_file(last, storage.join(str(checkpoints), LAST))
+    if storage.is_url(logs) and logs_dir.is_dir():
+        storage.publish(logs_dir, str(logs), remove_stale=False)

@@ -1,0 +1,556 @@
+"""Paths and fsspec URLs: the one place a stage's input or output may live in object storage.
+
+A plain path is used as it is; this module then imports nothing (fsspec is never loaded for a
+local run). A URL (``s3://bucket/prefix``, ``gs://``, ``memory://``, any protocol fsspec has an
+implementation of) is worked on through a **local mirror**: ``mirror_path(url)`` is
+``<cache>/mirror/<protocol>/<bucket>/<key>`` (``<cache>`` = ``$PREP_CACHE`` or
+``~/.cache/exposure-prep``), so two URLs in one bucket keep their relative layout locally and
+the relative paths a manifest holds (``../raw/demo/x.png``) mean the same in the bucket and in
+the mirror. A stage reads a URL input after ``pull`` has brought the mirror up to date (only
+objects whose size or modification time differ are fetched) and writes a URL output into its
+mirror, with the usual staged folder, then ``publish`` uploads it.
+
+Writes are atomic per object: on S3 (and the other object stores) each object is one PUT (a
+multipart upload for large files, which becomes visible only when completed), so a reader
+sees the old object or the new one, never a part; on a protocol without that guarantee a
+file goes to ``.<name>.<pid>.tmp`` first and is renamed. A published folder's commit files
+(``index.json``, ``manifest.jsonl``) go up last, after every object they name, and stale
+objects of a previous run are removed after them.
+
+Credentials and endpoint come from where the storage's own library looks: for S3, the
+environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``,
+``AWS_ENDPOINT_URL``), ``~/.aws/config`` and ``~/.aws/credentials``, or fsspec's own
+configuration (``FSSPEC_S3_ENDPOINT_URL``, ``~/.config/fsspec/s3.json``). Nothing here stores
+them, and every message built from a storage failure names the URL or bucket and passes
+through ``scrub``, which blanks the values of the credential variables.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from exposure_core.errors import UserError
+from exposure_core.fsutil import MARKER, OutputError, is_temp_name, move_into_place, output_lock
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# the package that implements each common protocol (fsspec's own names it too, less plainly)
+PACKAGES = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "az": "adlfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+    "hf": "huggingface_hub",
+    "sftp": "paramiko",
+}
+ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})  # one object per PUT
+SECRET_VARS = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_SAS_TOKEN",
+)
+PathLike = str | Path
+
+
+class StorageError(UserError):
+    """An object store refused or failed an operation (unreachable endpoint, missing bucket,
+    refused credentials, denied write): a failure of the moment or of access, exit code 1."""
+
+    exit_code = 1
+
+
+def is_url(path: PathLike) -> bool:
+    """True for ``<protocol>://...`` text (a ``Path`` never is one: it folds ``//``)."""
+    return isinstance(path, str) and _URL.match(path) is not None
+
+
+def as_local(path: PathLike) -> Path:
+    """``path`` as a ``Path``; a URL is refused (for options that take local paths only)."""
+    if is_url(path):
+        raise UserError(f"{path}: this option takes a local path, not a URL")
+    return Path(path)
+
+
+def protocol(url: str) -> str:
+    match = _URL.match(url)
+    return match.group(1).lower() if match else "file"
+
+
+def bucket(url: str) -> str:
+    """The bucket (the first part after ``://``)."""
+    return url.split("://", 1)[1].split("/", 1)[0]
+
+
+def join(url: str, relative: str) -> str:
+    """``url`` / ``relative`` with ``..`` resolved; refuses a result outside the bucket."""
+    proto, rest = url.split("://", 1)
+    joined = posixpath.normpath(posixpath.join(rest, relative))
+    if joined.startswith("..") or joined.split("/", 1)[0] != bucket(url):
+        raise UserError(f"{relative!r} relative to {url} leaves the bucket {bucket(url)!r}")
+    return f"{proto}://{joined}"
+
+
+def scrub(text: str) -> str:
+    """``text`` with the values of the credential variables blanked, and anything written as
+    ``secret=...``, ``token=...``, ``signature=...`` or ``credential=...`` cut off."""
+    for name in SECRET_VARS:
+        value = os.environ.get(name, "")
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    text = re.sub(
+        r"(?i)(secret|token|signature|credential|password)(\w*)([=:]\s*)\S+", r"\1\2\3***", text
+    )
+    return re.sub(r"://[^/@\s]+:[^/@\s]+@", "://***@", text)  # user:password@host
+
+
+def cache_root() -> Path:
+    """``$PREP_CACHE`` or ``~/.cache/exposure-prep``: where URL mirrors and read-ahead live."""
+    return Path(os.environ.get("PREP_CACHE") or Path.home() / ".cache" / "exposure-prep")
+
+
+def mirror_path(url: str) -> Path:
+    """The local mirror of ``url``: ``<cache>/mirror/<protocol>/<bucket>/<key>``."""
+    rest = posixpath.normpath(url.split("://", 1)[1])
+    if rest.startswith(".."):
+        raise UserError(f"{url}: not a usable URL")
+    return cache_root() / "mirror" / protocol(url) / rest
+
+
+# --- the filesystem and its errors --------------------------------------------------------------
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of ``url`` and the path inside it. A protocol with no
+    implementation installed is a ``UserError`` naming the package to install."""
+    proto = protocol(url)
+    package = PACKAGES.get(proto)
+    hint = f"pip install {package}" + (' (or pip install -e ".[s3]")' if package == "s3fs" else "")
+    try:
+        import fsspec
+    except ImportError:
+        raise UserError(f"{url}: URLs need the fsspec package: pip install fsspec") from None
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except ImportError:
+        raise UserError(
+            f"{url}: {proto}:// URLs need the {package or proto} package: "
+            f"{hint if package else 'install the fsspec implementation of ' + proto}"
+        ) from None
+    except ValueError as exc:
+        raise UserError(f"{url}: {scrub(str(exc))}") from None
+    return fs, path
+
+
+def describe_failure(url: str, exc: BaseException, action: str) -> str:
+    """One line naming ``url`` (and its bucket) and why ``action`` failed, with no secret."""
+    text = scrub(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+    name = type(exc).__name__
+    lowered = text.lower()
+    where = f"{url} (bucket {bucket(url)!r})" if "://" in url else url
+    if "bucket does not exist" in lowered or name == "NoSuchBucket":
+        return f"{url}: the bucket {bucket(url)!r} does not exist (cannot {action})"
+    if "access key id" in lowered or "signature" in lowered or "invalidaccesskey" in lowered:
+        return f"{where}: the storage refused the credentials (cannot {action})"
+    if name == "NoCredentialsError" or "unable to locate credentials" in lowered:
+        return (
+            f"{where}: no credentials found (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            f"AWS_PROFILE or ~/.aws/credentials); cannot {action}"
+        )
+    if isinstance(exc, PermissionError) or "access denied" in lowered or "forbidden" in lowered:
+        return f"{where}: access denied (the credentials may not {action} it)"
+    if "connect" in name.lower() or "connect" in lowered or isinstance(exc, TimeoutError):
+        endpoint = re.search(r"https?://[^/\s\"']+", text)  # the host, not the request
+        shown = endpoint.group(0) if endpoint else text
+        return f"{where}: cannot reach the storage endpoint ({shown}); cannot {action}"
+    if isinstance(exc, FileNotFoundError):
+        return f"{url}: no such object or folder (cannot {action})"
+    return f"{where}: cannot {action} ({name}: {text})"
+
+
+@contextmanager
+def storage_errors(url: str, action: str) -> Iterator[None]:
+    """Turn any failure of the storage library inside the block into one ``StorageError``."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as exc:
+        raise StorageError(describe_failure(url, exc, action)) from None
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    stamp = info.get("LastModified") or info.get("mtime") or info.get("updated")
+    if stamp is None:
+        return None
+    if hasattr(stamp, "timestamp"):
+        return float(stamp.timestamp())
+    try:
+        return float(stamp)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fresh(local: Path, info: dict[str, Any]) -> bool:
+    """The local copy has the object's size and modification time (as ``_fetch`` sets it)."""
+    try:
+        stat = local.stat()
+    except OSError:
+        return False
+    stamp = _mtime(info)
+    return stat.st_size == info.get("size") and (stamp is None or int(stat.st_mtime) == int(stamp))
+
+
+def _fetch(fs: Any, pairs: list[tuple[str, Path, dict[str, Any]]]) -> int:
+    """Download (remote path, local path, info) triples in one batch; stamp the local files with
+    the objects' times. A download cut short leaves a file of the wrong size or time, which
+    the next pull fetches again."""
+    todo = [(r, local, info) for r, local, info in pairs if not _fresh(local, info)]
+    if not todo:
+        return 0
+    for _, local, _ in todo:
+        local.parent.mkdir(parents=True, exist_ok=True)
+    fs.get([r for r, _, _ in todo], [str(local) for _, local, _ in todo])
+    for _, local, info in todo:
+        stamp = _mtime(info)
+        if stamp is not None:
+            os.utime(local, (stamp, stamp))
+    return len(todo)
+
+
+def _listing(fs: Any, path: str) -> dict[str, dict[str, Any]]:
+    """Every object under the folder ``path`` (recursive), by path relative to it."""
+    found = fs.find(path, detail=True, withdirs=False)
+    prefix = path.rstrip("/") + "/"
+    return {name[len(prefix) :]: info for name, info in found.items() if name.startswith(prefix)}
+
+
+def pull(
+    url: str, references: Callable[[Path], Iterable[str]] | None = None, missing_ok: bool = False
+) -> Path:
+    """Bring the mirror of ``url`` (an object or a folder) up to date and return its path.
+
+    A folder's mirror loses the files no longer in the bucket (a photo deleted upstream is
+    not found by a stage). ``references``, given the local copy, names more files relative to
+    its folder (the photos a manifest points at, ``../raw/...``): those are fetched too.
+    """
+    fs, path = filesystem(url)
+    local = mirror_path(url)
+    with storage_errors(url, "read"):
+        if fs.isfile(path):
+            _fetch(fs, [(path, local, fs.info(path))])
+            if references is not None:
+                fetch_relative(url.rsplit("/", 1)[0], references(local))
+            return local
+        listing = _listing(fs, path)
+        if not listing:
+            if not fs.exists(bucket(url)):
+                raise FileNotFoundError("The specified bucket does not exist")
+            if missing_ok:  # nothing there yet: an empty mirror
+                shutil.rmtree(local, ignore_errors=True)
+                return local
+            raise UserError(f"{url}: no such object or folder")
+        pairs = [(f"{path.rstrip('/')}/{rel}", local / rel, info) for rel, info in listing.items()]
+        _fetch(fs, pairs)
+        if local.is_dir():
+            for folder, _, files in os.walk(local):
+                for name in files:
+                    rel = (Path(folder) / name).relative_to(local).as_posix()
+                    if rel not in listing:
+                        (Path(folder) / name).unlink()
+        if references is not None:
+            fetch_relative(url, references(local))
+    return local
+
+
+def fetch_relative(url: str, relatives: Iterable[str]) -> int:
+    """Fetch the files named relative to the folder ``url`` into the same places relative to
+    its mirror; one listing per folder, only stale files downloaded. Returns the count."""
+    fs, _ = filesystem(url)
+    by_folder: dict[str, list[str]] = {}
+    for rel in sorted(set(relatives)):
+        target = join(url, rel)
+        by_folder.setdefault(target.rsplit("/", 1)[0], []).append(target)
+    pairs = []
+    with storage_errors(url, "read the files its manifest names"):
+        for folder, targets in by_folder.items():
+            infos = {
+                info["name"]: info
+                for info in fs.ls(folder.split("://", 1)[1], detail=True)
+                if info.get("type") != "directory"
+            }
+            for target in targets:
+                info = infos.get(target.split("://", 1)[1])
+                if info is None:
+                    continue  # the stage reports the missing file as it does for a local one
+                pairs.append((info["name"], mirror_path(target), info))
+        return _fetch(fs, pairs)
+
+
+@contextmanager
+def local_input(
+    path: PathLike, references: Callable[[Path], Iterable[str]] | None = None
+) -> Iterator[Path]:
+    """``path`` itself, or for a URL its mirror after ``pull``."""
+    yield pull(path, references) if is_url(path) else Path(path)  # type: ignore[arg-type]
+
+
+def download_file(url: str, local: Path) -> bool:
+    """Fetch the object ``url`` to ``local`` (atomically); False when there is no such object
+    (its bucket exists)."""
+    fs, path = filesystem(url)
+    with storage_errors(url, "read"):
+        if not fs.exists(path):
+            if not fs.exists(bucket(url)):
+                raise FileNotFoundError("The specified bucket does not exist")
+            return False
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
+        try:
+            fs.get_file(path, str(tmp))
+            move_into_place(tmp, local)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return True
+
+
+def fetch_file(path: PathLike) -> Path:
+    """``path`` itself, or for a URL its mirror, fetched (a missing object is a ``UserError``)."""
+    if not is_url(path):
+        return Path(path)
+    url = str(path)
+    local = mirror_path(url)
+    if not download_file(url, local):
+        raise UserError(f"{url}: no such object")
+    return local
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _put(fs: Any, local: Path, remote: str, proto: str) -> None:
+    """One atomic object write (see the module docstring)."""
+    if proto in ATOMIC_PUT:
+        fs.put_file(str(local), remote)
+        return
+    parent, name = posixpath.split(remote)
+    tmp = posixpath.join(parent, f".{name}.{os.getpid()}.tmp")
+    fs.makedirs(parent, exist_ok=True)
+    fs.put_file(str(local), tmp)
+    fs.mv(tmp, remote)
+
+
+def upload_file(local: Path, url: str) -> None:
+    """Write the file ``local`` to the object ``url`` atomically."""
+    fs, path = filesystem(url)
+    with storage_errors(url, "write"):
+        _put(fs, local, path, protocol(url))
+
+
+def check_remote_output(url: str, flag: str = "--output") -> None:
+    """Refuse an output URL holding objects no stage wrote (no ``MARKER`` object), before any
+    work; an unreachable store or a missing bucket fails here too."""
+    fs, path = filesystem(url)
+    with storage_errors(url, "write"):
+        if not fs.exists(bucket(url)):
+            raise FileNotFoundError("The specified bucket does not exist")
+        listing = _listing(fs, path)
+    if listing and MARKER not in listing:
+        raise OutputError(
+            f"{flag} {url}: holds objects this command did not write (no {MARKER} object); "
+            "they were left untouched. Choose a new or empty prefix, or delete them first"
+        )
+
+
+def publish(local: Path, url: str, commit: Iterable[str] = (), remove_stale: bool = True) -> int:
+    """Upload the finished folder ``local`` to ``url``; returns the objects written.
+
+    Every file goes up as one atomic object; the files named in ``commit`` (relative paths:
+    the index or manifest a reader starts from) go last, then objects under ``url`` that the
+    new folder lacks are removed (with ``remove_stale``). The mirror's files are stamped with
+    the objects' times, so a later ``pull`` of ``url`` fetches nothing.
+    """
+    fs, path = filesystem(url)
+    base = path.rstrip("/")
+    files = sorted(
+        p.relative_to(local).as_posix()
+        for p in local.rglob("*")
+        if p.is_file() and not is_temp_name(p.name)
+    )
+    last = [f for f in commit if f in files]
+    first = [f for f in files if f not in last]
+    with storage_errors(url, "write"):
+        if protocol(url) in ATOMIC_PUT and first:  # one batch, sent concurrently
+            fs.put([str(local / f) for f in first], [f"{base}/{f}" for f in first])
+        else:
+            for rel in first:
+                _put(fs, local / rel, f"{base}/{rel}", protocol(url))
+        for rel in last:
+            _put(fs, local / rel, f"{base}/{rel}", protocol(url))
+        listing = _listing(fs, base)
+        stale = [f"{base}/{rel}" for rel in listing if rel not in files and remove_stale]
+        if stale:
+            fs.rm(stale)
+    for rel in files:
+        stamp = _mtime(listing.get(rel, {}))
+        if stamp is not None:
+            os.utime(local / rel, (stamp, stamp))
+    return len(files)
+
+
+@contextmanager
+def local_output(path: PathLike, stage: str, commit: Iterable[str] = ()) -> Iterator[Path]:
+    """Hold the output lock of ``path`` (``fsutil.output_lock``) and yield it; for a URL, yield
+    its mirror folder, locked, and publish it to the URL when the block ends without an error
+    (nothing is uploaded otherwise). The lock keeps two runs on one machine apart; two
+    machines writing one URL are not kept apart (give each its own prefix)."""
+    if not is_url(path):
+        with output_lock(path, stage):
+            yield Path(path)
+        return
+    url = str(path)
+    check_remote_output(url)
+    local = mirror_path(url)
+    with output_lock(local, stage):
+        yield local
+        if local.is_dir():
+            publish(local, url, commit)
+
+
+def remove_local_mirror(url: str) -> None:
+    """Delete the mirror of ``url`` (a read-ahead copy no longer needed)."""
+    shutil.rmtree(mirror_path(url), ignore_errors=True)
+
+
+# --- streaming -----------------------------------------------------------------------------------
+
+
+class ReadAhead:
+    """A WebDataset opener (in place of its ``StreamingOpen``) for fsspec URLs: a stream of
+    ``{"url": ...}`` items becomes ``{"url", "stream", "local_path"}``, each object downloaded
+    to a local file ``depth`` items ahead of the reader, in threads. A file is closed and
+    deleted when the next item is asked for (the reader is done with it).
+
+    ``expected`` (URL -> sha256) checks each file as it arrives; a mismatch, like any failed
+    download, goes to ``handler`` (WebDataset's: True skips the item, False raises).
+    ``keep_bytes``: files are kept (not deleted) while they total at most this, so the later
+    passes of an endless stream over a split that fits read them locally; 0 keeps none.
+    """
+
+    def __init__(
+        self,
+        depth: int = 2,
+        expected: dict[str, str] | None = None,
+        handler: Callable[[Exception], bool] | None = None,
+        keep_bytes: int = 0,
+    ) -> None:
+        self.depth = max(1, depth)
+        self.expected = expected or {}
+        self.handler = handler
+        self.keep_bytes = keep_bytes
+        self.kept: dict[str, Path] = {}
+        self.kept_total = 0
+        self.folder: Path | None = None
+        self.pid = 0
+        self.pool: Any = None
+        self.fetched = 0
+
+    def __call__(self, src: Iterable[dict[str, Any] | str]) -> Iterator[dict[str, Any]]:
+        import tempfile
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+        from multiprocessing.util import Finalize
+
+        if self.folder is None or self.pid != os.getpid():  # one per process (loader worker)
+            root = cache_root() / "read-ahead"
+            root.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+            self.pid, self.kept, self.kept_total = os.getpid(), {}, 0
+            self.pool = ThreadPoolExecutor(self.depth)
+            # removed when this process ends (a DataLoader worker too, where atexit is not run)
+            Finalize(self, shutil.rmtree, args=(str(self.folder), True), exitpriority=10)
+        pending: deque[tuple[str, Future[Path]]] = deque()
+        try:
+            for item in src:
+                url = str(item["url"] if isinstance(item, dict) else item)
+                if url in self.kept:
+                    pending.append((url, _done(self.kept[url])))
+                else:
+                    self.fetched += 1
+                    local = self.folder / f"{self.fetched}.tar"
+                    pending.append((url, self.pool.submit(self._fetch, url, local)))
+                if len(pending) > self.depth:
+                    yield from self._hand_on(*pending.popleft())
+            while pending:
+                yield from self._hand_on(*pending.popleft())
+        finally:  # a pass ended early: the files fetched ahead for it go
+            for url, job in pending:
+                if url not in self.kept:
+                    job.add_done_callback(_discard)
+
+    def _hand_on(self, url: str, job: Any) -> Iterator[dict[str, Any]]:
+        try:
+            local = job.result()
+        except Exception as exc:
+            if self.handler is None or not self.handler(exc):
+                raise
+            return
+        if url not in self.kept and self.kept_total + local.stat().st_size <= self.keep_bytes:
+            self.kept[url] = local
+            self.kept_total += local.stat().st_size
+        stream = open(local, "rb")  # noqa: SIM115 - closed when the reader asks for the next
+        try:
+            yield {"url": url, "stream": stream, "local_path": str(local)}
+        finally:
+            stream.close()
+            if url not in self.kept:
+                local.unlink(missing_ok=True)
+
+    def _fetch(self, url: str, local: Path) -> Path:
+        import hashlib
+
+        fs, path = filesystem(url)
+        with storage_errors(url, "read"):
+            fs.get_file(path, str(local))
+        want = self.expected.get(url)
+        if want:
+            digest = hashlib.sha256()
+            with open(local, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            if digest.hexdigest() != want:
+                local.unlink(missing_ok=True)
+                raise StorageError(f"{url}: sha256 differs from index.json's (corrupt shard)")
+        return local
+
+
+def _done(value: Path) -> Any:
+    """A finished future holding ``value`` (a kept file, nothing to fetch)."""
+    from concurrent.futures import Future
+
+    future: Future[Path] = Future()
+    future.set_result(value)
+    return future
+
+
+def _discard(job: Any) -> None:
+    """Delete the file a finished fetch wrote (a pass ended before it was read)."""
+    if job.exception() is None:
+        job.result().unlink(missing_ok=True)
