@@ -387,8 +387,8 @@ def enhance(
     model: Annotated[
         str | None,
         typer.Option(
-            help="trained generator, path or URL "
-            "(default: the shipped exposure_models/pretrained/real.pt)"
+            help="trained generator, path or URL, or a shipped model's name: real (the "
+            "default) | synthetic (exposure_models/pretrained/)"
         ),
     ] = None,
     output: Annotated[

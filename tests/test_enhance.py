@@ -175,3 +175,15 @@ def test_shipped_model_is_package_data_and_loads() -> None:
     photo = np.full((96, 128, 3), 0.4, np.float32)
     out = enhancer.correct(photo)
     assert out.shape == photo.shape and np.isfinite(out).all()
+
+
+def test_shipped_models_by_name(tmp_path: Path, monkeypatch) -> None:
+    from exposure_models import pretrained
+
+    for name in ("real", "synthetic"):
+        path = pretrained.resolve_model(Path(name))
+        assert path == Path(pretrained.__file__).parent / f"{name}.pt" and path.is_file()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real").write_bytes(b"x")  # a file of that name wins over the shipped model
+    assert pretrained.resolve_model(Path("real")) == Path("real")
+    assert pretrained.resolve_model(Path("mine.pt")) == Path("mine.pt")

@@ -24,6 +24,7 @@ PACKAGE_DATA = (
     "exposure_core/camera_ranges.json",
     "exposure_core/ev_estimator.json",
     "exposure_models/pretrained/real.pt",
+    "exposure_models/pretrained/synthetic.pt",
     "exposure_models/pretrained/README.md",
 )
 
