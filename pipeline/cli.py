@@ -40,6 +40,21 @@ ParamsOpt = Annotated[
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="fail at the first unusable input instead of recording it")
 ]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="local | ray: where the per-photo work runs (overrides engine.name; same bytes)",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="the Ray cluster for --engine ray: auto | host:port | ray://host:port "
+        "(overrides engine.address)",
+    ),
+]
 NoVerifyOpt = Annotated[
     bool, typer.Option("--no-verify", help="skip checking each shard's sha256 against index.json")
 ]
@@ -50,6 +65,13 @@ def _params(path: Path | None, overrides: dict[str, Any]) -> Any:
         path = DEFAULT_PARAMS
     with user_errors():
         return load_params(path, overrides)
+
+
+def _engine(name: str | None, address: str | None) -> dict[str, str | None]:
+    """The overrides of --engine and --address (``--address`` alone implies ``--engine ray``)."""
+    if address is not None and name is None:
+        name = "ray"
+    return {"engine.name": name, "engine.address": address}
 
 
 def _finish(summary: Any) -> None:
@@ -122,13 +144,16 @@ def filter_(
     ] = None,
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Score every clean photo's exposure; keep the well-exposed ones.
 
     Every row carries [b]ev_estimate[/b], the estimated exposure error in stops (negative:
     under). Example: [cyan]prep filter --input data/raw --output data/filtered[/cyan]
     """
-    params = _params(params_file, {"filter.workers": workers, "filter.max_stops": max_stops})
+    overrides = {"filter.workers": workers, "filter.max_stops": max_stops}
+    params = _params(params_file, {**overrides, **_engine(engine, address)})
     from pipeline.stages import filter as stage
 
     with user_errors():
@@ -160,6 +185,8 @@ def synthesize(
         ),
     ] = False,
     strict: StrictOpt = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Make overexposed (seed 002) and multi-EV pairs from clean photos; index native pairs.
 
@@ -173,6 +200,7 @@ def synthesize(
         "synthesize.seed": seed,
         "synthesize.workers": workers,
         "synthesize.write_images": False if recipes_only else None,
+        **_engine(engine, address),
     }
     params = _params(params_file, overrides)
     from pipeline.stages import synthesize as stage
@@ -187,12 +215,14 @@ def shard(
     output: Annotated[Path, typer.Option(help="folder for the tars and index.json")],
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Split pairs by scene into train/val/test and write WebDataset tars plus index.json.
 
     Example: [cyan]prep shard --input data/pairs --output data/shards[/cyan]
     """
-    params = _params(params_file, {})
+    params = _params(params_file, _engine(engine, address))
     from pipeline.stages import shard as stage
 
     with user_errors():

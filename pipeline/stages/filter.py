@@ -17,6 +17,7 @@ from pathlib import Path
 from exposure_core import imageio
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
+from exposure_core.engines import Engine, connect
 from exposure_core.errors import StrictError
 from exposure_core.exposure_stats import Assessment, analysis_sample, assess, judge
 from exposure_core.fsutil import StagedDir, fingerprint, output_lock, relpath
@@ -28,7 +29,6 @@ from exposure_core.manifest import (
     SourceItem,
     write_jsonl,
 )
-from exposure_core.parallel import map_ordered
 from pipeline.params import DataStageParams, FilterParams, IoParams, to_dict
 
 __all__ = ["analyse", "judge", "run"]
@@ -112,12 +112,17 @@ def _describe(job: _Job) -> str:
 
 
 def run(params: DataStageParams, input_dir: Path, output: Path, strict: bool = False) -> Summary:
-    """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects."""
+    """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects.
+
+    The photos are scored on ``params.engine`` (joined before anything is written)."""
+    engine = connect(params.engine.name, params.engine.address)
     with output_lock(output, "filter"):
-        return _run(params, input_dir, output, strict)
+        return _run(params, input_dir, output, strict, engine)
 
 
-def _run(params: DataStageParams, input_dir: Path, output: Path, strict: bool) -> Summary:
+def _run(
+    params: DataStageParams, input_dir: Path, output: Path, strict: bool, engine: Engine
+) -> Summary:
     summary = Summary("filter", unit="photos", rate_key="scored")
     found = discover(input_dir)
     key = fingerprint({"filter": to_dict(params.filter), "input": str(input_dir.resolve())})
@@ -129,7 +134,7 @@ def _run(params: DataStageParams, input_dir: Path, output: Path, strict: bool) -
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     if rejects:
         summary.add("unusable", len(rejects))
-    results = map_ordered(_score, jobs, params.filter.workers, describe=_describe)
+    results = engine.map_ordered(_score, jobs, params.filter.workers, describe=_describe)
     for result in track(results, "filter", total=len(jobs)):
         if isinstance(result, Reject):
             if strict:

@@ -27,6 +27,7 @@ from typing import Any
 
 from exposure_core import imageio, shardfmt
 from exposure_core.console import Summary, track
+from exposure_core.engines import Engine, connect
 from exposure_core.errors import StrictError
 from exposure_core.fsutil import (
     StagedDir,
@@ -205,12 +206,18 @@ def _index(
 
 
 def run(params: DataStageParams, manifest: Path, output: Path, strict: bool = False) -> Summary:
-    """Shard the pairs manifest (the file or its folder) into ``output``."""
+    """Shard the pairs manifest (the file or its folder) into ``output``.
+
+    The targets are re-encoded on ``params.engine`` (joined before anything is written); the
+    tars are written here, in order."""
+    engine = connect(params.engine.name, params.engine.address)
     with output_lock(output, "shard"):
-        return _run(params, manifest, output, strict)
+        return _run(params, manifest, output, strict, engine)
 
 
-def _run(params: DataStageParams, manifest: Path, output: Path, strict: bool) -> Summary:
+def _run(
+    params: DataStageParams, manifest: Path, output: Path, strict: bool, engine: Engine
+) -> Summary:
     p = params.shard
     fractions = check_fractions(to_dict(p.split))
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
@@ -228,7 +235,7 @@ def _run(params: DataStageParams, manifest: Path, output: Path, strict: bool) ->
     files = [path for sample in samples for path in (sample.target, *sample.inputs)]
     staged = StagedDir(output, key, "shard", [manifest.parent], files)
     try:
-        shards, index = _write(staged, samples, rejects, digest, params)
+        shards, index = _write(staged, samples, rejects, digest, params, engine)
     except OSError as exc:
         raise staged.write_error(exc) from exc
     staged.commit()
@@ -251,20 +258,35 @@ def _run(params: DataStageParams, manifest: Path, output: Path, strict: bool) ->
 TARGETS_DIR = ".targets"  # re-encoded targets, in the staging folder until the tars are written
 
 
+def _store_target(job: tuple[Path, Path, str]) -> Path:
+    """``stored_target`` of one sample (a module-level function: engines pickle it)."""
+    return stored_target(*job)
+
+
+def _describe_target(job: tuple[Path, Path, str]) -> str:
+    return str(job[0])
+
+
 def _write(
     staged: StagedDir,
     samples: list[Sample],
     rejects: list[Reject],
     digest: str,
     params: DataStageParams,
+    engine: Engine,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Write the tars, rejects and index.json into the staging folder."""
     p = params.shard
     folder = staged.path / TARGETS_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(s.target, folder, s.key) for s in samples]
+    # one worker locally (this process, as before); the cluster's CPUs on the ray engine
+    targets = engine.map_ordered(_store_target, jobs, 1, describe=_describe_target)
     samples = [
-        dataclasses.replace(s, target=stored_target(s.target, folder, s.key))
-        for s in track(samples, "shard: encode targets", total=len(samples))
+        dataclasses.replace(s, target=target)
+        for s, target in zip(
+            samples, track(targets, "shard: encode targets", total=len(samples)), strict=True
+        )
     ]
     plan = []
     for split in SPLITS:

@@ -25,6 +25,7 @@ from pathlib import Path
 from exposure_core import camera, imageio
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
+from exposure_core.engines import Engine, connect
 from exposure_core.errors import StrictError, UserError
 from exposure_core.fsutil import (
     StagedDir,
@@ -46,7 +47,6 @@ from exposure_core.manifest import (
     slug,
     to_json,
 )
-from exposure_core.parallel import map_ordered
 from exposure_core.schema import ConfigError
 from pipeline.params import DataStageParams, IoParams, SynthesizeParams, parse_tau, to_dict
 from pipeline.variants import (
@@ -277,12 +277,17 @@ def _jobs(
 
 
 def run(params: DataStageParams, input_path: Path, output: Path, strict: bool = False) -> Summary:
-    """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl)."""
+    """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl).
+
+    The photos are rendered on ``params.engine`` (joined before anything is written)."""
+    engine = connect(params.engine.name, params.engine.address)
     with output_lock(output, "synthesize"):
-        return _run(params, input_path, output, strict)
+        return _run(params, input_path, output, strict, engine)
 
 
-def _run(params: DataStageParams, input_path: Path, output: Path, strict: bool) -> Summary:
+def _run(
+    params: DataStageParams, input_path: Path, output: Path, strict: bool, engine: Engine
+) -> Summary:
     summary = Summary("synthesize", unit="photos", rate_key="photos")
     entries, input_digest = read_entries(input_path)
     clean = [e for e in entries if e.kind == "clean"]
@@ -300,7 +305,7 @@ def _run(params: DataStageParams, input_path: Path, output: Path, strict: bool) 
     sources = [e.path for e in entries] + [e.target for e in native if e.target is not None]
     staged = StagedDir(output, key, "synthesize", inputs, sources)
     try:
-        _write(params, staged, clean, keys, native, _skipped(input_path), strict, summary)
+        _write(params, staged, clean, keys, native, _skipped(input_path), strict, summary, engine)
     except OSError as exc:
         raise staged.write_error(exc) from exc
     staged.commit()
@@ -324,6 +329,7 @@ def _write(
     skipped: list[tuple[Path, str]],
     strict: bool,
     summary: Summary,
+    engine: Engine,
 ) -> None:
     """Write every pair, the manifest and the rejects into the staging folder."""
     output_abs = staged.output.resolve()
@@ -342,7 +348,7 @@ def _write(
 
         for path, why in skipped:
             reject(Reject(str(path), why, "synthesize"))
-        results = map_ordered(
+        results = engine.map_ordered(
             synthesize_photo,
             _jobs(clean, keys, params, staged.path, output_abs),
             params.synthesize.workers,
