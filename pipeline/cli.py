@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from exposure_core.console import console
 from exposure_core.errors import UserError
@@ -88,7 +89,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(exc.exit_code) from exc
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc) else ""
