@@ -120,9 +120,12 @@ _remote_batch: Any = None
 def _remote() -> Any:
     global _remote_batch
     if _remote_batch is None:
-        _remote_batch = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(
-            _run_batch
-        )
+        _remote_batch = ray.remote(
+            num_cpus=1,
+            max_retries=MAX_RETRIES,
+            retry_exceptions=False,
+            scheduling_strategy="SPREAD",  # over every node, not the driver's node first
+        )(_run_batch)
     return _remote_batch
 
 

@@ -208,8 +208,8 @@ def _index(
 def run(params: DataStageParams, manifest: Path, output: Path, strict: bool = False) -> Summary:
     """Shard the pairs manifest (the file or its folder) into ``output``.
 
-    The targets are re-encoded on ``params.engine`` (joined before anything is written); the
-    tars are written here, in order."""
+    The targets are re-encoded and the tars written on ``params.engine`` (joined before
+    anything is written): in this process on the local engine, as Ray tasks on a cluster."""
     engine = connect(params.engine.name, params.engine.address)
     with output_lock(output, "shard"):
         return _run(params, manifest, output, strict, engine)
@@ -267,6 +267,24 @@ def _describe_target(job: tuple[Path, Path, str]) -> str:
     return str(job[0])
 
 
+def _write_shard(job: tuple[Path, str, list[Sample]]) -> dict[str, Any]:
+    """Write one tar (each tar depends on its own samples only); its entry of index.json."""
+    path, split, chunk = job
+    write_tar(path, chunk)
+    return {
+        "name": path.name,
+        "split": split,
+        "samples": len(chunk),
+        "pairs": sum(x.pairs for x in chunk),
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
+
+
+def _describe_shard(job: tuple[Path, str, list[Sample]]) -> str:
+    return str(job[0])
+
+
 def _write(
     staged: StagedDir,
     samples: list[Sample],
@@ -280,7 +298,7 @@ def _write(
     folder = staged.path / TARGETS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(s.target, folder, s.key) for s in samples]
-    # one worker locally (this process, as before); the cluster's CPUs on the ray engine
+    # one worker locally (this process); the cluster's CPUs on the ray engine
     targets = engine.map_ordered(_store_target, jobs, 1, describe=_describe_target)
     samples = [
         dataclasses.replace(s, target=target)
@@ -292,22 +310,9 @@ def _write(
     for split in SPLITS:
         chunks = plan_shards([s for s in samples if s.split == split], p.max_samples, p.max_bytes)
         plan += [(f"{split}-{n:06d}.tar", split, chunk) for n, chunk in enumerate(chunks)]
-    shards = []
-    for name, split, chunk in track(plan, "shard: write tars", total=len(plan)):
-        write_tar(staged.path / name, chunk)
-        size = (staged.path / name).stat().st_size
-        tar_sha = sha256_file(staged.path / name)
-        pairs = sum(x.pairs for x in chunk)
-        shards.append(
-            {
-                "name": name,
-                "split": split,
-                "samples": len(chunk),
-                "pairs": pairs,
-                "bytes": size,
-                "sha256": tar_sha,
-            }
-        )
+    jobs = [(staged.path / name, split, chunk) for name, split, chunk in plan]
+    written = engine.map_ordered(_write_shard, jobs, 1, describe=_describe_shard)
+    shards = list(track(written, "shard: write tars", total=len(plan)))
     shutil.rmtree(folder)
     with atomic_open(staged.path / REJECTS_NAME, "w") as handle:
         handle.writelines(row_json(r) + "\n" for r in rejects)
