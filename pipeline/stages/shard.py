@@ -27,7 +27,7 @@ from typing import Any
 
 from exposure_core import imageio, shardfmt
 from exposure_core.console import Summary, track
-from exposure_core.engines import Engine, connect
+from exposure_core.engines import LOCAL, Engine, connect
 from exposure_core.errors import StrictError
 from exposure_core.fsutil import (
     StagedDir,
@@ -68,6 +68,17 @@ def _variant(row: PairRow) -> shardfmt.Variant:
     return shardfmt.Variant(row.id, row.kind, row.tau, row.ev, row.gamma, curve, camera=row.camera)
 
 
+def probe_file(job: tuple[Path, int]) -> imageio.ImageInfo | str:
+    """Header facts of one file (``(path, max_pixels)``), or why a shard cannot hold it."""
+    path, max_pixels = job
+    if imageio.is_raw(path):
+        return f"{path.name} is a RAW file; shards hold decodable images only"
+    try:
+        return imageio.probe(path, max_pixels)
+    except imageio.ImageError as exc:
+        return f"file unusable: {exc.reason}"
+
+
 class _Probes:
     """Header probes of files, each done once; an unusable file gives its reason."""
 
@@ -77,14 +88,16 @@ class _Probes:
 
     def __call__(self, path: Path) -> imageio.ImageInfo | str:
         if path not in self.done:
-            if imageio.is_raw(path):
-                self.done[path] = f"{path.name} is a RAW file; shards hold decodable images only"
-            else:
-                try:
-                    self.done[path] = imageio.probe(path, self.max_pixels)
-                except imageio.ImageError as exc:
-                    self.done[path] = f"file unusable: {exc.reason}"
+            self.done[path] = probe_file((path, self.max_pixels))
         return self.done[path]
+
+    def ahead(self, paths: list[Path], engine: Engine) -> None:
+        """Probe ``paths`` now on ``engine`` (a cluster reads the headers in parallel)."""
+        jobs = [(path, self.max_pixels) for path in dict.fromkeys(paths) if path not in self.done]
+        done = engine.map_ordered(probe_file, jobs, 1, describe=_first_path)
+        for (path, _), info in zip(jobs, track(done, "shard: probe files", total=len(jobs)),
+                                   strict=True):  # fmt: skip
+            self.done[path] = info
 
 
 def _row_problem(row: PairRow, root: Path, probe: _Probes) -> str | None:
@@ -122,11 +135,20 @@ def _photo_key(rows: list[PairRow]) -> str:
 
 
 def validate(
-    rows: list[PairRow], root: Path, scene_split: dict[str, str], max_pixels: int
+    rows: list[PairRow],
+    root: Path,
+    scene_split: dict[str, str],
+    max_pixels: int,
+    engine: Engine = LOCAL,
 ) -> tuple[list[Sample], list[Reject]]:
-    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes."""
+    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes.
+
+    On a cluster engine every file's header is read first, in parallel; locally each is read
+    when a row needs it (the same verdicts)."""
     rejects: list[Reject] = []
     probe = _Probes(max_pixels)
+    if engine.name != "local":
+        probe.ahead([root / f for r in rows for f in (r.target, r.input) if f], engine)
     seen: set[str] = set()
     groups: dict[Path, list[PairRow]] = {}
     for row in track(rows, "shard: check pairs", total=len(rows)):
@@ -224,7 +246,7 @@ def _run(
     summary = Summary("shard", unit="samples", rate_key="samples")
     rows = list(read_jsonl(manifest, PairRow))
     scene_split = assign_splits([(r.scene, r.split) for r in rows], fractions)
-    samples, rejects = validate(rows, manifest.parent, scene_split, params.io.max_pixels)
+    samples, rejects = validate(rows, manifest.parent, scene_split, params.io.max_pixels, engine)
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     check_not_empty(samples, fractions, len(scene_split))
@@ -263,10 +285,6 @@ def _store_target(job: tuple[Path, Path, str]) -> Path:
     return stored_target(*job)
 
 
-def _describe_target(job: tuple[Path, Path, str]) -> str:
-    return str(job[0])
-
-
 def _write_shard(job: tuple[Path, str, list[Sample]]) -> dict[str, Any]:
     """Write one tar (each tar depends on its own samples only); its entry of index.json."""
     path, split, chunk = job
@@ -281,7 +299,8 @@ def _write_shard(job: tuple[Path, str, list[Sample]]) -> dict[str, Any]:
     }
 
 
-def _describe_shard(job: tuple[Path, str, list[Sample]]) -> str:
+def _first_path(job: tuple[Any, ...]) -> str:
+    """How an engine names a job of this stage in an error: the file it is about."""
     return str(job[0])
 
 
@@ -299,7 +318,7 @@ def _write(
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(s.target, folder, s.key) for s in samples]
     # one worker locally (this process); the cluster's CPUs on the ray engine
-    targets = engine.map_ordered(_store_target, jobs, 1, describe=_describe_target)
+    targets = engine.map_ordered(_store_target, jobs, 1, describe=_first_path)
     samples = [
         dataclasses.replace(s, target=target)
         for s, target in zip(
@@ -311,7 +330,7 @@ def _write(
         chunks = plan_shards([s for s in samples if s.split == split], p.max_samples, p.max_bytes)
         plan += [(f"{split}-{n:06d}.tar", split, chunk) for n, chunk in enumerate(chunks)]
     jobs = [(staged.path / name, split, chunk) for name, split, chunk in plan]
-    written = engine.map_ordered(_write_shard, jobs, 1, describe=_describe_shard)
+    written = engine.map_ordered(_write_shard, jobs, 1, describe=_first_path)
     shards = list(track(written, "shard: write tars", total=len(plan)))
     shutil.rmtree(folder)
     with atomic_open(staged.path / REJECTS_NAME, "w") as handle:
