@@ -44,8 +44,8 @@ _R = TypeVar("_R")
 
 PROBE_TIMEOUT_S = 5.0  # a head that does not accept a connection within this is not there
 HEAD_CHECK_S = 10.0  # while waiting on a result, check this often that the head still answers
-TASK_SECONDS = 0.05  # aim for about this much work per task (Ray's per-task cost stays small)
-MAX_BATCH = 64
+TASK_SECONDS = 0.2  # aim for about this much work per task (Ray's per-task cost stays small)
+MAX_BATCH = 256
 MAX_RETRIES = 3  # Ray reruns a task lost with its worker or node this many times
 
 

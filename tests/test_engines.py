@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import exposure_core
 from exposure_core import engines, parallel
 from exposure_core.errors import EngineError, UserError
 from pipeline.cli import app
@@ -53,6 +54,7 @@ def test_engine_shorthand_in_params(tmp_path: Path) -> None:
 
 def test_ray_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "exposure_core.ray_engine", None)  # import fails
+    monkeypatch.delattr(exposure_core, "ray_engine", raising=False)  # even after an import
     with pytest.raises(EngineError, match=r'pip install -e "\.\[ray\]"'):
         engines.connect("ray", "auto")
     out = tmp_path / "f"
