@@ -67,10 +67,13 @@ def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
-        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        else:
+            reason = (exc.strerror or str(exc)).lower()
         raise EngineError(
-            f"engine.address {address}: no Ray head answers there ({reason} within "
-            f"{timeout:g} s); start one with `ray start --head`, or fix the address"
+            f"engine.address {address}: no Ray head answers there ({reason}); start one with "
+            "`ray start --head`, or fix the address"
         ) from None
 
 
