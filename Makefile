@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[dev,s3]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,s3,ray]"
 	touch $(STAMP)
 
 demo: $(STAMP)

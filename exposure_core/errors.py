@@ -18,3 +18,9 @@ class StrictError(UserError):
     """Raised under ``--strict`` at the first unusable input."""
 
     exit_code = 1
+
+
+class EngineError(UserError):
+    """The engine cannot run the work: Ray missing, its cluster unreachable or lost."""
+
+    exit_code = 1

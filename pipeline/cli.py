@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from exposure_core import storage
 from exposure_core.console import console
@@ -41,6 +42,21 @@ ParamsOpt = Annotated[
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="fail at the first unusable input instead of recording it")
 ]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="local | ray: where the per-photo work runs (overrides engine.name; same bytes)",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="the Ray cluster for --engine ray: auto | host:port | ray://host:port "
+        "(overrides engine.address)",
+    ),
+]
 NoVerifyOpt = Annotated[
     bool, typer.Option("--no-verify", help="skip checking each shard's sha256 against index.json")
 ]
@@ -51,6 +67,13 @@ def _params(path: Path | None, overrides: dict[str, Any]) -> Any:
         path = DEFAULT_PARAMS
     with user_errors():
         return load_params(path, overrides)
+
+
+def _engine(name: str | None, address: str | None) -> dict[str, str | None]:
+    """The overrides of --engine and --address (``--address`` alone implies ``--engine ray``)."""
+    if address is not None and name is None:
+        name = "ray"
+    return {"engine.name": name, "engine.address": address}
 
 
 def _finish(summary: Any) -> None:
@@ -67,7 +90,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(exc.exit_code) from exc
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc) else ""
@@ -125,13 +148,16 @@ def filter_(
     ] = None,
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Score every clean photo's exposure; keep the well-exposed ones.
 
     Every row carries [b]ev_estimate[/b], the estimated exposure error in stops (negative:
     under). Example: [cyan]prep filter --input data/raw --output data/filtered[/cyan]
     """
-    params = _params(params_file, {"filter.workers": workers, "filter.max_stops": max_stops})
+    overrides = {"filter.workers": workers, "filter.max_stops": max_stops}
+    params = _params(params_file, {**overrides, **_engine(engine, address)})
     from pipeline.stages import filter as stage
 
     with user_errors():
@@ -168,6 +194,8 @@ def synthesize(
         ),
     ] = False,
     strict: StrictOpt = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Make overexposed (seed 002) and multi-EV pairs from clean photos; index native pairs.
 
@@ -181,6 +209,7 @@ def synthesize(
         "synthesize.seed": seed,
         "synthesize.workers": workers,
         "synthesize.write_images": False if recipes_only else None,
+        **_engine(engine, address),
     }
     params = _params(params_file, overrides)
     from pipeline.stages import synthesize as stage
@@ -195,12 +224,14 @@ def shard(
     output: Annotated[str, typer.Option(help="folder for the tars and index.json (or URL)")],
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Split pairs by scene into train/val/test and write WebDataset tars plus index.json.
 
     Example: [cyan]prep shard --input data/pairs --output data/shards[/cyan]
     """
-    params = _params(params_file, {})
+    params = _params(params_file, _engine(engine, address))
     from pipeline.stages import shard as stage
 
     with user_errors():

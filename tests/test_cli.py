@@ -101,6 +101,7 @@ def test_data_stages_do_not_import_torch(tmp_path: Path) -> None:
             res = r.invoke(app, args + ["--params", p + "/params.yaml"])
             assert res.exit_code == 0, res.output
         assert "torch" not in sys.modules, "a data stage imported torch"
+        assert "ray" not in sys.modules, "the local engine imported ray"
         print("ok")
     """)
     done = subprocess.run(

@@ -1,5 +1,5 @@
-"""``io``, ``data`` and ``download``: decoding limits, the photo sources and how they are
-fetched (docs/stages.md: "download")."""
+"""``io``, ``data``, ``download`` and ``engine``: decoding limits, the photo sources and how they
+are fetched (docs/stages.md: "download"), and where the data stages run (docs/scale-out.md)."""
 
 from __future__ import annotations
 
@@ -132,3 +132,17 @@ class DownloadParams:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Where the data stages' per-photo work runs (``exposure_core.engines``).
+
+    ``local``: worker processes of this machine (``<stage>.workers``). ``ray``: Ray tasks on the
+    cluster at ``address`` (``""``: a Ray instance started for the run, or ``RAY_ADDRESS``;
+    ``auto``: the cluster this machine joined; ``host:port``; ``ray://host:port``). Either
+    engine writes the same bytes, so dvc.yaml lists this section under no stage.
+    """
+
+    name: Literal["local", "ray"] = "local"
+    address: str = ""

@@ -1,4 +1,5 @@
-"""The sections the data stages read (download, filter, synthesize, shard): the part of
+"""The sections the data stages read (download, filter, synthesize, shard, and the engine they
+run on): the part of
 ``Params`` that does not involve the networks, so a data stage never imports a model config
 and a change to one never re-runs it (dvc.yaml lists these modules only)."""
 
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.params.data import DataParams, DownloadParams, IoParams
+from pipeline.params.data import DataParams, DownloadParams, EngineParams, IoParams
 from pipeline.params.filter import FilterParams
 from pipeline.params.shard import ShardParams
 from pipeline.params.synthesize import SynthesizeParams
@@ -20,3 +21,4 @@ class DataStageParams:
     filter: FilterParams = field(default_factory=FilterParams)
     synthesize: SynthesizeParams = field(default_factory=SynthesizeParams)
     shard: ShardParams = field(default_factory=ShardParams)
+    engine: EngineParams = field(default_factory=EngineParams)

@@ -84,6 +84,8 @@ def load_params(
             raise ParamsError(str(path), "no such params file")
         raw = read_yaml(path)
     raw = copy.deepcopy(raw)
+    if isinstance(raw.get("engine"), str):  # `engine: ray` is short for `engine: {name: ray}`
+        raw["engine"] = {"name": raw["engine"]}
     for dotted, value in (overrides or {}).items():
         if value is not None:  # before presets: a --preset flag picks the preset
             set_dotted(raw, dotted, value)

@@ -17,6 +17,7 @@ from pathlib import Path
 from exposure_core import imageio, storage
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
+from exposure_core.engines import Engine, connect
 from exposure_core.errors import StrictError
 from exposure_core.exposure_stats import Assessment, analysis_sample, assess, judge
 from exposure_core.fsutil import StagedDir, fingerprint, relpath
@@ -28,7 +29,6 @@ from exposure_core.manifest import (
     SourceItem,
     write_jsonl,
 )
-from exposure_core.parallel import map_ordered
 from pipeline.params import DataStageParams, FilterParams, IoParams, to_dict
 
 __all__ = ["analyse", "judge", "run"]
@@ -118,14 +118,17 @@ def run(
 ) -> Summary:
     """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects.
     Either may be a URL (``exposure_core.storage``: worked on through its local mirror)."""
+    engine = connect(params.engine.name, params.engine.address)
     with (
         storage.local_input(input_dir) as local_input,
         storage.local_output(output, "filter", [MANIFEST_NAME]) as local_output,
     ):
-        return _run(params, local_input, local_output, strict)
+        return _run(params, local_input, local_output, strict, engine)
 
 
-def _run(params: DataStageParams, input_dir: Path, output: Path, strict: bool) -> Summary:
+def _run(
+    params: DataStageParams, input_dir: Path, output: Path, strict: bool, engine: Engine
+) -> Summary:
     summary = Summary("filter", unit="photos", rate_key="scored")
     found = discover(input_dir)
     key = fingerprint({"filter": to_dict(params.filter), "input": str(input_dir.resolve())})
@@ -137,7 +140,7 @@ def _run(params: DataStageParams, input_dir: Path, output: Path, strict: bool) -
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     if rejects:
         summary.add("unusable", len(rejects))
-    results = map_ordered(_score, jobs, params.filter.workers, describe=_describe)
+    results = engine.map_ordered(_score, jobs, params.filter.workers, describe=_describe)
     for result in track(results, "filter", total=len(jobs)):
         if isinstance(result, Reject):
             if strict:

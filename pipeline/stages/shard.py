@@ -27,6 +27,7 @@ from typing import Any
 
 from exposure_core import imageio, shardfmt, storage
 from exposure_core.console import Summary, track
+from exposure_core.engines import LOCAL, Engine, connect
 from exposure_core.errors import StrictError
 from exposure_core.fsutil import (
     StagedDir,
@@ -66,6 +67,17 @@ def _variant(row: PairRow) -> shardfmt.Variant:
     return shardfmt.Variant(row.id, row.kind, row.tau, row.ev, row.gamma, curve, camera=row.camera)
 
 
+def probe_file(job: tuple[Path, int]) -> imageio.ImageInfo | str:
+    """Header facts of one file (``(path, max_pixels)``), or why a shard cannot hold it."""
+    path, max_pixels = job
+    if imageio.is_raw(path):
+        return f"{path.name} is a RAW file; shards hold decodable images only"
+    try:
+        return imageio.probe(path, max_pixels)
+    except imageio.ImageError as exc:
+        return f"file unusable: {exc.reason}"
+
+
 class _Probes:
     """Header probes of files, each done once; an unusable file gives its reason."""
 
@@ -75,14 +87,16 @@ class _Probes:
 
     def __call__(self, path: Path) -> imageio.ImageInfo | str:
         if path not in self.done:
-            if imageio.is_raw(path):
-                self.done[path] = f"{path.name} is a RAW file; shards hold decodable images only"
-            else:
-                try:
-                    self.done[path] = imageio.probe(path, self.max_pixels)
-                except imageio.ImageError as exc:
-                    self.done[path] = f"file unusable: {exc.reason}"
+            self.done[path] = probe_file((path, self.max_pixels))
         return self.done[path]
+
+    def ahead(self, paths: list[Path], engine: Engine) -> None:
+        """Probe ``paths`` now on ``engine`` (a cluster reads the headers in parallel)."""
+        jobs = [(path, self.max_pixels) for path in dict.fromkeys(paths) if path not in self.done]
+        done = engine.map_ordered(probe_file, jobs, 1, describe=_first_path)
+        for (path, _), info in zip(jobs, track(done, "shard: probe files", total=len(jobs)),
+                                   strict=True):  # fmt: skip
+            self.done[path] = info
 
 
 def _row_problem(row: PairRow, root: Path, probe: _Probes) -> str | None:
@@ -120,11 +134,20 @@ def _photo_key(rows: list[PairRow]) -> str:
 
 
 def validate(
-    rows: list[PairRow], root: Path, scene_split: dict[str, str], max_pixels: int
+    rows: list[PairRow],
+    root: Path,
+    scene_split: dict[str, str],
+    max_pixels: int,
+    engine: Engine = LOCAL,
 ) -> tuple[list[Sample], list[Reject]]:
-    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes."""
+    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes.
+
+    On a cluster engine every file's header is read first, in parallel; locally each is read
+    when a row needs it (the same verdicts)."""
     rejects: list[Reject] = []
     probe = _Probes(max_pixels)
+    if engine.name != "local":
+        probe.ahead([root / f for r in rows for f in (r.target, r.input) if f], engine)
     seen: set[str] = set()
     groups: dict[Path, list[PairRow]] = {}
     for row in track(rows, "shard: check pairs", total=len(rows)):
@@ -209,11 +232,12 @@ def run(
     """Shard the pairs manifest (the file or its folder) into ``output``. Either may be a URL
     (``exposure_core.storage``: worked on through its local mirror; ``index.json`` goes up
     after the tars it lists)."""
+    engine = connect(params.engine.name, params.engine.address)
     with (
         storage.local_input(manifest, referenced_files) as local_input,
         storage.local_output(output, "shard", [INDEX_NAME]) as local_output,
     ):
-        return _run(params, local_input, local_output, strict)
+        return _run(params, local_input, local_output, strict, engine)
 
 
 def referenced_files(local: Path) -> list[str]:
@@ -225,14 +249,16 @@ def referenced_files(local: Path) -> list[str]:
     return [name for r in rows for name in (r.input, r.target) if name]
 
 
-def _run(params: DataStageParams, manifest: Path, output: Path, strict: bool) -> Summary:
+def _run(
+    params: DataStageParams, manifest: Path, output: Path, strict: bool, engine: Engine
+) -> Summary:
     p = params.shard
     fractions = check_fractions(to_dict(p.split))
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
     summary = Summary("shard", unit="samples", rate_key="samples")
     rows = list(read_jsonl(manifest, PairRow))
     scene_split = assign_splits([(r.scene, r.split) for r in rows], fractions)
-    samples, rejects = validate(rows, manifest.parent, scene_split, params.io.max_pixels)
+    samples, rejects = validate(rows, manifest.parent, scene_split, params.io.max_pixels, engine)
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     check_not_empty(samples, fractions, len(scene_split))
@@ -243,7 +269,7 @@ def _run(params: DataStageParams, manifest: Path, output: Path, strict: bool) ->
     files = [path for sample in samples for path in (sample.target, *sample.inputs)]
     staged = StagedDir(output, key, "shard", [manifest.parent], files)
     try:
-        shards, index = _write(staged, samples, rejects, digest, params)
+        shards, index = _write(staged, samples, rejects, digest, params, engine)
     except OSError as exc:
         raise staged.write_error(exc) from exc
     staged.commit()
@@ -266,41 +292,58 @@ def _run(params: DataStageParams, manifest: Path, output: Path, strict: bool) ->
 TARGETS_DIR = ".targets"  # re-encoded targets, in the staging folder until the tars are written
 
 
+def _store_target(job: tuple[Path, Path, str]) -> Path:
+    """``stored_target`` of one sample (a module-level function: engines pickle it)."""
+    return stored_target(*job)
+
+
+def _write_shard(job: tuple[Path, str, list[Sample]]) -> dict[str, Any]:
+    """Write one tar (each tar depends on its own samples only); its entry of index.json."""
+    path, split, chunk = job
+    write_tar(path, chunk)
+    return {
+        "name": path.name,
+        "split": split,
+        "samples": len(chunk),
+        "pairs": sum(x.pairs for x in chunk),
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
+
+
+def _first_path(job: tuple[Any, ...]) -> str:
+    """How an engine names a job of this stage in an error: the file it is about."""
+    return str(job[0])
+
+
 def _write(
     staged: StagedDir,
     samples: list[Sample],
     rejects: list[Reject],
     digest: str,
     params: DataStageParams,
+    engine: Engine,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Write the tars, rejects and index.json into the staging folder."""
     p = params.shard
     folder = staged.path / TARGETS_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(s.target, folder, s.key) for s in samples]
+    # one worker locally (this process); the cluster's CPUs on the ray engine
+    targets = engine.map_ordered(_store_target, jobs, 1, describe=_first_path)
     samples = [
-        dataclasses.replace(s, target=stored_target(s.target, folder, s.key))
-        for s in track(samples, "shard: encode targets", total=len(samples))
+        dataclasses.replace(s, target=target)
+        for s, target in zip(
+            samples, track(targets, "shard: encode targets", total=len(samples)), strict=True
+        )
     ]
     plan = []
     for split in SPLITS:
         chunks = plan_shards([s for s in samples if s.split == split], p.max_samples, p.max_bytes)
         plan += [(f"{split}-{n:06d}.tar", split, chunk) for n, chunk in enumerate(chunks)]
-    shards = []
-    for name, split, chunk in track(plan, "shard: write tars", total=len(plan)):
-        write_tar(staged.path / name, chunk)
-        size = (staged.path / name).stat().st_size
-        tar_sha = sha256_file(staged.path / name)
-        pairs = sum(x.pairs for x in chunk)
-        shards.append(
-            {
-                "name": name,
-                "split": split,
-                "samples": len(chunk),
-                "pairs": pairs,
-                "bytes": size,
-                "sha256": tar_sha,
-            }
-        )
+    jobs = [(staged.path / name, split, chunk) for name, split, chunk in plan]
+    written = engine.map_ordered(_write_shard, jobs, 1, describe=_first_path)
+    shards = list(track(written, "shard: write tars", total=len(plan)))
     shutil.rmtree(folder)
     with atomic_open(staged.path / REJECTS_NAME, "w") as handle:
         handle.writelines(row_json(r) + "\n" for r in rejects)

@@ -25,6 +25,7 @@ from pathlib import Path
 from exposure_core import camera, imageio, storage
 from exposure_core.console import Summary, track
 from exposure_core.discover import discover, skipped_entries
+from exposure_core.engines import Engine, connect
 from exposure_core.errors import StrictError, UserError
 from exposure_core.fsutil import (
     StagedDir,
@@ -45,7 +46,6 @@ from exposure_core.manifest import (
     slug,
     to_json,
 )
-from exposure_core.parallel import map_ordered
 from exposure_core.schema import ConfigError
 from pipeline.params import DataStageParams, IoParams, SynthesizeParams, parse_tau, to_dict
 from pipeline.variants import (
@@ -283,11 +283,12 @@ def run(
 ) -> Summary:
     """Synthesize pairs from ``input_path`` into ``output`` (manifest.jsonl + rejects.jsonl).
     Either may be a URL (``exposure_core.storage``: worked on through its local mirror)."""
+    engine = connect(params.engine.name, params.engine.address)
     with (
         storage.local_input(input_path, referenced_photos) as local_input,
         storage.local_output(output, "synthesize", [MANIFEST_NAME]) as local_output,
     ):
-        return _run(params, local_input, local_output, strict)
+        return _run(params, local_input, local_output, strict, engine)
 
 
 def referenced_photos(local: Path) -> list[str]:
@@ -300,7 +301,9 @@ def referenced_photos(local: Path) -> list[str]:
     return [name for r in rows if r.keep for name in (r.path, r.target) if name]
 
 
-def _run(params: DataStageParams, input_path: Path, output: Path, strict: bool) -> Summary:
+def _run(
+    params: DataStageParams, input_path: Path, output: Path, strict: bool, engine: Engine
+) -> Summary:
     summary = Summary("synthesize", unit="photos", rate_key="photos")
     entries, input_digest = read_entries(input_path)
     clean = [e for e in entries if e.kind == "clean"]
@@ -318,7 +321,7 @@ def _run(params: DataStageParams, input_path: Path, output: Path, strict: bool) 
     sources = [e.path for e in entries] + [e.target for e in native if e.target is not None]
     staged = StagedDir(output, key, "synthesize", inputs, sources)
     try:
-        _write(params, staged, clean, keys, native, _skipped(input_path), strict, summary)
+        _write(params, staged, clean, keys, native, _skipped(input_path), strict, summary, engine)
     except OSError as exc:
         raise staged.write_error(exc) from exc
     staged.commit()
@@ -342,6 +345,7 @@ def _write(
     skipped: list[tuple[Path, str]],
     strict: bool,
     summary: Summary,
+    engine: Engine,
 ) -> None:
     """Write every pair, the manifest and the rejects into the staging folder."""
     output_abs = staged.output.resolve()
@@ -360,7 +364,7 @@ def _write(
 
         for path, why in skipped:
             reject(Reject(str(path), why, "synthesize"))
-        results = map_ordered(
+        results = engine.map_ordered(
             synthesize_photo,
             _jobs(clean, keys, params, staged.path, output_abs),
             params.synthesize.workers,

@@ -1,0 +1,238 @@
+"""The Ray engine against the local engine: filter -> synthesize --recipes-only -> shard.
+
+Two corpora: the demo corpus (the six photos ``make demo`` downloads) and ``--count`` photos of
+256 x 256 (seeded random square crops of scikit-image's colour sample images, area-resized,
+JPEG q90, like Places365's). Three engines run each corpus, in turn within each repetition:
+
+- ``local``: the local engine, ``--workers`` worker processes (the shipped default is 2);
+- ``ray 1 node``: a local Ray cluster of one node with ``--workers`` CPUs;
+- ``ray 2 nodes``: two nodes on this machine with the same CPUs split between them.
+
+Both clusters are started first (``ray.cluster_utils.Cluster``) and stay up; this process
+connects to one at a time, and the timings are the stage calls once connected (what a stage
+run inside one process pays; a ``prep`` command also pays ``import ray`` and the connection,
+printed apart). Every run's outputs (manifests, tars, index) are compared byte for byte with
+the local engine's. The per-core cost of each stage is CPU time of one process (``workers``
+1, the local engine), the Ray overhead per photo the difference in core-seconds (wall time x
+CPUs) between the Ray engine and the local engine. Medians of ``--repeat`` runs.
+
+    python benchmarks/ray_engine.py --count 2000 --repeat 3
+
+On a shared 2-core machine the wall-clock ratios move by several per cent from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2
+
+from exposure_core import imageio
+from pipeline.params import EngineParams, Params, SplitFractions, load_params
+from pipeline.stages import download, shard, synthesize
+from pipeline.stages import filter as filter_stage
+
+STAGES = ("filter", "synthesize", "shard")
+PLACES_CHALLENGE = 8_000_000
+
+
+def sample_images() -> list[np.ndarray]:
+    """scikit-image's colour photos (8-bit RGB)."""
+    import skimage.data as data
+
+    left, right, _ = data.stereo_motorcycle()
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), left, right]
+    photos += [data.immunohistochemistry(), data.retina(), data.hubble_deep_field(), data.cat()]
+    return [p[..., :3] for p in photos]
+
+
+def make_crops(out: Path, count: int, side: int = 256, seed: int = 0) -> None:
+    """``count`` JPEGs of ``side`` px: seeded random square crops of the sample images."""
+    images = sample_images()
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True)
+    for k in range(count):
+        image = images[k % len(images)]
+        size = int(rng.integers(side // 2, min(image.shape[:2]) + 1))
+        y = int(rng.integers(0, image.shape[0] - size + 1))
+        x = int(rng.integers(0, image.shape[1] - size + 1))
+        crop = cv2.resize(image[y : y + size, x : x + size], (side, side), cv2.INTER_AREA)
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        imageio.write_image(out / f"p{k:05d}.jpg", imageio.Codes(np.ascontiguousarray(crop)))
+
+
+def params_for(engine: EngineParams, workers: int) -> Params:
+    base = load_params(None)
+    return dataclasses.replace(
+        base,
+        engine=engine,
+        filter=dataclasses.replace(base.filter, workers=workers),
+        synthesize=dataclasses.replace(base.synthesize, workers=workers, write_images=False),
+        shard=dataclasses.replace(base.shard, split=SplitFractions(0.8, 0.1, 0.1)),
+    )
+
+
+def run_stages(params: Params, raw: Path, out: Path) -> list[tuple[float, float]]:
+    """filter -> synthesize -> shard into ``out``; each stage's wall seconds and the CPU
+    seconds of this process (on the Ray engine: the driver's share, which does not spread)."""
+    runs = (
+        lambda: filter_stage.run(params, raw, out / "filtered"),
+        lambda: synthesize.run(params, out / "filtered", out / "pairs"),
+        lambda: shard.run(params, out / "pairs", out / "shards"),
+    )
+    seconds = []
+    for run in runs:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        seconds.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return seconds
+
+
+def tree(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def photos_in(raw: Path) -> int:
+    return sum(1 for p in raw.rglob("*") if imageio.is_image(p))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=2000, help="photos of the second corpus")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="CPUs for every engine")
+    parser.add_argument("--cores", type=int, default=64, help="for the projection")
+    args = parser.parse_args()
+    import ray
+    from ray.cluster_utils import Cluster
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import ray"], check=True)
+    import_ray = time.perf_counter() - started
+    store = {"object_store_memory": 200 * 2**20, "include_dashboard": False}
+    one = Cluster(initialize_head=True, head_node_args={"num_cpus": args.workers, **store})
+    two = Cluster(initialize_head=True, head_node_args={"num_cpus": args.workers // 2, **store})
+    two.add_node(num_cpus=args.workers - args.workers // 2, object_store_memory=200 * 2**20)
+    two.wait_for_nodes()
+    engines = {
+        "local": EngineParams("local"),
+        "ray 1 node": EngineParams("ray", one.address),
+        "ray 2 nodes": EngineParams("ray", two.address),
+    }
+    connect_s: list[float] = []
+    report: dict[str, dict[str, list[list[tuple[float, float]]]]] = {}
+    per_core: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            corpora = {"demo": tmp / "demo", f"{args.count} photos": tmp / "crops"}
+            download.run(load_params(None), corpora["demo"])
+            make_crops(corpora[f"{args.count} photos"], args.count)
+            for corpus, raw in corpora.items():
+                counts[corpus] = photos_in(raw)
+                times = report.setdefault(corpus, {})
+                for r in range(args.repeat):
+                    for name, engine in engines.items():
+                        if engine.name == "ray":
+                            start = time.perf_counter()
+                            ray.init(address=engine.address, logging_level=logging.ERROR,
+                                     log_to_driver=False)  # fmt: skip
+                            connect_s.append(time.perf_counter() - start)
+                        out = tmp / "runs" / corpus.replace(" ", "_") / name.replace(" ", "_")
+                        out = out / str(r)
+                        params = params_for(engine, args.workers)
+                        times.setdefault(name, []).append(run_stages(params, raw, out))
+                        ray.shutdown()
+                        base = out.parents[1] / "local" / str(r)
+                        for stage in ("filtered", "pairs", "shards"):
+                            if tree(out / stage) != tree(base / stage):
+                                raise SystemExit(f"{corpus}, {name}: {stage} differ from local")
+                    print(f"{corpus}: run {r + 1} of {args.repeat}: outputs identical", flush=True)
+            crops = corpora[f"{args.count} photos"]
+            for r in range(args.repeat):
+                one_core = params_for(EngineParams("local"), 1)
+                seconds = run_stages(one_core, crops, tmp / "one_core" / str(r))
+                for stage, (_, cpu) in zip(STAGES, seconds, strict=True):
+                    per_core.setdefault(stage, []).append(cpu / counts[f"{args.count} photos"])
+    finally:
+        ray.shutdown()
+        one.shutdown()
+        two.shutdown()
+    print_report(args, report, counts, per_core, import_ray, connect_s)
+
+
+def print_report(
+    args: argparse.Namespace,
+    report: dict[str, dict[str, list[list[tuple[float, float]]]]],
+    counts: dict[str, int],
+    per_core: dict[str, list[float]],
+    import_ray: float,
+    connect_s: list[float],
+) -> None:
+    med = statistics.median
+
+    def stage_median(runs: list[list[tuple[float, float]]], i: int, k: int = 0) -> float:
+        return med([run[i][k] for run in runs])
+
+    print(f"\nwall seconds, filter + synthesize + shard, median of {args.repeat} runs")
+    print(f"{'corpus':14s} {'engine':12s} {'filter':>7s} {'synth':>7s} {'shard':>7s} "
+          f"{'total':>7s} {'vs local':>9s} {'vs 1 node':>10s}")  # fmt: skip
+    for corpus, times in report.items():
+        totals = {
+            name: med([sum(w for w, _ in run) for run in runs]) for name, runs in times.items()
+        }
+        for name, runs in times.items():
+            cells = " ".join(f"{stage_median(runs, i):7.2f}" for i in range(len(STAGES)))
+            vs_one = totals[name] / totals["ray 1 node"] if name == "ray 2 nodes" else None
+            print(
+                f"{corpus:14s} {name:12s} {cells} {totals[name]:7.2f} "
+                f"{totals[name] / totals['local']:8.2f}x "
+                + (f"{vs_one:9.2f}x" if vs_one is not None else "")
+            )
+    big = f"{args.count} photos"
+    photos = counts[big]
+    local, on_ray = report[big]["local"], report[big]["ray 1 node"]
+    print(f"\nper photo, {photos} photos of 256 px (ms): one core's CPU time; core-ms = wall x "
+          f"{args.workers} CPUs; the Ray driver's CPU time (serial)")  # fmt: skip
+    print(f"{'stage':12s} {'1 core CPU':>11s} {'local core-ms':>14s} {'ray core-ms':>12s} "
+          f"{'ray overhead':>13s} {'ray driver':>11s}")  # fmt: skip
+    work = overhead = driver = 0.0
+    for i, stage in enumerate(STAGES):
+        one_core = med(per_core[stage]) * 1e3
+        local_ms = stage_median(local, i) * args.workers / photos * 1e3
+        ray_ms = stage_median(on_ray, i) * args.workers / photos * 1e3
+        driver_ms = stage_median(on_ray, i, 1) / photos * 1e3
+        work, overhead, driver = work + one_core, overhead + ray_ms - local_ms, driver + driver_ms
+        print(f"{stage:12s} {one_core:11.2f} {local_ms:14.2f} {ray_ms:12.2f} "
+              f"{ray_ms - local_ms:13.2f} {driver_ms:11.2f}")  # fmt: skip
+    print(f"\nimport ray in a fresh process: {import_ray:.1f} s; ray.init to a running cluster: "
+          f"{med(connect_s):.2f} s (median of {len(connect_s)})")  # fmt: skip
+    spread = (work + max(overhead, 0.0)) / 1e3 * PLACES_CHALLENGE / args.cores / 60
+    serial = driver / 1e3 * PLACES_CHALLENGE / 60
+    print(f"Places365-Challenge, {PLACES_CHALLENGE:,} photos on {args.cores} cores: the tasks "
+          f"{spread:.1f} min ({work:.2f} + {max(overhead, 0.0):.2f} ms per photo per core), the "
+          f"driver {serial:.1f} min ({driver:.2f} ms per photo, serial); between "
+          f"{max(spread, serial):.1f} (overlapped) and {spread + serial:.1f} min")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

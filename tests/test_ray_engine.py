@@ -1,0 +1,191 @@
+"""engine: ray on a real 2-node Ray cluster on 127.0.0.1 (``ray.cluster_utils.Cluster``, one CPU
+per node): the demo corpus through filter -> synthesize -> shard gives the local engine's bytes;
+a worker node killed mid-stage and a fresh one joining changes no byte (or stops with one line,
+nothing under the final names, and a rerun finishes); an address nobody answers fails fast."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from exposure_core.errors import EngineError
+from pipeline.params import EngineParams, Params, load_params
+from pipeline.stages import download as download_stage
+from pipeline.stages import filter as filter_stage
+from pipeline.stages import shard as shard_stage
+from pipeline.stages import synthesize as synth_stage
+
+ray = pytest.importorskip(
+    "ray", reason='Ray is not installed: pip install -e ".[ray]" (make test installs it)'
+)
+from ray.cluster_utils import Cluster  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
+# the head notices a lost node within about a second (Ray's default: 15 s and more)
+FAST_HEALTH = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 300,
+    "health_check_failure_threshold": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A head and one worker node, this process connected as the driver."""
+    made = Cluster(
+        initialize_head=True,
+        head_node_args={**NODE, "include_dashboard": False, "_system_config": FAST_HEALTH},
+    )
+    made.add_node(**NODE)
+    made.wait_for_nodes()
+    ray.init(address=made.address, logging_level=logging.ERROR, log_to_driver=False)
+    yield made
+    ray.shutdown()
+    made.shutdown()
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo corpus, as `make demo` downloads it (six photos)."""
+    folder = tmp_path_factory.mktemp("corpus") / "raw"
+    download_stage.run(load_params(None), folder)
+    return folder
+
+
+def _params(name: str, address: str = "", **synth) -> Params:
+    base = load_params(None)
+    return dataclasses.replace(
+        base,
+        engine=EngineParams(name, address),
+        synthesize=dataclasses.replace(base.synthesize, **synth),
+    )
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _data_stages(params: Params, raw: Path, out: Path) -> None:
+    filter_stage.run(params, raw, out / "filtered")
+    synth_stage.run(params, out / "filtered", out / "pairs")
+    shard_stage.run(params, out / "pairs", out / "shards")
+
+
+def test_ray_cluster_gives_the_local_bytes(cluster: Cluster, raw: Path, tmp_path: Path) -> None:
+    """filter -> synthesize (recipes, as dvc.yaml runs it) -> shard: every file the same."""
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    _data_stages(_params("local", write_images=False), raw, local)
+    _data_stages(_params("ray", cluster.address, write_images=False), raw, on_ray)
+    assert len(ray.nodes()) == 2
+    for stage in ("filtered", "pairs", "shards"):
+        expected = _tree(local / stage)
+        assert expected, stage
+        assert _tree(on_ray / stage) == expected, f"{stage}: the ray engine wrote other bytes"
+    assert list((on_ray / "shards").glob("*.tar"))
+
+
+def test_worker_node_lost_mid_stage(
+    cluster: Cluster, raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker node's processes are killed once the first photo is back (the others are in
+    flight on both nodes) and a fresh node joins: the same bytes as the local engine, or one
+    clear line, nothing under the final name, and a rerun that finishes with the same bytes."""
+    expected_out = tmp_path / "local"
+    synth_stage.run(_params("local", write_images=True), raw, expected_out)
+    expected = _tree(expected_out)
+    worker = next(node for node in cluster.worker_nodes)
+    real_track = synth_stage.track
+    killed: list[float] = []
+
+    def track_then_kill(items, description, total=None):
+        for n, item in enumerate(real_track(items, description, total=total)):
+            yield item
+            if n == 0:
+                killed.append(_wait_for_a_task(worker))
+                cluster.remove_node(worker, allow_graceful=False)
+                cluster.add_node(**NODE)
+
+    monkeypatch.setattr(synth_stage, "track", track_then_kill)
+    params = _params("ray", cluster.address, write_images=True)
+    out = tmp_path / "ray"
+    try:
+        synth_stage.run(params, raw, out)
+    except EngineError as exc:  # Ray gave up on a task: one line, no partial final output
+        assert "\n" not in str(exc) and "run the stage again" in str(exc)
+        assert not out.exists()
+        monkeypatch.setattr(synth_stage, "track", real_track)
+        synth_stage.run(params, raw, out)
+    assert killed == [True], "the worker node was never removed while it ran a task"
+    assert worker not in cluster.worker_nodes
+    assert _tree(out) == expected
+
+
+def _wait_for_a_task(node, timeout: float = 20.0) -> bool:
+    """Wait until one of ``node``'s worker processes runs a task (Ray titles it
+    ``ray::_run_batch``); False when none did within ``timeout`` seconds."""
+    raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in raylet.children(recursive=True):
+            try:
+                if "_run_batch" in " ".join(child.cmdline()):
+                    return True
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+    return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_dead_address_fails_fast_naming_it(raw: Path, tmp_path: Path) -> None:
+    """A fresh process (not connected to Ray) told a port nobody listens on: one line naming
+    the address, exit 1, within 30 s, nothing written."""
+    address = f"127.0.0.1:{_free_port()}"
+    out = tmp_path / "filtered"
+    started = time.perf_counter()
+    args = ["filter", "--input", str(raw), "--output", str(out), "--address", address]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", *args, "--engine", "ray"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=60,
+    )
+    elapsed = time.perf_counter() - started
+    shown = (done.stdout + done.stderr).strip()
+    assert done.returncode == 1, shown
+    assert address in shown and "no Ray head answers" in shown
+    assert len(shown.splitlines()) == 1, shown
+    assert elapsed < 30
+    assert not out.exists() and not out.with_name("filtered.partial").exists()
+
+
+def test_ray_address_forms_checked() -> None:
+    from exposure_core import ray_engine
+
+    with pytest.raises(EngineError, match="ray://127.0.0.1:1"):
+        ray_engine.probe("ray://127.0.0.1:1", timeout=2)
+    with pytest.raises(EngineError, match="expected auto, host:port or ray://host:port"):
+        ray_engine.probe("nohost")
