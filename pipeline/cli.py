@@ -112,7 +112,7 @@ def _csv_floats(text: str | None) -> list[float] | None:
 
 @app.command()
 def download(
-    output: Annotated[Path, typer.Option(help="raw data folder")] = Path("data/raw"),
+    output: Annotated[str, typer.Option(help="raw data folder (path or URL)")] = "data/raw",
     sources: Annotated[
         str | None, typer.Option(help="comma-separated sources (overrides data.sources)")
     ] = None,
@@ -240,8 +240,12 @@ def shard(
 
 @app.command()
 def export(
-    input: Annotated[Path, typer.Option("--input", help="shard folder (prep shard output)")],
-    output: Annotated[Path, typer.Option(help="folder for the plain pair tars and index.json")],
+    input: Annotated[
+        str, typer.Option("--input", help="shard folder (prep shard output), path or URL")
+    ],
+    output: Annotated[
+        str, typer.Option(help="folder for the plain pair tars and index.json (path or URL)")
+    ],
     input_format: Annotated[
         str, typer.Option("--input-format", help="png (lossless) | jpg (at --quality)")
     ] = "png",
@@ -353,8 +357,10 @@ def evaluate(
     ] = "models/generator.pt",
     output: Annotated[str, typer.Option(help="report folder (path or URL)")] = "reports",
     paired: Annotated[
-        list[Path] | None,
-        typer.Option(help="also score a paired folder (low/high, input/target, MSEC, LOL)"),
+        list[str] | None,
+        typer.Option(
+            help="also score a paired folder (low/high, input/target, MSEC, LOL), path or URL"
+        ),
     ] = None,
     resolution: Annotated[
         int | None, typer.Option(help="long side to evaluate at; 0 = full resolution")
