@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from exposure_core import storage
 from exposure_core.console import console
 from exposure_core.errors import UserError
 from pipeline.params import load_params
@@ -379,8 +378,11 @@ def evaluate(
         str, typer.Option(help="exposure | sr (a super-resolution model vs bicubic and Lanczos)")
     ] = "exposure",
     photos: Annotated[
-        list[Path] | None,
-        typer.Option(help="--task sr: score on these clean photos instead of the test split"),
+        list[str] | None,
+        typer.Option(
+            help="--task sr: score on these clean photos (files or folders, paths or URLs) "
+            "instead of the test split"
+        ),
     ] = None,
 ) -> None:
     """Score the model and non-learned baselines on the test split; write reports/.
@@ -397,8 +399,8 @@ def evaluate(
         from pipeline.stages import evaluate_sr
 
         with user_errors():
-            local = [storage.as_local(x) for x in (model, output, shards)]
-            _finish(evaluate_sr.run(params, local[0], local[1], shards=local[2], photos=photos))
+            summary = evaluate_sr.run(params, model, output, shards=shards, photos=photos)
+        _finish(summary)
         return
     from pipeline.stages import evaluate as stage
 

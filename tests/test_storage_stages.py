@@ -203,3 +203,40 @@ def test_download_of_the_demo_source_to_the_bucket_matches_the_local_run(
             assert fs.cat(f"{BUCKET}/demo/raw/{name}") == (local / name).read_bytes(), name
     items = list(read_jsonl(local / "demo" / "index.jsonl", SourceItem))
     assert len(items) == 6
+
+
+def test_evaluate_sr_reads_model_shards_and_photos_from_the_bucket(
+    server: S3Server, root: Path
+) -> None:
+    import torch
+
+    from exposure_models.checkpoint import save_generator
+    from exposure_models.seednets.sr import RRDBConfig, RRDBGenerator
+
+    torch.manual_seed(0)
+    model = RRDBGenerator(RRDBConfig(features=8, blocks=1, growth=4, base="bicubic"))
+    sr = {"train": {"sr": {"scale": 4, "degradation": "bicubic"}}}
+    save_generator(root / "sr.pt", model.eval(), sr)
+    fs = _bucket(server, root)
+    fs.put_file(str(root / "sr.pt"), f"{BUCKET}/sr/sr.pt")
+    fs.put(str(root / "shards"), f"{BUCKET}/sr/shards", recursive=True)
+    fs.put(str(root / "pairs"), f"{BUCKET}/sr/photos", recursive=True)
+    env = server.env(root / "cache-sr")
+    url = f"s3://{BUCKET}/sr"
+    sr_args = ("evaluate", "--task", "sr")
+    ok(prep(root, env, *sr_args, "--model", f"{url}/sr.pt", "--shards", f"{url}/shards",
+            "--output", f"{url}/report"))  # fmt: skip
+    ok(prep(root, {}, *sr_args, "--model", "sr.pt", "--shards", "shards", "--output", "sr-rep"))
+    remote = json.loads(fs.cat(f"{BUCKET}/sr/report/sr_metrics.json"))
+    local = json.loads((root / "sr-rep" / "sr_metrics.json").read_text())
+    assert remote["model"] == f"{url}/sr.pt" and local["model"] == "sr.pt"
+    assert {**remote, "model": ""} == {**local, "model": ""} and remote["images"] == 2
+    assert (
+        fs.cat(f"{BUCKET}/sr/report/sr_results.md")
+        == (root / "sr-rep" / "sr_results.md").read_bytes()
+    )
+
+    ok(prep(root, env, *sr_args, "--model", f"{url}/sr.pt", "--photos", f"{url}/photos",
+            "--output", f"{url}/report-photos"))  # fmt: skip
+    from_photos = json.loads(fs.cat(f"{BUCKET}/sr/report-photos/sr_metrics.json"))
+    assert from_photos["images"] == 4  # the inputs and targets of the two pairs
