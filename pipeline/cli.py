@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from exposure_core import storage
 from exposure_core.console import console
 from exposure_core.errors import UserError
 from pipeline.params import load_params
@@ -112,7 +111,7 @@ def _csv_floats(text: str | None) -> list[float] | None:
 
 @app.command()
 def download(
-    output: Annotated[Path, typer.Option(help="raw data folder")] = Path("data/raw"),
+    output: Annotated[str, typer.Option(help="raw data folder (path or URL)")] = "data/raw",
     sources: Annotated[
         str | None, typer.Option(help="comma-separated sources (overrides data.sources)")
     ] = None,
@@ -240,8 +239,12 @@ def shard(
 
 @app.command()
 def export(
-    input: Annotated[Path, typer.Option("--input", help="shard folder (prep shard output)")],
-    output: Annotated[Path, typer.Option(help="folder for the plain pair tars and index.json")],
+    input: Annotated[
+        str, typer.Option("--input", help="shard folder (prep shard output), path or URL")
+    ],
+    output: Annotated[
+        str, typer.Option(help="folder for the plain pair tars and index.json (path or URL)")
+    ],
     input_format: Annotated[
         str, typer.Option("--input-format", help="png (lossless) | jpg (at --quality)")
     ] = "png",
@@ -353,8 +356,10 @@ def evaluate(
     ] = "models/generator.pt",
     output: Annotated[str, typer.Option(help="report folder (path or URL)")] = "reports",
     paired: Annotated[
-        list[Path] | None,
-        typer.Option(help="also score a paired folder (low/high, input/target, MSEC, LOL)"),
+        list[str] | None,
+        typer.Option(
+            help="also score a paired folder (low/high, input/target, MSEC, LOL), path or URL"
+        ),
     ] = None,
     resolution: Annotated[
         int | None, typer.Option(help="long side to evaluate at; 0 = full resolution")
@@ -373,8 +378,11 @@ def evaluate(
         str, typer.Option(help="exposure | sr (a super-resolution model vs bicubic and Lanczos)")
     ] = "exposure",
     photos: Annotated[
-        list[Path] | None,
-        typer.Option(help="--task sr: score on these clean photos instead of the test split"),
+        list[str] | None,
+        typer.Option(
+            help="--task sr: score on these clean photos (files or folders, paths or URLs) "
+            "instead of the test split"
+        ),
     ] = None,
 ) -> None:
     """Score the model and non-learned baselines on the test split; write reports/.
@@ -391,8 +399,8 @@ def evaluate(
         from pipeline.stages import evaluate_sr
 
         with user_errors():
-            local = [storage.as_local(x) for x in (model, output, shards)]
-            _finish(evaluate_sr.run(params, local[0], local[1], shards=local[2], photos=photos))
+            summary = evaluate_sr.run(params, model, output, shards=shards, photos=photos)
+        _finish(summary)
         return
     from pipeline.stages import evaluate as stage
 

@@ -74,10 +74,10 @@ class Done:
     output: str
 
 
-def prep(root: Path, env: dict[str, str], *args: str, params: str = "params.yaml") -> Done:
+def prep(root: Path, env: dict[str, str], *args: str, params: str | None = "params.yaml") -> Done:
     """``prep`` in this process (``CliRunner``), in ``root``, with ``env`` over an environment
     without the machine's own credentials; fresh storage clients (s3fs keeps one per
-    settings, made with the credentials of its time)."""
+    settings, made with the credentials of its time). ``params`` None: no ``--params``."""
     import s3fs
 
     with pytest.MonkeyPatch.context() as mp:
@@ -87,7 +87,7 @@ def prep(root: Path, env: dict[str, str], *args: str, params: str = "params.yaml
             mp.setenv(name, value)
         mp.chdir(root)
         s3fs.S3FileSystem.clear_instance_cache()
-        argv = [*args, "--params", str(root / params)]
+        argv = [*args, *(["--params", str(root / params)] if params else [])]
         result = CliRunner().invoke(app, argv, terminal_width=400)
         s3fs.S3FileSystem.clear_instance_cache()
     if result.exception is not None and not isinstance(result.exception, SystemExit):

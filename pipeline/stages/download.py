@@ -7,25 +7,74 @@ server's ETag/Last-Modified and the time. A later run whose archives are all ext
 verified does no network I/O; a remote file that changed is refused until its lock entry is
 deleted. Items left out (unpaired files...) go to ``<output>/rejects.jsonl``. The index of a
 source no longer listed is removed (its files stay), so the filter sees exactly these sources.
+
+``output`` may be a URL (``exposure_core.storage``): the raw folder already in the bucket is
+brought into its local mirror first (so a rerun is offline there too), the sources are
+fetched into the mirror, and the folder is uploaded, indexes, rejects and lock last. Every
+path an index holds must then mean the same in the bucket: a local ``data.folder.path`` or
+``data.msec.path`` (indexed in place, outside the output) is refused with a URL output; a
+``data.folder.path`` URL in the output's bucket is fine.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from exposure_core import storage
 from exposure_core.console import Summary
 from exposure_core.errors import UserError
-from exposure_core.fsutil import check_output_folder, output_lock
+from exposure_core.fsutil import MARKER, atomic_write_text, check_output_folder, output_lock
 from exposure_core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
 from pipeline.params import DataStageParams
 from pipeline.sources import SOURCES, FetchContext
+from pipeline.sources.integrity import LOCK_NAME
 
 
-def run(params: DataStageParams, output: Path, strict: bool = False) -> Summary:
-    """Fetch the configured sources under ``output`` and write their indexes."""
+def run(params: DataStageParams, output: str | Path, strict: bool = False) -> Summary:
+    """Fetch the configured sources under ``output`` (a path or URL); write their indexes."""
+    if storage.is_url(output):
+        return _run_to_url(params, str(output), strict)
+    output = Path(output)
     check_output_folder(output)  # before any work, and before the lock file beside it
     with output_lock(output, "download"):
         return _run(params, output, strict)
+
+
+def check_url_output(params: DataStageParams, url: str) -> None:
+    """Refuse, before any work, sources whose index would name files outside the bucket
+    of the output ``url`` (read in place from a local folder)."""
+    sources = params.data.sources
+    where = f"{storage.protocol(url)}://{storage.bucket(url)}"
+    folder = params.data.folder.path
+    if "folder" in sources and folder:
+        same = storage.is_url(folder) and (
+            f"{storage.protocol(folder)}://{storage.bucket(folder)}" == where
+        )
+        if not same:
+            raise UserError(
+                f"--output {url}: data.folder.path {folder} is indexed in place, outside the "
+                f"bucket, so the index would name photos a reader of {where} cannot find; "
+                f"use a local --output, or put the photos in {where}/ and name that URL"
+            )
+    if "msec" in sources and params.data.msec.path:
+        raise UserError(
+            f"--output {url}: data.msec.path {params.data.msec.path} is a local copy read in "
+            "place, outside the bucket, so the index would name files a reader of the bucket "
+            "cannot find; use a local --output (or let msec fetch its archives)"
+        )
+
+
+def _run_to_url(params: DataStageParams, url: str, strict: bool) -> Summary:
+    check_url_output(params, url)
+    commit = [f"{name}/{INDEX_NAME}" for name in params.data.sources]
+    commit += [REJECTS_NAME, LOCK_NAME]
+    with storage.local_output(url, "download", commit) as local:
+        storage.pull(url, missing_ok=True)  # the raw folder so far: the rerun is offline
+        local.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(local / MARKER, "download\n")  # lets a later run replace the prefix
+        summary = _run(params, local, strict)
+    summary.notes.append(f"  copied to {url}")
+    return summary
 
 
 def _run(params: DataStageParams, output: Path, strict: bool) -> Summary:

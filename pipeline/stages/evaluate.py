@@ -209,7 +209,7 @@ def run(
     shards: str | Path,
     model: str | Path,
     output: str | Path,
-    paired: list[Path] | None = None,
+    paired: list[str | Path] | None = None,
     verify: bool = True,
     allow_missing: bool = False,
 ) -> Summary:
@@ -217,21 +217,34 @@ def run(
 
     ``verify`` checks each test shard's sha256 against ``index.json`` first. Fewer test pairs
     scored than the index lists (corrupt shards or samples) is an error naming the skipped ones,
-    unless ``allow_missing``; the report states both numbers either way. ``shards``, ``model``
-    and ``output`` may be URLs (``exposure_core.storage``): the index, the test tars and the
-    model are fetched, the report is written in the output's mirror and copied up.
+    unless ``allow_missing``; the report states both numbers either way. ``shards``, ``model``,
+    ``output`` and each ``paired`` folder may be URLs (``exposure_core.storage``): the index,
+    the test tars, the model and the paired folders are fetched into their mirrors (a folder
+    keeps its last name, so its set is ``paired:<name>`` either way), the report is written
+    in the output's mirror and copied up.
     """
     local = storage.mirror_path(str(output)) if storage.is_url(output) else Path(output)
     check_output_folder(local)  # before any work, and before the lock file beside it
     with output_lock(local, "evaluate"):
         test_shards = shardfmt.local_shards(shards, ("test",))
+        folders = [_paired_folder(f) for f in paired or []]
         summary = _run(
-            params, test_shards, storage.fetch_file(model), local, paired, verify, allow_missing
+            params, test_shards, storage.fetch_file(model), local, folders, verify, allow_missing
         )
         if storage.is_url(output):
             storage.publish(local, str(output), remove_stale=False)
             summary.notes.append(f"  copied to {output}")
     return summary
+
+
+def _paired_folder(folder: str | Path) -> Path:
+    """``folder`` itself, or for a URL its mirror, brought up to date."""
+    if not storage.is_url(folder):
+        return Path(folder)
+    local = storage.pull(str(folder))
+    if not local.is_dir():
+        raise UserError(f"--paired {folder}: an object, not a folder of pairs")
+    return local
 
 
 def _run(

@@ -6,6 +6,11 @@ training pairs were (``train.sr.degradation``, bicubic x4 by default), and broug
 model, by OpenCV's bicubic and by Lanczos-4. Scores: PSNR and SSIM on BT.601 luma (Y) and on
 RGB, ``scale`` px shaved per border (``pipeline.evaluation.sr_metrics``). Writes
 ``<output>/sr_metrics.json`` (per image and means) and ``<output>/sr_results.md``.
+
+``model``, ``output``, ``shards`` and each of ``photos`` may be URLs (``exposure_core.storage``):
+the model, the shards' index and test tars, and the photos (objects or folders) are fetched
+into their mirrors; the two files are written in the output's mirror and copied up (other
+objects under the output are left alone, as other files of a local output folder are).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exposure_core import imageio
+from exposure_core import imageio, shardfmt, storage
 from exposure_core.console import Summary, track
 from exposure_core.discover import find_photos
 from exposure_core.errors import UserError
@@ -28,15 +33,16 @@ from pipeline.params import Params
 METHODS = ("model", "bicubic", "lanczos")
 
 
-def _photos(paths: list[Path], max_pixels: int) -> Iterator[tuple[str, np.ndarray]]:
+def _photos(paths: list[str | Path], max_pixels: int) -> Iterator[tuple[str, np.ndarray]]:
     files: list[Path] = []
-    for path in paths:
+    for given in paths:
+        path = storage.pull(str(given)) if storage.is_url(given) else Path(given)
         if path.is_dir():
             files += find_photos(path).photos
         elif path.is_file():
             files.append(path)
         else:
-            raise UserError(f"{path}: no such photo or folder")
+            raise UserError(f"{given}: no such photo or folder")
     if not files:
         raise UserError(f"no photos in {', '.join(map(str, paths))}")
     for file in files:
@@ -73,18 +79,30 @@ def _table(means: dict[str, dict[str, float]], n: int, scale: int, degradation: 
 
 def run(
     params: Params,
-    model: Path,
-    output: Path,
-    shards: Path | None = None,
-    photos: list[Path] | None = None,
+    model: str | Path,
+    output: str | Path,
+    shards: str | Path | None = None,
+    photos: list[str | Path] | None = None,
 ) -> Summary:
-    """Score ``model`` and the interpolation baselines; ``photos`` replace the test split."""
-    with output_lock(output, "evaluate"):
-        return _run(params, model, output, shards, photos)
+    """Score ``model`` and the interpolation baselines; ``photos`` replace the test split.
+    Any of them may be a URL (see the module docstring)."""
+    local = storage.mirror_path(str(output)) if storage.is_url(output) else Path(output)
+    with output_lock(local, "evaluate"):
+        test_shards = None if shards is None or photos else shardfmt.local_shards(shards, ("test",))
+        summary = _run(params, storage.fetch_file(model), str(model), local, test_shards, photos)
+        if storage.is_url(output):
+            storage.publish(local, str(output), remove_stale=False)
+            summary.notes.append(f"  copied to {output}")
+    return summary
 
 
 def _run(
-    params: Params, model: Path, output: Path, shards: Path | None, photos: list[Path] | None
+    params: Params,
+    model: Path,
+    model_name: str,
+    output: Path,
+    shards: Path | None,
+    photos: list[str | Path] | None,
 ) -> Summary:
     summary = Summary("evaluate --task sr", unit="images", rate_key="images")
     upscaler = Upscaler.load(model, params.enhance.device)
@@ -125,7 +143,7 @@ def _run(
         {
             "scale": s,
             "degradation": upscaler.degradation,
-            "model": str(model),
+            "model": model_name,
             "images": len(rows),
             "means": means,
             "model_minus_bicubic": gain,

@@ -9,24 +9,28 @@ the run, naming it).
 Photos are taken in the index's shard order and each shard's sample order, pairs in their
 sample's order, so the same shards give byte-identical tars whatever the worker count.
 Everything is built in ``<output>.partial/`` and swapped in at the end.
+
+Either folder may be a URL (``exposure_core.storage``): the input's index and tars are
+fetched into its mirror; the output is built in its own mirror and uploaded, ``index.json``
+last, so a reader never finds an index naming a tar not yet there.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from exposure_core import shardfmt
+from exposure_core import shardfmt, storage
 from exposure_core.console import Summary, track
 from exposure_core.errors import UserError
 from exposure_core.fsutil import (
     StagedDir,
     atomic_write_json,
     fingerprint,
-    output_lock,
     sha256_file,
 )
 from exposure_core.manifest import SPLITS
@@ -55,33 +59,48 @@ def _items(shards: Path, check: shardfmt.ShardCheck, options: ExportOptions) -> 
             raise UserError(str(exc)) from exc
 
 
-def _refuse_shard_folder(output: Path) -> None:
-    """An output folder holding ``prep shard``'s shards is not replaced by plain pairs."""
-    index = output / shardfmt.INDEX_NAME
+def _refuse_shard_folder(output: str | Path) -> None:
+    """An output folder (or URL) holding ``prep shard``'s shards is not replaced by plain
+    pairs."""
+    if storage.is_url(output):
+        index_url = storage.join(str(output), shardfmt.INDEX_NAME)
+        with tempfile.TemporaryDirectory(prefix="export-index-") as folder:
+            copy = Path(folder) / shardfmt.INDEX_NAME
+            if storage.download_file(index_url, copy):
+                _refuse_shard_index(output, copy, index_url)
+        return
+    index = Path(output) / shardfmt.INDEX_NAME
+    _refuse_shard_index(output, index, index)
+
+
+def _refuse_shard_index(output: str | Path, index: Path, shown: str | Path) -> None:
     try:
         found = json.loads(index.read_text(encoding="utf-8")).get("format")
     except (OSError, ValueError, AttributeError):
         return
     if found == shardfmt.FORMAT_VERSION:
         raise UserError(
-            f"--output {output}: holds the shards of `prep shard` ({index}), which the export "
+            f"--output {output}: holds the shards of `prep shard` ({shown}), which the export "
             "reads; choose another folder (e.g. data/export)"
         )
 
 
 def run(
-    shards: Path,
-    output: Path,
+    shards: str | Path,
+    output: str | Path,
     options: ExportOptions | None = None,
     workers: int = 1,
     max_pairs: int = MAX_PAIRS,
     max_bytes: int = MAX_BYTES,
     verify: bool = True,
 ) -> Summary:
-    """Export every split of the shard folder ``shards`` into ``output``."""
+    """Export every split of the shard folder ``shards`` into ``output`` (paths or URLs)."""
     options = options or ExportOptions()
-    with output_lock(output, "export"):
-        return _run(shards, output, options, workers, max_pairs, max_bytes, verify)
+    if storage.is_url(output):
+        _refuse_shard_folder(output)  # before any work: the prefix's own index, not a mirror
+    with storage.local_output(output, "export", [shardfmt.INDEX_NAME]) as local:
+        local_shards = shardfmt.local_shards(shards, SPLITS)
+        return _run(local_shards, local, options, workers, max_pairs, max_bytes, verify)
 
 
 def _run(

@@ -12,6 +12,7 @@ pure functions in ``exposure_core.exposure_stats``.
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from pathlib import Path
 
 from exposure_core import imageio, storage
@@ -113,14 +114,30 @@ def _describe(job: _Job) -> str:
     return str(job.root / job.item.path)
 
 
+def files_outside(local: Path) -> list[str]:
+    """The files the source indexes in ``local`` name outside it (a ``folder`` source of
+    photos elsewhere in the bucket), relative to ``local``: fetched with a URL input."""
+    if not local.is_dir():
+        return []
+    found = []
+    for item, root in discover(local):
+        folder = root.relative_to(local).as_posix()
+        for name in (item.path, item.target):
+            rel = posixpath.normpath(posixpath.join(folder, name)) if name else ""
+            if rel.startswith("../"):
+                found.append(rel)
+    return found
+
+
 def run(
     params: DataStageParams, input_dir: str | Path, output: str | Path, strict: bool = False
 ) -> Summary:
     """Score everything under ``input_dir``; write ``output/manifest.jsonl`` and rejects.
-    Either may be a URL (``exposure_core.storage``: worked on through its local mirror)."""
+    Either may be a URL (``exposure_core.storage``: worked on through its local mirror, with
+    the photos its indexes name elsewhere in the bucket)."""
     engine = connect(params.engine.name, params.engine.address)
     with (
-        storage.local_input(input_dir) as local_input,
+        storage.local_input(input_dir, files_outside) as local_input,
         storage.local_output(output, "filter", [MANIFEST_NAME]) as local_output,
     ):
         return _run(params, local_input, local_output, strict, engine)
