@@ -11,12 +11,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from exposure_core import exposure, imageio
-from exposure_models.checkpoint import save_generator
-from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.inference.enhancer import Enhancer
 from pipeline.cli import app
 from pipeline.params import EnhanceParams, Params
 from pipeline.stages import enhance as stage
+from tests._models import constant_gain_model
 
 runner = CliRunner()
 
@@ -24,15 +23,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     """A tiny gain-output generator that brightens by about one stop everywhere."""
-    torch.manual_seed(0)
-    gen = UNetGenerator(UNetConfig(depth=4, width=4, norm="none", skip="gain", max_stops=2.0))
-    with torch.no_grad():
-        for p in gen.head.parameters():
-            p.zero_()
-        gen.head.bias.fill_(float(torch.atanh(torch.tensor(0.5))))  # +1 stop
-    path = tmp_path_factory.mktemp("model") / "generator.pt"
-    save_generator(path, gen.eval(), {"resize": 0})
-    return path
+    return constant_gain_model(tmp_path_factory.mktemp("model") / "generator.pt", 1.0)
 
 
 def dark(demo_photos, name: str = "coffee") -> np.ndarray:

@@ -24,8 +24,8 @@ from exposure_core.manifest import MANIFEST_NAME, REJECTS_NAME
 from pipeline.params import EnhanceParams, Params
 from pipeline.stages import enhance
 from tests._datasets import photo
+from tests._models import constant_gain_model
 from tests.test_faults import _cli, _deadline, _params_file, _photos, _tiny_model
-from tests.test_gate import _constant_gain_model
 
 # --- rows 1, 2: what can be written is decided by the decoded format, before any work ----------
 
@@ -76,7 +76,7 @@ def _jpeg_with_exif_and_icc(path: Path, rgb: np.ndarray) -> Path:
 
 @pytest.fixture(scope="module")
 def darker(tmp_path_factory) -> Path:
-    return _constant_gain_model(tmp_path_factory.mktemp("m") / "darker.pt", -0.5)
+    return constant_gain_model(tmp_path_factory.mktemp("m") / "darker.pt", -0.5)
 
 
 def test_unchanged_photo_is_a_byte_copy_and_in_place_untouched(

@@ -8,17 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from exposure_core import camera, exposure, imageio
-from exposure_models.checkpoint import save_generator
-from exposure_models.generator import UNetConfig, UNetGenerator
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.inference.gate import decide, float_analysis_sample, mean_luma_lift
 from pipeline.cli import app
 from pipeline.params import EnhanceParams, FilterParams, Params, load_params
 from pipeline.stages import enhance as stage
+from tests._models import constant_gain_model
 
 runner = CliRunner()
 LIFT, DARKEN = 0.2, 0.5  # the gate's thresholds in these tests (log2 mean-luma ratio)
@@ -26,26 +24,14 @@ LIFT, DARKEN = 0.2, 0.5  # the gate's thresholds in these tests (log2 mean-luma 
 GENTLE = EnhanceParams(device="cpu", max_darken=DARKEN)
 
 
-def _constant_gain_model(path: Path, stops: float) -> Path:
-    """A tiny gain-output generator that changes exposure by ``stops`` everywhere."""
-    torch.manual_seed(0)
-    gen = UNetGenerator(UNetConfig(depth=4, width=4, norm="none", skip="gain", max_stops=2.0))
-    with torch.no_grad():
-        for p in gen.head.parameters():
-            p.zero_()
-        gen.head.bias.fill_(float(torch.atanh(torch.tensor(stops / 2.0))))
-    save_generator(path, gen.eval(), {"resize": 0})
-    return path
-
-
 @pytest.fixture(scope="module")
 def darker(tmp_path_factory) -> Path:
-    return _constant_gain_model(tmp_path_factory.mktemp("m") / "darker.pt", -0.5)
+    return constant_gain_model(tmp_path_factory.mktemp("m") / "darker.pt", -0.5)
 
 
 @pytest.fixture(scope="module")
 def brighter(tmp_path_factory) -> Path:
-    return _constant_gain_model(tmp_path_factory.mktemp("m") / "brighter.pt", 1.0)
+    return constant_gain_model(tmp_path_factory.mktemp("m") / "brighter.pt", 1.0)
 
 
 def test_mean_luma_lift_sign_and_size() -> None:

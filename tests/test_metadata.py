@@ -15,21 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
 from exposure_core import exposure, imageio
 from exposure_core.imageio import colour
 from exposure_core.imageio.codes import Codes
-from exposure_models.checkpoint import save_generator
-from exposure_models.generator import UNetConfig, UNetGenerator
 from pipeline.cli import app
 from pipeline.params import Params
 from pipeline.stages import enhance as stage
 from pipeline.stages import filter as filter_stage
 from pipeline.stages import synthesize as synth_stage
 from tests import _icc
+from tests._models import constant_gain_model
 
 MAKE, MODEL, ORIENTATION, SOFTWARE, EXIF_IFD, DATE_TAKEN = 271, 272, 274, 305, 0x8769, 0x9003
 XMP = (
@@ -42,15 +40,7 @@ XMP = (
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     """A tiny gain-output generator that brightens by about one stop everywhere."""
-    torch.manual_seed(0)
-    gen = UNetGenerator(UNetConfig(depth=4, width=4, norm="none", skip="gain", max_stops=2.0))
-    with torch.no_grad():
-        for p in gen.head.parameters():
-            p.zero_()
-        gen.head.bias.fill_(float(torch.atanh(torch.tensor(0.5))))  # +1 stop
-    path = tmp_path_factory.mktemp("model") / "generator.pt"
-    save_generator(path, gen.eval(), {"resize": 0})
-    return path
+    return constant_gain_model(tmp_path_factory.mktemp("model") / "generator.pt", 1.0)
 
 
 def dark8(demo_photos, name: str = "coffee") -> np.ndarray:
