@@ -7,8 +7,7 @@ so ``import pipeline`` and the data stages stay free of torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from exposure_core.lazy import lazy_getattr
 
 # name -> module, imported on first use
 _LAZY = {
@@ -25,10 +24,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)

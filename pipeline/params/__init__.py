@@ -13,9 +13,7 @@ deps of the data stages follow; tests/test_dvc_deps.py resolves ``_LAZY`` names)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from exposure_core.lazy import lazy_getattr
 from pipeline.params.build import ParamsError, UnknownKeyError, build, read_yaml, to_dict
 from pipeline.params.data import (
     ArchiveSpec,
@@ -51,10 +49,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [
