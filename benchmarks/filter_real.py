@@ -52,18 +52,13 @@ class Gate:
         from exposure_models.inference.enhancer import Enhancer
 
         self.enhancer = Enhancer.load(model, params.enhance, params.filter)
-        self.params = params
 
     def leaves_alone(self, codes: imageio.Codes) -> bool:
-        from exposure_models.inference.gate import decide, float_analysis_sample
-
+        """``Enhancer.verdict``: the decision ``prep enhance`` takes for this photo."""
         low_in = imageio.downscale(codes, self.enhancer.working_size(codes.height, codes.width))
         (low_out,) = self.enhancer.forward([low_in])
-        thresholds = self.params.filter
-        sample = float_analysis_sample(codes, thresholds.analysis_side)
-        enhance = self.params.enhance
-        verdict = decide(sample, low_in, low_out, thresholds, enhance.max_lift, enhance.max_darken)
-        return verdict.leave_alone
+        verdict = self.enhancer.verdict(codes, low_in, low_out)
+        return verdict is not None and verdict.leave_alone
 
 
 def judge_file(path: Path, params: Params, gate: Gate | None) -> tuple[Assessment, bool | None]:
