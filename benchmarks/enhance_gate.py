@@ -68,7 +68,7 @@ class Rows:
         codes = imageio.float_to_codes(inp, 16)
         enhancer = self.enhancer
         low_in = imageio.downscale(codes, enhancer.working_size(codes.height, codes.width))
-        (low_out,) = enhancer.forward([low_in])
+        (low_out,) = enhancer.predict([(codes, low_in)])
         strips = enhancer.strips(codes, low_in, low_out)
         out = imageio.codes_to_float(imageio.assemble(strips, codes.height, codes.width, 16))
         sample = float_analysis_sample(codes, self.thresholds.analysis_side)

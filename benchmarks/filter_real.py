@@ -56,7 +56,7 @@ class Gate:
     def leaves_alone(self, codes: imageio.Codes) -> bool:
         """``Enhancer.verdict``: the decision ``prep enhance`` takes for this photo."""
         low_in = imageio.downscale(codes, self.enhancer.working_size(codes.height, codes.width))
-        (low_out,) = self.enhancer.forward([low_in])
+        (low_out,) = self.enhancer.predict([(codes, low_in)])
         verdict = self.enhancer.verdict(codes, low_in, low_out)
         return verdict is not None and verdict.leave_alone
 

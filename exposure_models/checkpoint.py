@@ -131,3 +131,23 @@ def load_generator(
     model.to(map_location)
     model.eval()
     return model, dict(ckpt.get("extra") or {})
+
+
+def warm_start(model: nn.Module, path: str | Path) -> dict[str, Any]:
+    """Copy the weights of the generator file ``path`` into ``model`` (``train.init_from``);
+    returns the file's ``extra``.
+
+    Raises:
+        CheckpointError: the file is not a generator checkpoint, or holds another network
+            (arch or config) than ``model``, named with both configs.
+    """
+    source, extra = load_generator(path)
+    target = getattr(model, "module", model)  # a DistributedDataParallel wrapper
+    if type(source) is not type(target) or source.config != target.config:
+        raise CheckpointError(
+            f"{path}: train.init_from holds another network ({type(source).__name__} "
+            f"{source.config.to_dict()}) than this run's ({type(target).__name__} "
+            f"{target.config.to_dict()})"
+        )
+    target.load_state_dict(source.state_dict())
+    return extra

@@ -6,6 +6,11 @@ model's multiple); its correction is carried to full resolution edge-aware
 detail and memory does not grow with the megapixels beyond the photo itself.
 ``prep enhance`` and ``prep evaluate`` both score and correct through this one path.
 
+A model trained with ``train.pre_exposure: stops`` (its file says so) sees each photo first
+re-exposed by its estimated error in stops (``exposure_core.stops_correction``); the gate and
+the carry to full size compare the network's output with the photo as it was, so the whole
+correction, re-exposure and network, is carried at once.
+
 With ``enhance.leave_well_exposed`` a photo that ``prep filter`` would keep, and that the
 network neither brightens by ``enhance.max_lift`` nor darkens by ``enhance.max_darken`` or
 more, is returned unchanged
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from exposure_core import imageio, upsample
+from exposure_core import imageio, stops_correction, upsample
 from exposure_core.exposure import Encoding
 from exposure_core.exposure_stats import FilterThresholds
 from exposure_models.checkpoint import CheckpointError, load_generator
@@ -43,6 +48,7 @@ class Enhancer:
     train_resize: int = 0  # the short side the model was trained at (0: stored size)
     thresholds: FilterThresholds | None = None  # the filter's, when well-exposed photos are kept
     left_alone: int = 0  # photos returned unchanged so far (the gate said well exposed)
+    pre_exposure: str = "none"  # "stops": inputs re-exposed by their estimate first
 
     @property
     def encoding(self) -> Encoding:
@@ -65,8 +71,11 @@ class Enhancer:
                 f"{path}: a super-resolution model; use it with --task sr or --upscale"
             )
         resize = int(extra.get("resize", 0) or 0)
+        pre_exposure = str(extra.get("pre_exposure", "none"))
+        if pre_exposure not in stops_correction.PRE_EXPOSURES:
+            raise CheckpointError(f"{path}: unknown pre_exposure {pre_exposure!r}")
         gate = (thresholds or FilterThresholds()) if params.leave_well_exposed else None
-        return cls(model.to(device).eval(), device, params, resize, gate)
+        return cls(model.to(device).eval(), device, params, resize, gate, 0, pre_exposure)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """Size the network runs at (before padding to its multiple), never above the photo.
@@ -92,6 +101,22 @@ class Enhancer:
             out = predict_padded(self.model, batch)
         out = out.float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         return [np.ascontiguousarray(o) for o in out]
+
+    def network_input(self, codes: imageio.Codes, low: np.ndarray) -> np.ndarray:
+        """What the network sees of a photo: its working-resolution image, re-exposed by the
+        photo's estimated error in stops when the model was trained so (else ``low`` itself).
+
+        Args:
+            codes: the photo at full size (the estimate is read on it).
+            low: float32 ``(h, w, 3)`` gamma-encoded RGB in [0, 1], the photo at working size.
+        """
+        if self.pre_exposure != "stops":
+            return low
+        return stops_correction.correct_float(low, stops_correction.estimate_stops(codes))
+
+    def predict(self, photos: list[tuple[imageio.Codes, np.ndarray]]) -> list[np.ndarray]:
+        """The network's outputs for same-size photos given as (codes, working image)."""
+        return self.forward([self.network_input(codes, low) for codes, low in photos])
 
     def verdict(
         self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray
@@ -149,7 +174,7 @@ class Enhancer:
     def correct_codes(self, codes: imageio.Codes, bits: int | None = None) -> imageio.Codes:
         """Correct one photo given as codes; the result has ``bits`` (default: the input's)."""
         low_in = imageio.downscale(codes, self.working_size(codes.height, codes.width))
-        (low_out,) = self.forward([low_in])
+        (low_out,) = self.predict([(codes, low_in)])
         strips = self.strips(codes, low_in, low_out)
         return imageio.assemble(strips, codes.height, codes.width, bits or codes.bits)
 
@@ -192,7 +217,7 @@ class BatchedForward:
 
         def flush(key: tuple[int, int]) -> Iterator[tuple]:
             items = buckets.pop(key)
-            outputs = enhancer.forward([low for _, _, low in items])
+            outputs = enhancer.predict([(codes, low) for _, codes, low in items])
             for (path, codes, low), out in zip(items, outputs, strict=True):
                 yield path, codes, low, out
 

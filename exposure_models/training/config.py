@@ -96,6 +96,11 @@ class TrainConfig:
     init: Literal["native", "pytorch"] = "native"  # pytorch: PyTorch's default init everywhere
     task: Literal["exposure", "sr"] = "exposure"
     sr: SRConfig = field(default_factory=SRConfig)
+    # stops: each input is first re-exposed by its estimated error in stops along the camera
+    # curve (exposure_core.stops_correction), in training and in the enhancer alike
+    pre_exposure: Literal["none", "stops"] = "none"
+    # a generator file (prep train's --model output) whose weights start the run (same network)
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -33,6 +33,9 @@ class LoaderConfig:
             draws its tau uniformly from it (seed 002) instead of using the stored tau.
         square: with ``resize``, resize both images to ``resize`` x ``resize`` (aspect not
             kept; seed 000's ``A.Resize(256, 256)``) instead of shrinking the short side.
+        pre_expose: re-expose each input by its estimated error in stops, read on the whole
+            input before any crop (``exposure_core.stops_correction``), as the enhancer does
+            before the network of a model trained with ``train.pre_exposure: stops``.
     """
 
     batch_size: int
@@ -47,6 +50,7 @@ class LoaderConfig:
     crops_per_sample: int = 1
     fresh_tau: tuple[float, float] | None = None
     square: bool = False
+    pre_expose: bool = False
 
     def __post_init__(self) -> None:
         if self.crops_per_sample < 1:

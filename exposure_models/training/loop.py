@@ -69,6 +69,7 @@ def train_loader(
             crops_per_sample=p.crops_per_sample,
             fresh_tau=fresh_tau,
             square=p.resize_mode == "square",
+            pre_expose=p.pre_exposure == "stops",
         ),
         expected,
     )

@@ -18,6 +18,12 @@ are then drawn before the variants, an order that differs from other images' but
 reproducible. Evaluation: no shuffle, no augmentation, full images one at a time (or a centre
 crop), with each sample's metadata. Images smaller than the crop are padded by reflection.
 
+With ``pre_expose`` (``train.pre_exposure: stops``) each input is re-exposed by its estimated
+error in stops, read on the whole input before any crop (``exposure_core.stops_correction``;
+recorded as ``pre_stops`` in the pair's metadata), the lookup table applied to the finished
+view; an identity view (``augment.identity``) gets the target's own re-exposure, as a
+well-exposed photo does in the enhancer.
+
 Every random choice comes from a generator seeded by (seed, rank, worker, epoch). Corrupt
 samples are skipped with a warning and counted (``Skips``; ``Batch.skipped`` per worker).
 """
@@ -34,7 +40,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import get_worker_info
 
-from exposure_core import imageio, shardfmt
+from exposure_core import imageio, shardfmt, stops_correction
 from exposure_core.errors import UserError
 from exposure_core.exposure import LUMA_WEIGHTS
 from exposure_models.training.augment import shift_hue, square_resize
@@ -149,6 +155,21 @@ class _Decoded:
         self.target = target
         self.shrunk = imageio.shrink(target, resize)
         self._inputs: dict[str, imageio.Codes] = {}
+        self._target_stops: float | None = None
+        self._small: imageio.Codes | None = None
+
+    def estimate_scale(self) -> imageio.Codes:
+        """The target at the stops estimate's scale (``stops_correction.ESTIMATE_SIDE``); a
+        pointwise recipe rendered on it gives the input's estimate without the full render."""
+        if self._small is None:
+            self._small = imageio.shrink(self.target, stops_correction.ESTIMATE_SIDE)
+        return self._small
+
+    def target_stops(self) -> float:
+        """The target's own estimated error in stops (``stops_correction``), read once."""
+        if self._target_stops is None:
+            self._target_stops = stops_correction.estimate_stops(self.estimate_scale())
+        return self._target_stops
 
     def input_codes(self, v: shardfmt.Variant, tau: float | None) -> imageio.Codes:
         """Variant ``v``'s input at full size: rendered from the target (with ``tau``, when
@@ -236,8 +257,8 @@ class PairStage:
         variant is rendered from it, nothing is resized and the photo is at least the crop;
         otherwise [] (the windows are then drawn per view from the decoded image)."""
         crop = self.cfg.crop
-        if not self.cfg.train or crop is None or self.cfg.resize > 0:
-            return []
+        if not self.cfg.train or crop is None or self.cfg.resize > 0 or self.cfg.pre_expose:
+            return []  # the stops of a pre-exposed input are read on the whole image
         if not photo.variants or any(
             v.input is not None or not shardfmt.pointwise(v) for v in photo.variants
         ):
@@ -255,8 +276,9 @@ class PairStage:
         decoded: _Decoded,
         v: shardfmt.Variant,
         rng: np.random.Generator | None,
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], Callable | None]:
-        """(input, target) codes of one variant, meta, and the rendering still to apply.
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], Callable | None, _PreExposure | None]:
+        """(input, target) codes of one variant, meta, the rendering still to apply, and the
+        re-exposure of the finished view (``pre_expose``; else None).
 
         A recipe is a pointwise map (lookup tables; a camera-like recipe's saturation change acts
         on each pixel alone), so with a crop and no resize the input is the target and the
@@ -277,6 +299,15 @@ class PairStage:
         meta = photo.meta | v.meta()
         if tau is not None:
             meta["tau"] = tau
+        pre, codes = None, None
+        if self.cfg.pre_expose:
+            if v.input is None and shardfmt.pointwise(v):  # rendered on the estimate's scale
+                small = photo.input_codes(v, decoded.estimate_scale(), tau)
+            else:
+                small = codes = decoded.input_codes(v, tau)
+            stops = stops_correction.estimate_stops(small)
+            meta["pre_stops"] = stops
+            pre = _PreExposure(stops, small.bits, decoded)
         square = self.cfg.square and resize > 0  # seed 000: both images to resize x resize
         tgt = square_resize(target.array, resize) if square else decoded.shrunk.array
         if v.input is None and resize <= 0 and self.cfg.crop is not None and shardfmt.pointwise(v):
@@ -285,14 +316,14 @@ class PairStage:
                 codes = imageio.Codes(np.ascontiguousarray(window))
                 return photo.input_codes(v, codes, tau).array
 
-            return tgt, tgt, meta, render
-        codes = decoded.input_codes(v, tau)
+            return tgt, tgt, meta, render, pre
+        codes = codes or decoded.input_codes(v, tau)
         inp = square_resize(codes.array, resize) if square else imageio.shrink(codes, resize).array
         if inp.shape != tgt.shape:
             raise ValueError(
                 f"{photo.target_name}: input {inp.shape} and target {tgt.shape} differ"
             )
-        return inp, tgt, meta, None
+        return inp, tgt, meta, None, pre
 
     def _view(
         self,
@@ -300,6 +331,7 @@ class PairStage:
         tgt: np.ndarray,
         meta: dict[str, Any],
         render: Callable | None,
+        pre: _PreExposure | None,
         rng: np.random.Generator,
         window: tuple | None = None,
     ) -> tuple:
@@ -326,6 +358,9 @@ class PairStage:
                 inp, tgt = np.rot90(inp, k), np.rot90(tgt, k)
             if aug.identity > 0 and rng.random() < aug.identity:
                 inp, render = tgt, None  # a well-exposed photo: the model must leave it alone
+                if pre is not None:
+                    pre = pre.for_target()
+                    meta = meta | {"pre_stops": pre.stops}
             if (aug.jitter > 0 or aug.hue > 0) and (
                 aug.jitter_p >= 1 or rng.random() < aug.jitter_p
             ):
@@ -336,6 +371,8 @@ class PairStage:
                 jitter = np.concatenate([factors, hue]).astype(np.float32)
         if render is not None:
             inp = render(inp)
+        if pre is not None:
+            inp = pre.apply(inp)
         return inp, tgt, jitter, meta
 
     def collate(self, items: list[tuple]) -> Batch:
@@ -366,3 +403,21 @@ def _shuffle(src: Iterator[Any], size: int, rng: np.random.Generator) -> Iterato
         yield item
     for k in rng.permutation(len(buffer)):
         yield buffer[k]
+
+
+class _PreExposure:
+    """The re-exposure of one view's input: a lookup table (``stops_correction``); an identity
+    view takes the target's own (``for_target``)."""
+
+    def __init__(self, stops: float, bits: int, decoded: _Decoded) -> None:
+        self.stops = stops
+        self.curve = stops_correction.correction_curve(stops, bits)
+        self.decoded = decoded
+
+    def for_target(self) -> _PreExposure:
+        target = self.decoded.target
+        return _PreExposure(self.decoded.target_stops(), target.bits, self.decoded)
+
+    def apply(self, view: np.ndarray) -> np.ndarray:
+        """The view's codes through the curve (same shape and depth)."""
+        return imageio.apply_curve(imageio.Codes(np.ascontiguousarray(view)), self.curve).array

@@ -36,6 +36,7 @@ class Validation:
         count: int,
         resize: int = 0,
         verify: bool = True,
+        pre_expose: bool = False,
     ) -> Validation:
         """The first ``count`` pairs of the val split (none when ``count`` is 0).
 
@@ -48,9 +49,8 @@ class Validation:
         checked = shardfmt.check_shards(shards, "val", verify=verify)
         if not checked.usable:
             return cls([], checked.corrupt)
-        loader = make_loader(
-            checked.urls(shards), LoaderConfig(batch_size=1, crop=None, train=False)
-        )
+        config = LoaderConfig(batch_size=1, crop=None, train=False, pre_expose=pre_expose)
+        loader = make_loader(checked.urls(shards), config)
         pairs = []
         for batch in loader:
             x, y = batch.input, batch.target

@@ -13,12 +13,13 @@ The pieces live in ``exposure_models.training`` (setup, trainstate, loop).
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from exposure_core import shardfmt, storage
 from exposure_core.console import Summary, console
 from exposure_core.exposure import Encoding
-from exposure_models.checkpoint import save_generator
+from exposure_models.checkpoint import save_generator, warm_start
 from exposure_models.seednets import build
 from exposure_models.training import distributed as ddp
 from exposure_models.training import setup, task, trainstate
@@ -79,6 +80,9 @@ def run(
     step = trainstate.restore(gan, state) if state is not None else 0
     if state is not None:
         summary.notes.append(f"resumed from {_shown(checkpoints, LAST)} at step {step}")
+    elif p.init_from:
+        warm_start(gan.generator, storage.fetch_file(os.path.expanduser(p.init_from)))
+        summary.notes.append(f"weights started from {p.init_from} (train.init_from)")
     if step >= p.steps:
         summary.notes.append(f"already trained to step {step} (train.steps = {p.steps})")
     trainer = Trainer(p, gan, device, ctx, last, identity, summary)
@@ -88,7 +92,9 @@ def run(
             storage.pull(str(logs), missing_ok=True)
         trainer.live = open_live(logs_dir, to_dict(p), resume=step > 0)
         if p.task == "exposure":  # super-resolution is scored by `prep evaluate --task sr`
-            trainer.validation = Validation.load(local, p.val_images, p.resize, verify)
+            trainer.validation = Validation.load(
+                local, p.val_images, p.resize, verify, pre_expose=p.pre_exposure == "stops"
+            )
             summary.notes += [
                 f"[yellow]corrupt val shard skipped:[/yellow] {c}"
                 for c in trainer.validation.corrupt
@@ -105,6 +111,7 @@ def run(
                 storage.publish(logs_dir, str(logs), remove_stale=False)
     if ctx.main:
         extra = {"step": step, "preset": p.preset, "crop": p.crop, "resize": p.resize}
+        extra["pre_exposure"] = p.pre_exposure
         save_generator(model_file, gan.generator, {**extra, "train": to_dict(p)})
         if storage.is_url(model_out):
             storage.upload_file(model_file, str(model_out))

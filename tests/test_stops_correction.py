@@ -1,0 +1,189 @@
+"""The stops re-exposure (exposure_core.stops_correction) and models trained behind it
+(``train.pre_exposure: stops``): the curve undoes a camera's exposure change, the loader
+re-exposes exactly what the enhancer will, a run can start from another model's weights."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from exposure_core import camera, imageio, stops_correction
+from exposure_core.metrics.reference import psnr
+from exposure_models.checkpoint import CheckpointError, load_generator, save_generator, warm_start
+from exposure_models.generator import UNetConfig, UNetGenerator
+from exposure_models.inference.enhancer import Enhancer
+from exposure_models.inference.settings import EnhanceSettings
+from exposure_models.training.loader import make_loader, shard_urls
+from exposure_models.training.loader_config import LoaderConfig
+from pipeline.params import Params, TrainParams
+from pipeline.stages import train as train_stage
+from tests._models import constant_gain_model
+from tests._pairs import make_shards
+
+
+def codes_of(photo: np.ndarray) -> imageio.Codes:
+    return imageio.float_to_codes(photo, 8)
+
+
+@pytest.mark.parametrize("stops", [-1.5, -1.0, 1.0, 1.5])
+def test_the_curve_undoes_the_camera_kinds_exposure_change(demo_photos, stops: float) -> None:
+    """A camera render at the fitted curve, corrected by its true stops, is the photo again
+    (up to the highlights the render rolled off and the 8-bit rounding)."""
+    photo = codes_of(demo_photos["coffee"])
+    render = camera.render_codes(photo, camera.fitted_recipe(stops))
+    back, undone = stops_correction.correct_codes(render, stops)
+    assert undone == stops and back.array.shape == photo.array.shape
+    as_float = imageio.codes_to_float
+    assert psnr(as_float(back), as_float(photo)) > 33.0
+    assert psnr(as_float(back), as_float(photo)) > psnr(as_float(render), as_float(photo)) + 10
+
+
+@pytest.mark.parametrize("stops", [-1.5, 1.5])
+def test_the_estimate_reads_a_camera_render_in_the_right_direction(demo_photos, stops) -> None:
+    """On every demo photo the estimate moves the right way; on average by more than half the
+    change (the estimator is trained on MSEC's scenes, not on these)."""
+    moves = []
+    for photo in map(codes_of, demo_photos.values()):
+        render = camera.render_codes(photo, camera.fitted_recipe(stops))
+        shifted = stops_correction.estimate_stops(render)
+        moves.append((shifted - stops_correction.estimate_stops(photo)) / stops)
+        corrected, undone = stops_correction.correct_codes(render)
+        assert undone == shifted
+        change = imageio.codes_to_float(corrected).mean() - imageio.codes_to_float(render).mean()
+        assert change * shifted < 0  # moved against the estimate
+    assert min(moves) > 0.25 and np.mean(moves) > 0.5, moves
+
+
+def test_curves_are_monotone_in_range_and_bounded_by_the_estimators_range() -> None:
+    for bits in (8, 16):
+        for stops in (-9.0, -1.2, 0.0, 0.7, 9.0):
+            curve = stops_correction.correction_curve(stops, bits)
+            assert curve.shape == (1 << bits,) and curve.dtype == np.float32
+            assert np.all(np.diff(curve) >= 0) and 0.0 <= curve.min() <= curve.max() <= 1.0
+    far = stops_correction.correction_curve(9.0)
+    assert np.array_equal(far, stops_correction.correction_curve(stops_correction.MAX_EV))
+    levels = np.linspace(0, 1, 256, dtype=np.float32)
+    identity = stops_correction.correct_float(np.stack([levels] * 3, -1)[None], 0.0)[0, :, 0]
+    assert np.abs(identity - levels).max() < 2e-3  # zero stops leaves the photo as it is
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory, demo_photos) -> Path:
+    return make_shards(tmp_path_factory.mktemp("data"), demo_photos, camera_evs=[1.5])
+
+
+def views(shards: Path, pre_expose: bool, identity: float = 0.0) -> list:
+    from exposure_models.training.config import AugmentConfig
+
+    config = LoaderConfig(
+        batch_size=4,
+        crop=32,
+        train=True,
+        resize=48,
+        crops_per_sample=2,
+        epoch_len=6,
+        seed=3,
+        augment=AugmentConfig(hflip=True, rot90=True, identity=identity),
+        pre_expose=pre_expose,
+    )
+    return list(make_loader(shard_urls(shards, "train"), config))
+
+
+def to_codes(batch: torch.Tensor) -> np.ndarray:
+    return np.rint(batch.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+
+
+def test_the_loader_re_exposes_each_view_by_its_whole_inputs_estimate(shards: Path) -> None:
+    plain, pre = views(shards, False), views(shards, True)
+    seen = 0
+    for a, b in zip(plain, pre, strict=True):
+        assert torch.equal(a.target, b.target)  # the same crops and flips
+        for k, meta in enumerate(b.meta):
+            curve = stops_correction.correction_curve(meta["pre_stops"], 8)
+            want = imageio.apply_curve(imageio.Codes(to_codes(a.input)[k]), curve).array
+            assert np.array_equal(to_codes(b.input)[k], want)
+            seen += 1
+    assert seen == 24
+    stops = [m["pre_stops"] for batch in pre for m in batch.meta]
+    assert len(set(stops)) > 3 and all(abs(s) <= stops_correction.MAX_EV for s in stops)
+
+
+def test_an_identity_view_gets_the_targets_own_re_exposure(shards: Path) -> None:
+    for batch in views(shards, True, identity=1.0):
+        for k, meta in enumerate(batch.meta):
+            curve = stops_correction.correction_curve(meta["pre_stops"], 8)
+            want = imageio.apply_curve(imageio.Codes(to_codes(batch.target)[k]), curve).array
+            assert np.array_equal(to_codes(batch.input)[k], want)
+
+
+def test_a_run_can_start_from_another_models_weights(tmp_path: Path) -> None:
+    config = UNetConfig(depth=4, width=4, norm="none", skip="gain")
+    torch.manual_seed(1)
+    source = UNetGenerator(config)
+    save_generator(tmp_path / "a.pt", source.eval(), {"step": 7})
+    torch.manual_seed(2)
+    fresh = UNetGenerator(config)
+    extra = warm_start(fresh, tmp_path / "a.pt")
+    assert extra["step"] == 7
+    for (name, a), b in zip(source.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    other = UNetGenerator(replace(config, width=8))
+    with pytest.raises(CheckpointError, match=r"a\.pt: train\.init_from holds another network"):
+        warm_start(other, tmp_path / "a.pt")
+
+
+def test_prep_train_with_pre_exposure_and_a_warm_start(tmp_path: Path, shards: Path) -> None:
+    from exposure_models.config import PatchConfig
+
+    generator = UNetConfig(depth=4, width=8)
+    train = TrainParams(
+        steps=3, batch_size=2, crop=32, workers=0, shuffle_buffer=10, val_images=1,
+        val_every=3, checkpoint_every=3, device="cpu", generator=generator,
+        discriminator=PatchConfig(width=8), pre_exposure="stops",
+    )  # fmt: skip
+    first = tmp_path / "first.pt"
+    train_stage.run(Params(train=train), shards, first, tmp_path / "ck1", tmp_path / "logs1")
+    model, extra = load_generator(first)
+    assert extra["pre_exposure"] == "stops" and extra["train"]["pre_exposure"] == "stops"
+    second = tmp_path / "second.pt"
+    warm = replace(train, init_from=str(first), lr=1e-12)
+    summary = train_stage.run(Params(train=warm), shards, second, tmp_path / "ck2", tmp_path / "l2")
+    assert any("train.init_from" in note for note in summary.notes)
+    again, _ = load_generator(second)
+    pairs = zip(model.named_parameters(), again.parameters(), strict=True)
+    for (name, a), b in pairs:  # a learning rate of ~0 keeps the weights (not norm statistics)
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def enhancer_of(path: Path, pre_exposure: str) -> Enhancer:
+    model, extra = load_generator(path)
+    save_generator(path, model, {**extra, "pre_exposure": pre_exposure})
+    return Enhancer.load(path, EnhanceSettings(leave_well_exposed=False, device="cpu"))
+
+
+def test_the_enhancer_re_exposes_the_network_input_of_such_a_model(tmp_path, demo_photos):
+    photo = camera.render_codes(codes_of(demo_photos["chelsea"]), camera.fitted_recipe(1.5))
+    low = imageio.downscale(photo, (64, 96))
+    plain = enhancer_of(constant_gain_model(tmp_path / "a.pt", 0.0), "none")
+    assert plain.network_input(photo, low) is low
+    pre = enhancer_of(constant_gain_model(tmp_path / "b.pt", 0.0), "stops")
+    seen = pre.network_input(photo, low)
+    stops = stops_correction.estimate_stops(photo)
+    assert stops > 0.5 and seen.mean() < low.mean()
+    assert np.array_equal(seen, stops_correction.correct_float(low, stops))
+    # the whole correction, re-exposure and a network that changes nothing, reaches full size
+    out = pre.correct_codes(photo)
+    assert out.array.shape == photo.array.shape
+    assert imageio.codes_to_float(out).mean() < imageio.codes_to_float(photo).mean() - 0.05
+
+
+def test_an_unknown_pre_exposure_in_a_model_file_is_named(tmp_path: Path) -> None:
+    path = constant_gain_model(tmp_path / "m.pt", 0.0)
+    model, extra = load_generator(path)
+    save_generator(path, model, {**extra, "pre_exposure": "magic"})
+    with pytest.raises(CheckpointError, match=r"m\.pt: unknown pre_exposure 'magic'"):
+        Enhancer.load(path, EnhanceSettings(device="cpu"))
