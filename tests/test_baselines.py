@@ -36,7 +36,7 @@ def spread(channel: np.ndarray) -> float:
 
 
 def test_blind_baselines_registry():
-    assert set(BLIND_BASELINES) == {"identity", "he", "clahe", "auto_exposure"}
+    assert set(BLIND_BASELINES) == {"identity", "he", "clahe", "auto_exposure", "stops"}
     assert BLIND_BASELINES["he"] is histogram_equalization
 
 
@@ -172,3 +172,21 @@ def test_oracle_dispatch():
         oracle(image, "blur", None, None, 2.2)
     with pytest.raises(ValueError, match="float64"):
         oracle(image.astype(np.float64), "ev", None, -1.0, 2.2)
+
+
+def test_the_stops_baseline_undoes_a_camera_exposure_error_and_is_opt_in(demo_photos) -> None:
+    from exposure_core import camera, imageio
+    from exposure_core.metrics.reference import psnr
+    from pipeline.params import load_params
+    from pipeline.params.evaluate import BLIND, DEFAULT_BASELINES
+
+    photo = demo_photos["chelsea"]
+    for ev in (-1.5, 1.5):
+        render = imageio.codes_to_float(
+            camera.render_codes(imageio.float_to_codes(photo), camera.fitted_recipe(ev))
+        )
+        fixed = BLIND_BASELINES["stops"](render)
+        assert fixed.dtype == np.float32 and fixed.shape == photo.shape
+        assert psnr(fixed, photo) > psnr(render, photo) + 3.0
+    assert "stops" in BLIND and "stops" not in DEFAULT_BASELINES
+    assert load_params(None, {"evaluate.baselines": ["stops"]}).evaluate.baselines == ["stops"]

@@ -17,6 +17,7 @@ from pipeline.evaluation import methods, testsets
 from pipeline.evaluation.baselines import BLIND_BASELINES
 from pipeline.evaluation.results import PLOT_METHODS
 from pipeline.params import EvaluateParams
+from pipeline.params.evaluate import DEFAULT_BASELINES
 from tests._pairs import make_shards
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_method_names_agree_with_the_baselines_params_and_plots() -> None:
     assert tuple(BLIND_BASELINES) == methods.BLIND
-    assert tuple(EvaluateParams().baselines) == methods.BLIND
-    assert (methods.MODEL, *methods.BLIND, methods.ORACLE) == PLOT_METHODS
+    assert tuple(EvaluateParams().baselines) == DEFAULT_BASELINES == methods.BLIND[:4]
+    assert (methods.MODEL, *DEFAULT_BASELINES, methods.ORACLE) == PLOT_METHODS
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
     columns = [
         cols

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from exposure_core import camera as camera_kind
+from exposure_core import imageio, stops_correction
 from exposure_core.exposure import (
     DEFAULT_GAMMA,
     Curve,
@@ -137,6 +138,22 @@ def inverse_ev_oracle(
     return shift_ev(image, -ev, gamma, curve)
 
 
+def stops_reexposure(image: np.ndarray) -> np.ndarray:
+    """The photo re-exposed by its estimated error in stops along the fitted camera curve
+    (``exposure_core.stops_correction``): the first stage of a ``pre_exposure: stops`` model,
+    alone. Blind (it sees only the image), but learned: the estimator is trained on MSEC's
+    training renders.
+
+    Args:
+        image: float32 ``(H, W, 3)`` gamma-encoded (sRGB) RGB in [0, 1].
+    Returns:
+        float32 ``(H, W, 3)`` RGB in [0, 1].
+    """
+    check_rgb(image)
+    codes = imageio.float_to_codes(image, 16)
+    return stops_correction.correct_float(image, stops_correction.estimate_stops(codes))
+
+
 Baseline = Callable[[np.ndarray], np.ndarray]
 
 BLIND_BASELINES: dict[str, Baseline] = {
@@ -144,6 +161,7 @@ BLIND_BASELINES: dict[str, Baseline] = {
     methods.HE: histogram_equalization,
     methods.CLAHE: clahe,
     methods.AUTO_EXPOSURE: auto_exposure,
+    methods.STOPS: stops_reexposure,
 }
 
 

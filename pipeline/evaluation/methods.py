@@ -10,8 +10,9 @@ from pipeline.params.evaluate import BLIND  # the baselines that see only the im
 
 MODEL = "model"  # the trained generator, through the prep enhance path
 # the input itself; global histogram equalisation of luma; CLAHE; one global gain in linear
-# light to a mean of 0.18 (the names params.yaml's evaluate.baselines accepts)
-IDENTITY, HE, CLAHE, AUTO_EXPOSURE = BLIND
+# light to a mean of 0.18; the stops estimator's re-exposure along the camera curve (the
+# names params.yaml's evaluate.baselines accepts)
+IDENTITY, HE, CLAHE, AUTO_EXPOSURE, STOPS = BLIND
 ORACLE = "oracle"  # seed 002's inverse transform, given the pair's true tau/EV
 ORACLE_LABEL = "oracle (known tau/EV)"
 # MSEC folders: the scene's EV 0 camera render, scored against the experts (not blind: it is

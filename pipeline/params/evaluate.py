@@ -9,9 +9,11 @@ from typing import Annotated, Literal
 
 from exposure_core.schema import AtLeast, ConfigError, check_fields
 
-# The baselines that see only the image (pipeline/evaluation/baselines.py implements them).
-Baseline = Literal["identity", "he", "clahe", "auto_exposure"]
+# The baselines that see only the image (pipeline/evaluation/baselines.py implements them);
+# `stops` (the stops estimator's re-exposure alone, learned on MSEC training) is opt-in.
+Baseline = Literal["identity", "he", "clahe", "auto_exposure", "stops"]
 BLIND: tuple[str, ...] = typing.get_args(Baseline)
+DEFAULT_BASELINES: tuple[str, ...] = BLIND[:4]
 Count = Annotated[int, AtLeast(0)]
 
 
@@ -19,7 +21,7 @@ Count = Annotated[int, AtLeast(0)]
 class EvaluateParams:
     resolution: Count = 0  # 0 = full resolution; otherwise the long side images are resized to
     max_images: Count = 0  # 0 = every test pair
-    baselines: list[str] = field(default_factory=lambda: list(BLIND))  # of BLIND
+    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))  # of BLIND
     oracle: bool = True  # seed 002's inverse transform with the known tau/EV
     samples: Count = 6  # sample grids written
     lpips_weights: str = ""  # TorchScript LPIPS model (optional)
