@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from exposure_core.exposure import LUMA_WEIGHTS, channel_extremes, check_rgb, srgb_to_linear
@@ -93,8 +94,15 @@ def _codes(image: np.ndarray) -> np.ndarray:
 
 
 def _counts(codes: np.ndarray) -> np.ndarray:
-    """int64 ``(256,)`` histogram of 8-bit ``codes``."""
-    return np.bincount(codes.ravel(), minlength=256)
+    """int64 ``(256,)`` histogram of uint8 ``codes`` (any shape).
+
+    OpenCV's histogram (about 3x faster than ``np.bincount``, which widens the codes to
+    int64 first) counts in float32, exact below ``2 ** 24`` codes.
+    """
+    if codes.size >= 1 << 24:
+        return np.bincount(codes.ravel(), minlength=256)
+    flat = np.ascontiguousarray(codes).reshape(-1, 1)
+    return cv2.calcHist([flat], [0], None, [256], [0, 256]).ravel().astype(np.int64)
 
 
 def count_percentiles(counts: np.ndarray, ps: tuple[float, ...]) -> np.ndarray:

@@ -224,16 +224,17 @@ def test_block_sums_in_numpy_order(k: int) -> None:
     """Order-sensitive float64 sums over several bands of block rows (a short last one), in
     C order and in other layouts."""
     rng = np.random.default_rng(k)
-    image = _mixed_magnitudes(rng, (224 * k + k - 1, 350 * k - 1, 3))
-    blocks = image[: 224 * k, : 349 * k].reshape(224, k, 349, k, 3)
+    image = _mixed_magnitudes(rng, (301 * k + k - 1, 61 * k + 1, 3))
+    blocks = image[: 301 * k, : 61 * k].reshape(301, k, 61, k, 3)
     numpy_mean = blocks.mean(axis=(1, 3), dtype=np.float64)
     found = ev._mean_of_blocks(image, k)
-    assert found.shape == (224, 349, 3)
+    assert found.shape == (301, 61, 3)
+    assert 301 % max(1, ev._BAND_BYTES // (k * k * 61 * 24)) != 0  # a short last band
     assert _same(found, numpy_mean)
     by_axis = blocks.sum(axis=3, dtype=np.float64).sum(axis=1) / (k * k)
     assert not _same(by_axis, found)  # another order of the additions gives other sums
     flipped = image[::-1]
-    flipped_blocks = flipped[: 224 * k, : 349 * k].reshape(224, k, 349, k, 3)
+    flipped_blocks = flipped[: 301 * k, : 61 * k].reshape(301, k, 61, k, 3)
     numpy_flipped = flipped_blocks.mean(axis=(1, 3), dtype=np.float64)
     assert _same(ev._mean_of_blocks(flipped, k), numpy_flipped)
 
@@ -274,3 +275,16 @@ def test_region_fraction_equals_the_stats_areas() -> None:
         for min_region in (0.0, 1e-4, 0.0005, 0.01, 0.5):
             got = es.region_fraction(mask, min_region)
             assert got == _ref_region_fraction(mask, min_region)
+
+
+def test_code_counts_are_exact_at_any_size() -> None:
+    for n in (1, 3, (1 << 24) - 1, (1 << 24) + 1):  # float32 counts are exact below 2 ** 24
+        codes = np.zeros(n, np.uint8)
+        codes[-1] = 255
+        counts = ev._counts(codes)
+        assert counts.dtype == np.int64 and counts.shape == (256,)
+        assert counts[0] == n - 1 and counts[255] == 1 and counts.sum() == n
+    image = _codes8(np.random.default_rng(5), (33, 17, 3))
+    codes = ev._codes(image)
+    expected = np.bincount(codes[:, ::2].ravel(), minlength=256)
+    assert np.array_equal(ev._counts(codes[:, ::2]), expected)
