@@ -132,6 +132,35 @@ def count_percentiles(counts: np.ndarray, ps: tuple[float, ...]) -> np.ndarray:
     return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
 
 
+@cache
+def _code_tables() -> tuple[np.ndarray, np.ndarray]:
+    """``(256, 1, 3)`` float32 tables for ``cv2.LUT``: each 8-bit code's value ``code / 255``
+    (as a decoded 8-bit file holds it) and that value's ``srgb_to_linear``."""
+    levels = np.arange(256, dtype=np.float32) / np.float32(255)
+    return tuple(  # type: ignore[return-value]
+        np.ascontiguousarray(np.broadcast_to(t[:, None, None], (256, 1, 3)))
+        for t in (levels, srgb_to_linear(levels))
+    )
+
+
+def _linear_light(image: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+    """``srgb_to_linear(image)``; read from a table when ``image`` is exactly an 8-bit image.
+
+    Args:
+        image: float32 ``(H, W, 3)``.
+        codes: ``_codes(image)``, or None to compute the curve.
+    Returns:
+        float32 ``(H, W, 3)``, the same values: the curve is elementwise, so where every value
+        is ``code / 255`` its table of the 256 codes gives them, without the power function
+        (about 4x faster with the check).
+    """
+    if codes is not None and image.flags.c_contiguous:
+        levels, light = _code_tables()
+        if np.array_equal(cv2.LUT(codes, levels), image):
+            return cv2.LUT(codes, light)
+    return srgb_to_linear(image)
+
+
 def _logit_levels(codes: np.ndarray) -> np.ndarray:
     y = np.clip(codes / 255.0, 0.5 / 255.0, 254.75 / 255.0) ** LOGIT_GAMMA
     return np.log(y / (1.0 - y))
@@ -161,7 +190,7 @@ def features(image: np.ndarray) -> np.ndarray:
     check_rgb(image)
     full = _codes(image)  # clipping is counted at full resolution: averaging would hide it
     small = _block_mean(image)
-    light = srgb_to_linear(small) @ LUMA_WEIGHTS
+    light = _linear_light(small, full if small is image else None) @ LUMA_WEIGHTS
     log_light = np.log2(np.maximum(light, 2.0**LOG2_FLOOR)).ravel().astype(np.float64)
     hist = _log2_histogram(log_light) / log_light.size
     top, bottom = channel_extremes(full)

@@ -156,13 +156,19 @@ def _extremes(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 def _cases() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(20261208)
     wide = _codes8(rng, (470, 800, 3))
+    codes = _codes8(rng, (90, 70, 3))
+    almost = _codes8(rng, (120, 180, 3))  # 8-bit values but a few, one float32 step away
+    almost[::37, ::41, 1] = np.nextafter(almost[::37, ::41, 1], F32(2))
     cases = {
         "black": np.zeros((64, 96, 3), F32),
         "white": np.ones((64, 96, 3), F32),
         "black_block_mean": np.zeros((480, 640, 3), F32),
         "white_block_mean": np.ones((450, 500, 3), F32),
         "negative_zero_block_mean": np.full((460, 470, 3), -0.0, F32),
+        "negative_zero": np.full((40, 60, 3), -0.0, F32),
+        "negative_zero_codes": np.where(rng.random((90, 70, 3)) < 0.5, F32(-0.0), codes),
         "grey": np.full((200, 300, 3), 0.5, F32),
+        "codes8_one_ulp_off": almost,
         "1x1": rng.random((1, 1, 3), dtype=F32),
         "1x1_black": np.zeros((1, 1, 3), F32),
         "1x1_white": np.ones((1, 1, 3), F32),
@@ -288,3 +294,20 @@ def test_code_counts_are_exact_at_any_size() -> None:
     codes = ev._codes(image)
     expected = np.bincount(codes[:, ::2].ravel(), minlength=256)
     assert np.array_equal(ev._counts(codes[:, ::2]), expected)
+
+
+def test_eight_bit_images_read_the_curve_from_its_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``code / 255`` images take the table (no power function), with the curve's values."""
+    ev._code_tables()  # made with the curve itself
+    rng = np.random.default_rng(11)
+    images = [_codes8(rng, shape) for shape in ((1, 1, 3), (2, 3, 3), (33, 65, 3), (256, 384, 3))]
+    expected = [srgb_to_linear(image) for image in images]
+
+    def no_curve(image: np.ndarray) -> np.ndarray:
+        raise AssertionError("srgb_to_linear was called")
+
+    monkeypatch.setattr(ev, "srgb_to_linear", no_curve)
+    for image, want in zip(images, expected, strict=True):
+        assert _same(ev._linear_light(image, ev._codes(image)), want)
+    with pytest.raises(AssertionError, match="was called"):  # any other value: the curve
+        ev._linear_light(CASES["codes8_one_ulp_off"], ev._codes(CASES["codes8_one_ulp_off"]))
