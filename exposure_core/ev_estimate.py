@@ -93,7 +93,7 @@ def _codes(image: np.ndarray) -> np.ndarray:
     return scaled.astype(np.uint8)
 
 
-def _counts(codes: np.ndarray) -> np.ndarray:
+def code_counts(codes: np.ndarray) -> np.ndarray:
     """int64 ``(256,)`` histogram of uint8 ``codes`` (any shape).
 
     OpenCV's histogram (about 3x faster than ``np.bincount``, which widens the codes to
@@ -194,7 +194,7 @@ def features(image: np.ndarray) -> np.ndarray:
     log_light = np.log2(np.maximum(light, 2.0**LOG2_FLOOR)).ravel().astype(np.float64)
     hist = _log2_histogram(log_light) / log_light.size
     top, bottom = channel_extremes(full)
-    top_counts, bottom_counts = _counts(top), _counts(bottom)
+    top_counts, bottom_counts = code_counts(top), code_counts(bottom)
     n = float(top.size)
 
     def fraction(counts: np.ndarray, lo: int, hi: int = 256) -> float:
@@ -208,9 +208,9 @@ def features(image: np.ndarray) -> np.ndarray:
         small_codes, max_counts, min_counts = full, top_counts, bottom_counts
     else:
         small_codes = _codes(small)
-        max_counts, min_counts = (_counts(c) for c in channel_extremes(small_codes))
+        max_counts, min_counts = (code_counts(c) for c in channel_extremes(small_codes))
     # every pixel's three codes are its brightest, middle and darkest channel
-    mid_counts = _counts(small_codes) - max_counts - min_counts
+    mid_counts = code_counts(small_codes) - max_counts - min_counts
     channels = {"max": max_counts, "mid": mid_counts, "min": min_counts}
     logits = [
         v

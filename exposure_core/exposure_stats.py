@@ -34,7 +34,7 @@ from typing import Annotated
 import cv2
 import numpy as np
 
-from exposure_core.ev_estimate import MAX_EV, count_percentiles, ev_estimate
+from exposure_core.ev_estimate import MAX_EV, code_counts, count_percentiles, ev_estimate
 from exposure_core.exposure import LUMA_WEIGHTS, channel_extremes, check_rgb
 from exposure_core.schema import AtLeast, Between, check_fields
 
@@ -102,7 +102,12 @@ def code_indices(image: np.ndarray) -> np.ndarray:
     Histogram bins for the statistics, not an image: files are decoded by ``imageio`` alone.
     """
     check_rgb(image)
-    return (np.clip(image, 0.0, 1.0) * np.float32(255) + np.float32(0.5)).astype(np.int16)
+    return _codes_of_clipped(np.clip(image, 0.0, 1.0)).astype(np.int16)
+
+
+def _codes_of_clipped(clipped: np.ndarray) -> np.ndarray:
+    """float32 values in [0, 1] -> uint8 code indices ``round(x * 255)`` (``code_indices``)."""
+    return (clipped * np.float32(255) + np.float32(0.5)).astype(np.uint8)
 
 
 def region_fraction(mask: np.ndarray, min_region: float) -> float:
@@ -150,10 +155,12 @@ def exposure_stats(
     """
     if rolloff_codes < 1:
         raise ValueError(f"rolloff_codes must be >= 1, got {rolloff_codes}")
-    top, low = channel_extremes(code_indices(image))
+    check_rgb(image)
+    clipped = np.clip(image, 0.0, 1.0)
+    top, low = channel_extremes(_codes_of_clipped(clipped))
     size = top.size
-    top_hist = np.bincount(top.ravel(), minlength=256)
-    low_hist = np.bincount(low.ravel(), minlength=256) / size
+    top_hist = code_counts(top)
+    low_hist = code_counts(low) / size
     # clipped and near-clipped light need both extremes: only pixels near the top qualify
     near = top >= TOP_CODE - rolloff_codes
     near_top, near_low = top[near], low[near]
@@ -163,7 +170,7 @@ def exposure_stats(
     near_light = float(np.count_nonzero(~at_top & light)) / size
     blown = region_fraction(low >= WHITE_CODE, min_region) if low_hist[WHITE_CODE:].any() else 0.0
 
-    luma = np.clip(image, 0.0, 1.0) @ LUMA_WEIGHTS
+    luma = clipped @ LUMA_WEIGHTS
     mean = float(luma.mean())  # before the percentiles reorder luma
     shadows = float(np.count_nonzero(luma < shadow_level)) / size
     p01, p05, p50, p95, p99 = np.percentile(luma, [1, 5, 50, 95, 99], overwrite_input=True)

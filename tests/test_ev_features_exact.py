@@ -287,13 +287,13 @@ def test_code_counts_are_exact_at_any_size() -> None:
     for n in (1, 3, (1 << 24) - 1, (1 << 24) + 1):  # float32 counts are exact below 2 ** 24
         codes = np.zeros(n, np.uint8)
         codes[-1] = 255
-        counts = ev._counts(codes)
+        counts = ev.code_counts(codes)
         assert counts.dtype == np.int64 and counts.shape == (256,)
         assert counts[0] == n - 1 and counts[255] == 1 and counts.sum() == n
     image = _codes8(np.random.default_rng(5), (33, 17, 3))
     codes = ev._codes(image)
     expected = np.bincount(codes[:, ::2].ravel(), minlength=256)
-    assert np.array_equal(ev._counts(codes[:, ::2]), expected)
+    assert np.array_equal(ev.code_counts(codes[:, ::2]), expected)
 
 
 def test_eight_bit_images_read_the_curve_from_its_table(monkeypatch: pytest.MonkeyPatch) -> None:
