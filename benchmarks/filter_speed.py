@@ -11,10 +11,10 @@ temporary folder), one thread each (``OMP_NUM_THREADS=1``, ``cv2.setNumThreads(1
 - ``filter``: ``pipeline.stages.filter.analyse``, what ``prep filter`` does per photo: probe,
   decode, sample and assess the file.
 
-Photos: the demo photos (astronaut, coffee, chelsea, rocket) scaled to a short side of 256 px
-and to 2000 x 3000, written as JPEG (quality 95). Prints the per-photo median (ms) over
-``--rounds`` processes x ``--repeat`` runs of each tree and the ratio before / now, and checks
-that both trees give the same features and verdicts, bit for bit.
+Photos: the demo photos (astronaut, coffee, chelsea, rocket) scaled to 256 x 256 (a Places365
+``val_256`` photo) and to 2000 x 3000, written as JPEG (quality 95). Prints the per-photo
+median (ms) over ``--rounds`` processes x ``--repeat`` runs of each tree and the ratio
+before / now, and checks that both trees give the same features and verdicts, bit for bit.
 
     python benchmarks/filter_speed.py --before 5379917           # ~2 min on 2 cores
     python benchmarks/filter_speed.py --before ../main --rounds 3 --repeat 5
@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ("astronaut", "coffee", "chelsea", "rocket")
-SIZES = {"256 px": 256, "2000x3000": 2000}  # short side; the long side is 1.5x
+SIZES = {"256x256": (256, 256), "2000x3000": (2000, 3000)}  # (height, width)
 STEPS = ("features", "assess", "filter")
 
 
@@ -45,17 +45,15 @@ def make_photos(folder: Path) -> dict[str, list[Path]]:
     import skimage.data
 
     photos: dict[str, list[Path]] = {}
-    for label, short in SIZES.items():
-        size = (short * 3 // 2, short)  # (width, height)
+    for label, (height, width) in SIZES.items():
         paths = []
         for name in DEMO:
             rgb = getattr(skimage.data, name)()
             if rgb.ndim == 2:
                 rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
-            area = rgb.shape[0] * rgb.shape[1] > size[0] * size[1]
-            method = cv2.INTER_AREA if area else cv2.INTER_CUBIC
-            scaled = cv2.resize(rgb, size, interpolation=method)
-            path = folder / f"{name}_{short}.jpg"
+            method = cv2.INTER_AREA if rgb.shape[0] > height else cv2.INTER_CUBIC
+            scaled = cv2.resize(rgb, (width, height), interpolation=method)
+            path = folder / f"{name}_{label}.jpg"
             cv2.imwrite(str(path), scaled[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
             paths.append(path)
         photos[label] = paths

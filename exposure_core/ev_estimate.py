@@ -36,9 +36,7 @@ PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 LOGIT_GAMMA = 2.6
 CHANNEL_PERCENTILES = {"max": (50, 90, 99), "mid": (5, 10, 25, 50, 75, 90, 95), "min": (10, 50)}
 HIGH_PERCENTILES = (90.0, 99.0, 99.9)
-
-
-_BAND_BYTES = 1 << 20  # float64 scratch of ``_block_mean``: a band of block rows at a time
+_BAND_BYTES = 1 << 20  # float64 scratch of ``_mean_of_blocks``: a band of block rows at a time
 
 
 def _block_mean(image: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
@@ -84,8 +82,7 @@ def _mean_of_blocks(image: np.ndarray, k: int) -> np.ndarray:
 def _codes(image: np.ndarray) -> np.ndarray:
     """float32 ``(H, W, 3)`` -> uint8 8-bit codes ``floor(clip(x, 0, 1) * 255 + 0.5)``.
 
-    The float32 arithmetic of ``np.floor(...).astype(np.int32)``; truncating the sum, which
-    lies in [0.5, 255.5], is its floor.
+    In float32 arithmetic; the sum lies in [0.5, 255.5], so truncating it to uint8 floors it.
     """
     scaled = np.clip(image, 0.0, 1.0)
     scaled *= 255.0
@@ -113,9 +110,10 @@ def count_percentiles(counts: np.ndarray, ps: tuple[float, ...]) -> np.ndarray:
         ps: percentiles in [0, 100].
     Returns:
         float64 ``(len(ps),)``. numpy's default ('linear') method: the order statistics at
-        ``floor(t)`` and ``floor(t) + 1`` for ``t = (n - 1) * p / 100`` (the last one past the
-        end), read here from the cumulative counts, and numpy's ``_lerp`` of them (which
-        interpolates down from the upper value where the weight is >= 0.5).
+        ``floor(t)`` and ``floor(t) + 1`` for ``t = (n - 1) * p / 100`` (both the last one
+        where ``t >= n - 1``), read here from the cumulative counts, and numpy's ``_lerp`` of
+        them with weight ``t - floor(t)`` (which interpolates down from the upper value where
+        the weight is >= 0.5).
     """
     n = int(counts.sum())
     virtual = (n - 1) * np.true_divide(np.asarray(ps), 100)
@@ -137,10 +135,11 @@ def _code_tables() -> tuple[np.ndarray, np.ndarray]:
     """``(256, 1, 3)`` float32 tables for ``cv2.LUT``: each 8-bit code's value ``code / 255``
     (as a decoded 8-bit file holds it) and that value's ``srgb_to_linear``."""
     levels = np.arange(256, dtype=np.float32) / np.float32(255)
-    return tuple(  # type: ignore[return-value]
-        np.ascontiguousarray(np.broadcast_to(t[:, None, None], (256, 1, 3)))
-        for t in (levels, srgb_to_linear(levels))
-    )
+
+    def table(values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(values[:, None, None], (256, 1, 3)))
+
+    return table(levels), table(srgb_to_linear(levels))
 
 
 def _linear_light(image: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
