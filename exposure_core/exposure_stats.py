@@ -34,7 +34,7 @@ from typing import Annotated
 import cv2
 import numpy as np
 
-from exposure_core.ev_estimate import MAX_EV, ev_estimate
+from exposure_core.ev_estimate import MAX_EV, code_counts, count_percentiles, ev_estimate
 from exposure_core.exposure import LUMA_WEIGHTS, channel_extremes, check_rgb
 from exposure_core.schema import AtLeast, Between, check_fields
 
@@ -102,7 +102,12 @@ def code_indices(image: np.ndarray) -> np.ndarray:
     Histogram bins for the statistics, not an image: files are decoded by ``imageio`` alone.
     """
     check_rgb(image)
-    return (np.clip(image, 0.0, 1.0) * np.float32(255) + np.float32(0.5)).astype(np.int16)
+    return _codes_of_clipped(np.clip(image, 0.0, 1.0)).astype(np.int16)
+
+
+def _codes_of_clipped(clipped: np.ndarray) -> np.ndarray:
+    """float32 values in [0, 1] -> uint8 code indices ``round(x * 255)`` (``code_indices``)."""
+    return (clipped * np.float32(255) + np.float32(0.5)).astype(np.uint8)
 
 
 def region_fraction(mask: np.ndarray, min_region: float) -> float:
@@ -118,8 +123,10 @@ def region_fraction(mask: np.ndarray, min_region: float) -> float:
         raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
     if not mask.any():
         return 0.0
-    count, _, regions, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    areas = regions[1:count, cv2.CC_STAT_AREA]
+    # the labels alone, and each region's area counted over the mask's pixels: the areas of
+    # connectedComponentsWithStats, without its boxes and centroids (about 4x faster)
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    areas = np.bincount(labels[mask], minlength=count)[1:]
     return float(areas[areas >= min_region * mask.size].sum() / mask.size)
 
 
@@ -148,29 +155,35 @@ def exposure_stats(
     """
     if rolloff_codes < 1:
         raise ValueError(f"rolloff_codes must be >= 1, got {rolloff_codes}")
-    top, low = channel_extremes(code_indices(image))
+    check_rgb(image)
+    clipped = np.clip(image, 0.0, 1.0)
+    top, low = channel_extremes(_codes_of_clipped(clipped))
     size = top.size
-
-    white = low >= WHITE_CODE
-    low_hist = np.bincount(low.ravel(), minlength=256) / size
-    light = low >= light_level * 255
-    at_top = top >= TOP_CODE
-    near_top = (top >= TOP_CODE - rolloff_codes) & ~at_top
+    top_hist = code_counts(top)
+    low_hist = code_counts(low) / size
+    # clipped and near-clipped light need both extremes: only pixels near the top qualify
+    near = top >= TOP_CODE - rolloff_codes
+    near_top, near_low = top[near], low[near]
+    light = near_low >= light_level * 255
+    at_top = near_top >= TOP_CODE
     clipped_light = float(np.count_nonzero(at_top & light)) / size
-    near_light = float(np.count_nonzero(near_top & light)) / size
+    near_light = float(np.count_nonzero(~at_top & light)) / size
+    blown = region_fraction(low >= WHITE_CODE, min_region) if low_hist[WHITE_CODE:].any() else 0.0
 
-    luma = np.clip(image, 0.0, 1.0) @ LUMA_WEIGHTS
-    p01, p05, p50, p95, p99 = np.percentile(luma, [1, 5, 50, 95, 99])
+    luma = clipped @ LUMA_WEIGHTS
+    mean = float(luma.mean())  # before the percentiles reorder luma
+    shadows = float(np.count_nonzero(luma < shadow_level)) / size
+    p01, p05, p50, p95, p99 = np.percentile(luma, [1, 5, 50, 95, 99], overwrite_input=True)
     return ExposureStats(
-        highlight=float(np.percentile(top, 99.9)) / 255,
-        blown=region_fraction(white, min_region),
+        highlight=float(count_percentiles(top_hist, (99.9,))[0]) / 255,
+        blown=blown,
         blown_spike=_ratio(float(low_hist[255]), float(low_hist[NEAR_CODE:255].sum())),
         clipped_light=clipped_light,
         clipped_spike=_ratio(clipped_light, near_light),
-        clipped_any=float(np.count_nonzero(at_top)) / size,
-        shadows=float(np.count_nonzero(luma < shadow_level)) / size,
-        crushed=float(np.count_nonzero(top <= CRUSHED_CODE)) / size,
-        mean=float(luma.mean()),
+        clipped_any=float(top_hist[TOP_CODE:].sum()) / size,
+        shadows=shadows,
+        crushed=float(top_hist[: CRUSHED_CODE + 1].sum()) / size,
+        mean=mean,
         median=float(p50),
         p01=float(p01),
         p05=float(p05),
