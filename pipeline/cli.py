@@ -427,7 +427,8 @@ def enhance(
         str | None,
         typer.Option(
             help="trained generator, path or URL, or a shipped model's name: real (the "
-            "default) | synthetic (exposure_models/pretrained/)"
+            "default) | synthetic (exposure_models/pretrained/) | stops (the stops "
+            "estimate's re-exposure alone, no network)"
         ),
     ] = None,
     output: Annotated[

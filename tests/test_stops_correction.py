@@ -187,3 +187,28 @@ def test_an_unknown_pre_exposure_in_a_model_file_is_named(tmp_path: Path) -> Non
     save_generator(path, model, {**extra, "pre_exposure": "magic"})
     with pytest.raises(CheckpointError, match=r"m\.pt: unknown pre_exposure 'magic'"):
         Enhancer.load(path, EnhanceSettings(device="cpu"))
+
+
+def test_model_stops_is_the_re_exposure_alone_at_full_size(tmp_path: Path, demo_photos) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    photo = camera.render_codes(codes_of(demo_photos["coffee"]), camera.fitted_recipe(1.5))
+    enhancer = Enhancer.load(Path("stops"), EnhanceSettings(leave_well_exposed=False))
+    assert enhancer.model is None
+    want, _ = stops_correction.correct_codes(photo)
+    assert np.array_equal(enhancer.correct_codes(photo).array, want.array)  # exact, no carry
+    imageio.write_image(tmp_path / "over.png", imageio.codes_to_float(photo))
+    imageio.write_image(tmp_path / "fine.png", demo_photos["coffee"])
+    result = CliRunner().invoke(
+        app, ["enhance", str(tmp_path / "over.png"), str(tmp_path / "fine.png"),
+              "--model", "stops", "--output", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = imageio.read_codes(tmp_path / "out/over.png")
+    assert np.array_equal(out.array, want.array)
+    # the gate: a photo the filter keeps and the re-exposure hardly changes is left as it is
+    fine = imageio.read_codes(tmp_path / "fine.png").array
+    kept = np.array_equal(imageio.read_codes(tmp_path / "out/fine.png").array, fine)
+    assert kept == (abs(stops_correction.estimate_stops(imageio.Codes(fine))) < 0.2)

@@ -11,6 +11,10 @@ re-exposed by its estimated error in stops (``exposure_core.stops_correction``);
 the carry to full size compare the network's output with the photo as it was, so the whole
 correction, re-exposure and network, is carried at once.
 
+``--model stops`` (``STOPS_ONLY``) is that re-exposure alone, with no network: the curve is
+applied to the full-size codes directly (a lookup table), and the gate judges its change of
+brightness as it judges a network's.
+
 With ``enhance.leave_well_exposed`` a photo that ``prep filter`` would keep, and that the
 network neither brightens by ``enhance.max_lift`` nor darkens by ``enhance.max_darken`` or
 more, is returned unchanged
@@ -37,12 +41,15 @@ from exposure_models.inference.settings import EnhanceSettings
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.seednets.registry import SR_ARCHS, arch_of
 
+STOPS_ONLY = "stops"  # the model name of the stops re-exposure alone (no network)
+
 
 @dataclass
 class Enhancer:
-    """A loaded generator plus the working-resolution, upsampling and gate settings."""
+    """A loaded generator plus the working-resolution, upsampling and gate settings;
+    ``model`` None: the stops re-exposure alone (``--model stops``)."""
 
-    model: UNetGenerator
+    model: UNetGenerator | None
     device: torch.device
     params: EnhanceSettings
     train_resize: int = 0  # the short side the model was trained at (0: stored size)
@@ -53,7 +60,7 @@ class Enhancer:
     @property
     def encoding(self) -> Encoding:
         """The transfer curve the model was trained on (from its checkpoint)."""
-        return self.model.encoding
+        return self.model.encoding if self.model is not None else Encoding()
 
     @classmethod
     def load(
@@ -62,8 +69,11 @@ class Enhancer:
         """Load ``models/generator.pt``; raises ``CheckpointError`` for anything else.
 
         ``thresholds``: ``prep filter``'s, for the well-exposed gate (default: the defaults);
-        unused when ``params.leave_well_exposed`` is off.
+        unused when ``params.leave_well_exposed`` is off. ``path`` ``stops``, when no file has
+        that name: the stops re-exposure alone (``stops_only``).
         """
+        if str(path) == STOPS_ONLY and not Path(path).exists():
+            return cls.stops_only(params, thresholds)
         device = pick_device(params.device)
         model, extra = load_generator(path, map_location="cpu")
         if arch_of(model) in SR_ARCHS:
@@ -77,23 +87,34 @@ class Enhancer:
         gate = (thresholds or FilterThresholds()) if params.leave_well_exposed else None
         return cls(model.to(device).eval(), device, params, resize, gate, 0, pre_exposure)
 
+    @classmethod
+    def stops_only(
+        cls, params: EnhanceSettings, thresholds: FilterThresholds | None = None
+    ) -> Enhancer:
+        """The stops re-exposure alone (``exposure_core.stops_correction``), no network; the
+        gate as ``load`` sets it."""
+        gate = (thresholds or FilterThresholds()) if params.leave_well_exposed else None
+        return cls(None, torch.device("cpu"), params, 0, gate, 0, "stops")
+
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """Size the network runs at (before padding to its multiple), never above the photo.
 
         ``enhance.long_side`` when set; else the model's training scale (short side =
         ``train.resize``); else a long side of ``upsample.UNRESIZED_LONG_SIDE``, as MSEC.
         """
+        multiple = self.model.multiple if self.model is not None else 1
         if self.params.long_side > 0 or self.train_resize <= 0:
-            long_side = max(
-                self.params.long_side or upsample.UNRESIZED_LONG_SIDE, self.model.multiple
-            )
-            return upsample.working_size(height, width, long_side, self.model.multiple)
+            long_side = max(self.params.long_side or upsample.UNRESIZED_LONG_SIDE, multiple)
+            return upsample.working_size(height, width, long_side, multiple)
         scale = min(1.0, self.train_resize / min(height, width))
         return max(1, round(height * scale)), max(1, round(width * scale))
 
     @torch.inference_mode()
     def forward(self, lows: list[np.ndarray]) -> list[np.ndarray]:
-        """Run the network on same-size float32 (h, w, 3) images; returns the outputs."""
+        """Run the network on same-size float32 (h, w, 3) images; returns the outputs (the
+        images themselves when there is no network)."""
+        if self.model is None:
+            return [np.ascontiguousarray(low) for low in lows]
         batch = torch.from_numpy(np.stack(lows)).permute(0, 3, 1, 2)  # (B, 3, h, w)
         batch = batch.to(self.device, non_blocking=True)
         dtype = autocast_dtype(self.device)
@@ -156,6 +177,10 @@ class Enhancer:
     def corrected_strips(self, codes: imageio.Codes, low_input: np.ndarray, low_output: np.ndarray):  # type: ignore[no-untyped-def]
         """Full-resolution corrected strips ``(top, bottom, float32 rows)``, gate not asked."""
         p = self.params
+        if self.model is None:  # the re-exposure alone: its curve on the full-size codes
+            stops = stops_correction.estimate_stops(codes)
+            curve = stops_correction.correction_curve(stops, codes.bits)
+            return unchanged_strips(imageio.apply_curve(codes, curve), p.strip_rows)
         return upsample.transfer_strips(
             lambda top, bottom: imageio.rows_to_float(codes, top, bottom),
             (codes.height, codes.width),
