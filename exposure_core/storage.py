@@ -331,6 +331,23 @@ def download_file(url: str, local: Path) -> bool:
     return True
 
 
+def read_bytes(url: str, what: str = "object") -> bytes:
+    """The bytes of the object ``url`` (a small file: a params file), read with one GET; a
+    missing object is a ``UserError`` naming ``url`` as no such ``what``."""
+    fs, path = filesystem(url)
+    parts: list[bytes] = []
+    with storage_errors(url, "read"):
+        try:
+            _stream(fs, path, parts.append)
+        except FileNotFoundError:
+            if not fs.exists(bucket(url)):
+                raise FileNotFoundError("The specified bucket does not exist") from None
+            if fs.isdir(path):
+                raise UserError(f"{url}: a folder, not a {what}") from None
+            raise UserError(f"{url}: no such {what}") from None
+    return b"".join(parts)
+
+
 def fetch_file(path: PathLike) -> Path:
     """``path`` itself, or for a URL its mirror, fetched (a missing object is a ``UserError``)."""
     if not is_url(path):
@@ -345,15 +362,16 @@ def fetch_file(path: PathLike) -> Path:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _put(fs: Any, local: Path, remote: str, proto: str) -> None:
-    """One atomic object write (see the module docstring)."""
+def _put(fs: Any, local: Path, remote: str, proto: str, **options: Any) -> None:
+    """One atomic object write (see the module docstring); ``options`` go to the store's
+    write (S3: the object's metadata)."""
     if proto in ATOMIC_PUT:
-        fs.put_file(str(local), remote)
+        fs.put_file(str(local), remote, **options)
         return
     parent, name = posixpath.split(remote)
     tmp = posixpath.join(parent, f".{name}.{os.getpid()}.tmp")
     fs.makedirs(parent, exist_ok=True)
-    fs.put_file(str(local), tmp)
+    fs.put_file(str(local), tmp, **options)
     fs.mv(tmp, remote)
 
 
@@ -434,6 +452,91 @@ def local_output(path: PathLike, stage: str, commit: Iterable[str] = ()) -> Iter
             publish(local, url, commit)
 
 
+# --- replacing objects in place -------------------------------------------------------------------
+
+# the S3 object settings a replacement keeps (put_object's names; head_object returns them)
+KEPT_S3 = ("ContentType", "CacheControl", "ContentDisposition", "ContentLanguage", "Metadata")
+
+
+def snapshot(local: Path) -> dict[Path, os.stat_result]:
+    """Every file at or under ``local`` (a URL's mirror, as ``pull`` left it) with its stat:
+    what ``write_back`` compares to find the files a run rewrote."""
+    if local.is_file():
+        return {local: local.stat()}
+    return {p: p.stat() for p in local.rglob("*") if p.is_file() and not is_temp_name(p.name)}
+
+
+def _rewritten(before: os.stat_result, local: Path) -> bool:
+    try:
+        now = local.stat()
+    except OSError:
+        return False  # gone: nothing to write back (an object is never deleted here)
+    return (now.st_ino, now.st_size, now.st_mtime_ns) != (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+
+
+def _head(fs: Any, path: str, proto: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The object's info (``size``, time) and the write options that keep its settings (S3:
+    content type, cache and disposition headers, user metadata; other stores: none)."""
+    if proto in ("s3", "s3a") and hasattr(fs, "call_s3"):
+        name, key, _ = fs.split_path(path)
+        head = fs.call_s3("head_object", Bucket=name, Key=key)
+        info = {"size": head.get("ContentLength"), "LastModified": head.get("LastModified")}
+        return info, {k: head[k] for k in KEPT_S3 if head.get(k)}
+    return fs.info(path), {}
+
+
+def write_back(mirrors: dict[str, dict[Path, os.stat_result]]) -> int:
+    """Replace the objects whose mirrored files a run rewrote in place; returns how many.
+
+    ``mirrors``: URL (an object or a folder) -> the ``snapshot`` of its mirror taken before
+    the run. A file whose stat changed goes up as one atomic object at its place under the
+    URL, keeping the object's settings (``_head``); files left alone are not written. Every
+    object to replace is checked first: one that changed in the store since it was read
+    (another size or time than its mirror had) stops the run with one line naming it,
+    before anything is written. A write that fails leaves that object and the ones after it
+    as they were (each write is whole or nothing); the corrected files stay in the mirror.
+    """
+    todo = []
+    for url, before in mirrors.items():
+        root = mirror_path(url)
+        for local, stat in sorted(before.items()):
+            if _rewritten(stat, local):
+                rel = local.relative_to(root).as_posix() if local != root else ""
+                todo.append((join(url, rel) if rel else url, local, stat, root))
+    options = []
+    for target, _, stat, root in todo:
+        fs, path = filesystem(target)
+        with storage_errors(target, "read"):
+            info, keep = _head(fs, path, protocol(target))
+        stamp = _mtime(info)
+        if info.get("size") != stat.st_size or (
+            stamp is not None and int(stamp) != int(stat.st_mtime)
+        ):
+            raise StorageError(
+                f"{target}: changed in the store since it was read; no object was replaced "
+                f"(the corrected files stay in {root})"
+            )
+        options.append(keep)
+    for done, ((target, local, _, _), keep) in enumerate(zip(todo, options, strict=True)):
+        fs, path = filesystem(target)
+        try:
+            with storage_errors(target, "write"):
+                _put(fs, local, path, protocol(target), **keep)
+                stamp = _mtime(fs.info(path))
+        except StorageError as exc:
+            raise StorageError(
+                f"{exc}; {done} of {len(todo)} object(s) replaced before it, the others left "
+                "as they were"
+            ) from None
+        if stamp is not None:  # the mirror holds the object again: a later pull fetches nothing
+            os.utime(local, (stamp, stamp))
+    return len(todo)
+
+
 def remove_local_mirror(url: str) -> None:
     """Delete the mirror of ``url`` (a read-ahead copy no longer needed)."""
     shutil.rmtree(mirror_path(url), ignore_errors=True)
@@ -441,17 +544,124 @@ def remove_local_mirror(url: str) -> None:
 
 # --- streaming -----------------------------------------------------------------------------------
 
+BLOCK = 1 << 20  # bytes asked of a response body at a time
+MEMORY_BYTES = 16 << 20  # an object up to this size is held in memory; a larger one goes to a file
+
+
+class Fetched:
+    """One object's bytes as they arrive (``add``): hashed, held in memory up to ``limit``
+    bytes, past that written to the file ``spill``. ``open`` reads them back."""
+
+    def __init__(self, spill: Path, limit: int = MEMORY_BYTES, hashing: bool = True) -> None:
+        import hashlib
+
+        self.spill, self.limit = spill, limit
+        self.digest = hashlib.sha256() if hashing else None
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.file: Any = None
+        self.data: bytes | None = None
+
+    def add(self, chunk: bytes) -> None:
+        if self.digest is not None:
+            self.digest.update(chunk)
+        self.size += len(chunk)
+        if self.file is None and self.size > self.limit:
+            self.file = open(self.spill, "wb")  # noqa: SIM115 - closed by finish or discard
+            self.file.writelines(self.parts)
+            self.parts = []
+        if self.file is not None:
+            self.file.write(chunk)
+        else:
+            self.parts.append(chunk)
+
+    def finish(self) -> Fetched:
+        if self.file is not None:
+            self.file.close()
+        else:
+            self.data = b"".join(self.parts)
+        self.parts = []
+        return self
+
+    @property
+    def on_disk(self) -> bool:
+        return self.file is not None
+
+    def open(self) -> Any:
+        """A binary stream of the bytes (memory or the spill file)."""
+        import io
+
+        return io.BytesIO(self.data) if self.data is not None else open(self.spill, "rb")
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.parts, self.data = [], None
+        self.spill.unlink(missing_ok=True)
+
+
+def _streams_async(fs: Any) -> bool:
+    """The filesystem reads an object with one request on its own event loop (``open_async``:
+    s3fs, gcsfs, http), so fetches need no threads of their own."""
+    try:
+        from fsspec.asyn import AsyncFileSystem
+    except ImportError:
+        return False
+    return (
+        isinstance(fs, AsyncFileSystem)
+        and getattr(fs, "loop", None) is not None
+        and type(fs).open_async is not AsyncFileSystem.open_async
+    )
+
+
+async def _read_async(fs: Any, path: str, sink: Callable[[bytes], None], block: int) -> None:
+    """Every byte of the object ``path`` to ``sink``, from one GET (no HEAD before it); a body
+    cut short raises (the store's client checks the length it announced)."""
+    handle = await fs.open_async(path, "rb")
+    try:
+        while chunk := await handle.read(block):
+            sink(chunk)
+    finally:
+        body = getattr(handle, "r", None)  # s3fs: the response, released even when cut short
+        if body is not None:
+            body.close()
+        await handle.close()
+
+
+def _read_sync(fs: Any, path: str, sink: Callable[[bytes], None], block: int) -> None:
+    with fs.open(path, "rb", block_size=block) as handle:
+        while chunk := handle.read(block):
+            sink(chunk)
+
+
+def _stream(fs: Any, path: str, sink: Callable[[bytes], None], block: int = BLOCK) -> None:
+    """Every byte of the object ``path`` to ``sink`` in blocks: one GET where the store has an
+    async client (``_read_async``), else through ``fs.open``."""
+    if _streams_async(fs):
+        from fsspec.asyn import sync
+
+        sync(fs.loop, _read_async, fs, path, sink, block)
+    else:
+        _read_sync(fs, path, sink, block)
+
 
 class ReadAhead:
     """A WebDataset opener (in place of its ``StreamingOpen``) for fsspec URLs: a stream of
-    ``{"url": ...}`` items becomes ``{"url", "stream", "local_path"}``, each object downloaded
-    to a local file ``depth`` items ahead of the reader, in threads. A file is closed and
-    deleted when the next item is asked for (the reader is done with it).
+    ``{"url": ...}`` items becomes ``{"url", "stream"}``, each object fetched ``depth`` items
+    ahead of the reader: one GET per object, read in ``BLOCK``-byte pieces straight into memory
+    (past ``MEMORY_BYTES``, into a local file), hashed as it arrives. On a store with an async
+    client (s3fs) the fetches run on its event loop, with its pooled connections; otherwise in
+    ``depth`` threads. An object is dropped when the next item is asked for.
 
-    ``expected`` (URL -> sha256) checks each file as it arrives; a mismatch, like any failed
-    download, goes to ``handler`` (WebDataset's: True skips the item, False raises).
-    ``keep_bytes``: files are kept (not deleted) while they total at most this, so the later
-    passes of an endless stream over a split that fits read them locally; 0 keeps none.
+    ``expected`` (URL -> sha256) checks each object before the reader sees a byte of it; a
+    mismatch (a corrupt or truncated object), like any failed fetch, is one line naming the
+    URL, which goes to ``handler`` (WebDataset's: True skips the item, False raises).
+    ``keep_bytes``: fetched objects are kept in local files while they total at most this, so
+    later passes over a split that fits read them locally; 0 keeps none.
+    ``repeat``: the stream is endless (the same URLs each pass, in a new order): when a pass
+    has handed out its last URL, the first ``depth`` of its URLs not kept are fetched for the
+    next pass, so a pass starts without waiting for the store (at most ``depth`` objects more
+    are held).
     """
 
     def __init__(
@@ -460,97 +670,159 @@ class ReadAhead:
         expected: dict[str, str] | None = None,
         handler: Callable[[Exception], bool] | None = None,
         keep_bytes: int = 0,
+        repeat: bool = False,
+        memory_bytes: int = MEMORY_BYTES,
     ) -> None:
         self.depth = max(1, depth)
         self.expected = expected or {}
         self.handler = handler
         self.keep_bytes = keep_bytes
+        self.repeat = repeat
+        self.memory_bytes = memory_bytes
         self.kept: dict[str, Path] = {}
         self.kept_total = 0
+        self.ahead: dict[str, Any] = {}  # URL -> future, fetched for the next pass
         self.folder: Path | None = None
         self.pid = 0
         self.pool: Any = None
         self.fetched = 0
+        self.waited = 0.0  # seconds the reader waited for an object not yet there
 
-    def __call__(self, src: Iterable[dict[str, Any] | str]) -> Iterator[dict[str, Any]]:
+    def _start(self) -> None:
+        """Once per process (a DataLoader worker): the folder for spilled and kept objects."""
         import tempfile
-        from collections import deque
-        from concurrent.futures import Future, ThreadPoolExecutor
         from multiprocessing.util import Finalize
 
-        if self.folder is None or self.pid != os.getpid():  # one per process (loader worker)
-            root = cache_root() / "read-ahead"
-            root.mkdir(parents=True, exist_ok=True)
-            self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
-            self.pid, self.kept, self.kept_total = os.getpid(), {}, 0
-            self.pool = ThreadPoolExecutor(self.depth)
-            # removed when this process ends (a DataLoader worker too, where atexit is not run)
-            Finalize(self, shutil.rmtree, args=(str(self.folder), True), exitpriority=10)
-        pending: deque[tuple[str, Future[Path]]] = deque()
+        root = cache_root() / "read-ahead"
+        root.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+        self.pid, self.kept, self.kept_total, self.ahead, self.pool = os.getpid(), {}, 0, {}, None
+        # removed when this process ends (a DataLoader worker too, where atexit is not run)
+        Finalize(self, shutil.rmtree, args=(str(self.folder), True), exitpriority=10)
+
+    def __call__(self, src: Iterable[dict[str, Any] | str]) -> Iterator[dict[str, Any]]:
+        from collections import deque
+
+        if self.folder is None or self.pid != os.getpid():
+            self._start()
+        pending: deque[tuple[str, Any]] = deque()
+        seen: list[str] = []
         try:
             for item in src:
                 url = str(item["url"] if isinstance(item, dict) else item)
-                if url in self.kept:
-                    pending.append((url, _done(self.kept[url])))
-                else:
-                    self.fetched += 1
-                    local = self.folder / f"{self.fetched}.tar"
-                    pending.append((url, self.pool.submit(self._fetch, url, local)))
+                seen.append(url)
+                pending.append((url, self._job(url)))
                 if len(pending) > self.depth:
                     yield from self._hand_on(*pending.popleft())
+            if self.repeat:
+                self._fetch_next_pass(seen)
             while pending:
                 yield from self._hand_on(*pending.popleft())
-        finally:  # a pass ended early: the files fetched ahead for it go
-            for url, job in pending:
-                if url not in self.kept:
-                    job.add_done_callback(_discard)
+        finally:  # a pass ended early: the objects fetched ahead for it go
+            for _, job in pending:
+                job.add_done_callback(_discard)
+
+    def _job(self, url: str) -> Any:
+        """The future of ``url``'s object: kept, fetched ahead last pass, or fetched now."""
+        if url in self.kept:
+            return _done(self.kept[url])
+        if url in self.ahead:
+            return self.ahead.pop(url)
+        return self._submit(url)
+
+    def _submit(self, url: str) -> Any:
+        assert self.folder is not None
+        self.fetched += 1
+        target = Fetched(
+            self.folder / f"{self.fetched}.tar", self.memory_bytes, url in self.expected
+        )
+        fs, path = filesystem(url)
+        if _streams_async(fs):
+            import asyncio
+
+            coro = self._fetch_async(fs, path, url, target)
+            return asyncio.run_coroutine_threadsafe(coro, fs.loop)
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(self.depth)
+        return self.pool.submit(self._fetch_sync, fs, path, url, target)
+
+    def _fetch_next_pass(self, seen: list[str]) -> None:
+        for job in self.ahead.values():  # fetched for this pass but not in it
+            job.add_done_callback(_discard)
+        self.ahead = {}
+        for url in [u for u in dict.fromkeys(seen) if u not in self.kept][: self.depth]:
+            self.ahead[url] = self._submit(url)
+
+    async def _fetch_async(self, fs: Any, path: str, url: str, target: Fetched) -> Fetched:
+        try:
+            with storage_errors(url, "read"):
+                await _read_async(fs, path, target.add, BLOCK)
+        except BaseException:
+            target.discard()
+            raise
+        return self._check(url, target.finish())
+
+    def _fetch_sync(self, fs: Any, path: str, url: str, target: Fetched) -> Fetched:
+        try:
+            with storage_errors(url, "read"):
+                _read_sync(fs, path, target.add, BLOCK)
+        except BaseException:
+            target.discard()
+            raise
+        return self._check(url, target.finish())
+
+    def _check(self, url: str, got: Fetched) -> Fetched:
+        want = self.expected.get(url)
+        if want and got.digest is not None and got.digest.hexdigest() != want:
+            got.discard()
+            raise StorageError(
+                f"{url}: sha256 differs from index.json's (a corrupt or truncated shard: "
+                f"{got.size} bytes read)"
+            )
+        return got
 
     def _hand_on(self, url: str, job: Any) -> Iterator[dict[str, Any]]:
+        import time
+
+        start = time.perf_counter()
         try:
-            local = job.result()
+            got = job.result()
         except Exception as exc:
             if self.handler is None or not self.handler(exc):
                 raise
             return
-        if url not in self.kept and self.kept_total + local.stat().st_size <= self.keep_bytes:
-            self.kept[url] = local
-            self.kept_total += local.stat().st_size
-        stream = open(local, "rb")  # noqa: SIM115 - closed when the reader asks for the next
+        finally:
+            self.waited += time.perf_counter() - start
+        if isinstance(got, Fetched) and self.kept_total + got.size <= self.keep_bytes:
+            self.kept[url] = self._keep(got)
+            self.kept_total += got.size
+        stream = got.open() if isinstance(got, Fetched) else open(got, "rb")  # noqa: SIM115
         try:
-            yield {"url": url, "stream": stream, "local_path": str(local)}
+            yield {"url": url, "stream": stream}
         finally:
             stream.close()
-            if url not in self.kept:
-                local.unlink(missing_ok=True)
+            if isinstance(got, Fetched) and url not in self.kept:
+                got.discard()
 
-    def _fetch(self, url: str, local: Path) -> Path:
-        import hashlib
-
-        fs, path = filesystem(url)
-        with storage_errors(url, "read"):
-            fs.get_file(path, str(local))
-        want = self.expected.get(url)
-        if want:
-            digest = hashlib.sha256()
-            with open(local, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            if digest.hexdigest() != want:
-                local.unlink(missing_ok=True)
-                raise StorageError(f"{url}: sha256 differs from index.json's (corrupt shard)")
-        return local
+    def _keep(self, got: Fetched) -> Path:
+        """The object as a local file that later passes read."""
+        if not got.on_disk:
+            got.spill.write_bytes(got.data or b"")
+        return got.spill
 
 
-def _done(value: Path) -> Any:
+def _done(value: Any) -> Any:
     """A finished future holding ``value`` (a kept file, nothing to fetch)."""
     from concurrent.futures import Future
 
-    future: Future[Path] = Future()
+    future: Future[Any] = Future()
     future.set_result(value)
     return future
 
 
 def _discard(job: Any) -> None:
-    """Delete the file a finished fetch wrote (a pass ended before it was read)."""
-    if job.exception() is None:
-        job.result().unlink(missing_ok=True)
+    """Drop what a finished fetch holds (a pass ended before it was read)."""
+    if not job.cancelled() and job.exception() is None and isinstance(job.result(), Fetched):
+        job.result().discard()

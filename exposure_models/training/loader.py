@@ -133,7 +133,7 @@ def make_loader(
     split_shards = len(url_list) >= world * max(config.workers, 1)
     skips = Skips()
     shards, pairs = _sources(url_list, config, skips, split_shards)
-    _read_ahead(shards, url_list, expected, skips)
+    _read_ahead(shards, url_list, expected, skips, repeat=config.epoch_len is not None)
     if config.epoch_len is not None:
         shards = shards.repeat()  # endless sample stream: no partial batch at pass ends
     pipeline = wds.DataPipeline(
@@ -206,12 +206,19 @@ def _one_pair(pairs: PairStage, item: tuple) -> tuple[torch.Tensor, torch.Tensor
 
 
 def _read_ahead(
-    shards: wds.WebDataset, urls: list[str], expected: dict[str, str] | None, skips: Skips
+    shards: wds.WebDataset,
+    urls: list[str],
+    expected: dict[str, str] | None,
+    skips: Skips,
+    repeat: bool,
 ) -> None:
-    """Shards at fsspec URLs (all of them): webdataset's opener replaced by the read-ahead."""
+    """Shards at fsspec URLs (all of them): webdataset's opener replaced by the read-ahead
+    (``repeat``: an endless stream, whose next pass is fetched while one ends)."""
     if all(_fsspec_url(u) for u in urls):
         opener = next(i for i, f in enumerate(shards.pipeline) if isinstance(f, StreamingOpen))
-        shards.pipeline[opener] = storage.ReadAhead(READ_AHEAD, expected, skips.handler, KEEP_BYTES)
+        shards.pipeline[opener] = storage.ReadAhead(
+            READ_AHEAD, expected, skips.handler, KEEP_BYTES, repeat=repeat
+        )
 
 
 def _fsspec_url(url: str) -> bool:
