@@ -621,10 +621,12 @@ async def _read_async(fs: Any, path: str, sink: Callable[[bytes], None], block: 
     try:
         while chunk := await handle.read(block):
             sink(chunk)
-    finally:
-        body = getattr(handle, "r", None)  # s3fs: the response, released even when cut short
+    except BaseException:
+        body = getattr(handle, "r", None)  # s3fs: the response; its connection is dropped
         if body is not None:
             body.close()
+        raise
+    finally:  # read to its end, the response gave its connection back to the pool
         await handle.close()
 
 
@@ -658,10 +660,11 @@ class ReadAhead:
     URL, which goes to ``handler`` (WebDataset's: True skips the item, False raises).
     ``keep_bytes``: fetched objects are kept in local files while they total at most this, so
     later passes over a split that fits read them locally; 0 keeps none.
-    ``repeat``: the stream is endless (the same URLs each pass, in a new order): when a pass
-    has handed out its last URL, the first ``depth`` of its URLs not kept are fetched for the
-    next pass, so a pass starts without waiting for the store (at most ``depth`` objects more
-    are held).
+    ``repeat``: the stream is endless (the same URLs each pass, in a new order): once a pass
+    has handed out its last URL, the read-ahead runs on into the passes to come (their URLs
+    are this pass's, the order unknown), so ``depth`` objects stay on their way across the
+    end of a pass and a pass never starts by waiting for the store. An object fetched for a
+    later pass waits for its URL to come up: at most ``depth`` of them are held.
     """
 
     def __init__(
@@ -681,7 +684,9 @@ class ReadAhead:
         self.memory_bytes = memory_bytes
         self.kept: dict[str, Path] = {}
         self.kept_total = 0
-        self.ahead: dict[str, Any] = {}  # URL -> future, fetched for the next pass
+        self.ahead: dict[str, Any] = {}  # URL -> deque of futures, fetched for passes to come
+        self.queued = 0  # futures in ``ahead``
+        self.cycle: list[str] = []  # the URLs of a pass, not kept
         self.folder: Path | None = None
         self.pid = 0
         self.pool: Any = None
@@ -696,7 +701,8 @@ class ReadAhead:
         root = cache_root() / "read-ahead"
         root.mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
-        self.pid, self.kept, self.kept_total, self.ahead, self.pool = os.getpid(), {}, 0, {}, None
+        self.pid, self.kept, self.kept_total, self.pool = os.getpid(), {}, 0, None
+        self.ahead, self.queued, self.cycle = {}, 0, []
         # removed when this process ends (a DataLoader worker too, where atexit is not run)
         Finalize(self, shutil.rmtree, args=(str(self.folder), True), exitpriority=10)
 
@@ -715,27 +721,30 @@ class ReadAhead:
                 if len(pending) > self.depth:
                     yield from self._hand_on(*pending.popleft())
             if self.repeat:
-                self._fetch_next_pass(seen)
+                self._pass_ended(seen)
             while pending:
+                self._top_up(len(pending))
                 yield from self._hand_on(*pending.popleft())
+            self._top_up(0)
         finally:  # a pass ended early: the objects fetched ahead for it go
             for _, job in pending:
                 job.add_done_callback(_discard)
 
     def _job(self, url: str) -> Any:
-        """The future of ``url``'s object: kept, fetched ahead last pass, or fetched now."""
+        """The future of ``url``'s object: kept, fetched ahead, or fetched now."""
         if url in self.kept:
             return _done(self.kept[url])
-        if url in self.ahead:
-            return self.ahead.pop(url)
+        queue = self.ahead.get(url)
+        if queue:
+            self.queued -= 1
+            return queue.popleft()
         return self._submit(url)
 
     def _submit(self, url: str) -> Any:
         assert self.folder is not None
         self.fetched += 1
-        target = Fetched(
-            self.folder / f"{self.fetched}.tar", self.memory_bytes, url in self.expected
-        )
+        spill = self.folder / f"{self.fetched}.tar"
+        target = Fetched(spill, self.memory_bytes, url in self.expected)
         fs, path = filesystem(url)
         if _streams_async(fs):
             import asyncio
@@ -748,12 +757,25 @@ class ReadAhead:
             self.pool = ThreadPoolExecutor(self.depth)
         return self.pool.submit(self._fetch_sync, fs, path, url, target)
 
-    def _fetch_next_pass(self, seen: list[str]) -> None:
-        for job in self.ahead.values():  # fetched for this pass but not in it
-            job.add_done_callback(_discard)
-        self.ahead = {}
-        for url in [u for u in dict.fromkeys(seen) if u not in self.kept][: self.depth]:
-            self.ahead[url] = self._submit(url)
+    def _pass_ended(self, seen: list[str]) -> None:
+        """The URLs of the passes to come are this one's (those not kept); objects fetched
+        ahead for a URL this pass did not have go."""
+        self.cycle = [u for u in dict.fromkeys(seen) if u not in self.kept]
+        for url in [u for u in self.ahead if u not in set(self.cycle)]:
+            for job in self.ahead.pop(url):
+                job.add_done_callback(_discard)
+        self.queued = sum(len(q) for q in self.ahead.values())
+
+    def _top_up(self, busy: int) -> None:
+        """Keep ``depth`` objects on their way ahead of the reader across the end of a pass:
+        ``busy`` of this pass, the rest for the next passes (each URL of the cycle once per
+        pass, in the order it came last)."""
+        from collections import deque
+
+        while self.repeat and self.cycle and busy + self.queued < self.depth:
+            url = min(self.cycle, key=lambda u: len(self.ahead.get(u, ())))
+            self.ahead.setdefault(url, deque()).append(self._submit(url))
+            self.queued += 1
 
     async def _fetch_async(self, fs: Any, path: str, url: str, target: Fetched) -> Fetched:
         try:

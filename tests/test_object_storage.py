@@ -460,10 +460,12 @@ def test_read_ahead_hands_on_each_object_once_per_pass_and_checks_it(
     passes = [urls, urls[::-1], urls[2:] + urls[:2]]
     got = _read_passes(read, passes)
     assert got == [[(u, blobs[u.rsplit("/", 1)[1]]) for u in p] for p in passes]
-    assert len(read.ahead) == 2  # fetched for a fourth pass
+    assert read.queued == 2  # depth: fetched for a fourth pass
     assert read.fetched == 3 * len(urls) + 2  # each object once per pass: none fetched twice
     left = {p.name for p in read.folder.iterdir()} if read.folder else set()
     assert left <= {f"{read.fetched - 1}.tar", f"{read.fetched}.tar"}  # only the fourth pass's
+    assert _read_passes(read, [urls[:1]]) == [[(urls[0], blobs["t0.tar"])]]  # fewer URLs now:
+    assert list(read.ahead) == [urls[0]] and read.queued == 2  # what was fetched for others went
 
     bad = {urls[1]: b"\x00" * len(blobs["t1.tar"]), urls[3]: blobs["t3.tar"][:-100]}
     for url, data in bad.items():
