@@ -1,6 +1,6 @@
 """Object storage against local disk, on a loopback S3-compatible server (``moto_server``).
 
-    python benchmarks/object_storage.py --repeat 5 --workers 2 --batches 100 --stream-only
+    python benchmarks/object_storage.py --repeat 7 --batches 60 --stream-only
 
 Figures (medians of ``--repeat`` interleaved rounds; the server and both runs share the machine):
   (a) the training loader (``make_loader``, train mode, ``--workers`` workers, endless stream)
@@ -340,14 +340,13 @@ def main() -> None:
         )
         print(
             f"    CPU per sample: the local loader {local_cpu:.1f} ms; the bucket loader "
-            f"{bucket_cpu:.1f} ms (decoding and our client) + the server {server_cpu:.1f} ms: "
+            f"{bucket_cpu:.1f} ms (decoding and our client) + the server {server_cpu:.1f} ms = "
             f"{(bucket_cpu + server_cpu) / local_cpu:.2f}x the local CPU"
         )
         print(
-            f"    where the cores are the limit (the server shares them), the server's CPU alone "
-            f"caps the ratio at {server_cap:.2f}x, with our client's "
-            f"{local_cpu / (bucket_cpu + server_cpu):.2f}x; measured: {ratio / server_cap:.2f} "
-            "of the server's cap"
+            "    with the cores scarce, the ratio follows the CPU: local / (bucket + server) = "
+            f"{local_cpu / (bucket_cpu + server_cpu):.2f}x; were our client free, the server's "
+            f"CPU alone would hold it near local / (local + server) = {server_cap:.2f}x"
         )
         print(
             f"    the server alone (raw GETs, boto3, {in_flight} in flight, nothing else running): "
