@@ -14,7 +14,7 @@ Figures (medians of ``--repeat`` interleaved rounds; the server and both runs sh
         (boto3, ``workers x READ_AHEAD`` requests in flight, nothing else running), as tars
         and as samples per second (a tar read gives the loader its photos x
         ``crops_per_sample`` samples); the bucket loader's rate is also given against it;
-      - our fetch path alone (``storage.ReadAhead``, same depth, sha256 checked, no decoding);
+      - our fetch path alone (``readahead.ReadAhead``, same depth, sha256 checked, no decoding);
       - CPU per tar: the server's, the client's (boto3; ours), the sha256; decoding per sample
         (the local loader's workers);
   (b) ``prep filter`` + ``prep synthesize --recipes-only`` + ``prep shard`` from and to the
@@ -178,11 +178,11 @@ def raw_gets(keys: list[str], in_flight: int, seconds: float, server: psutil.Pro
 def read_ahead_rate(
     urls: list[str], depth: int, expected: dict, seconds: float, server: psutil.Process
 ) -> Rate:
-    """Our fetch path alone: ``storage.ReadAhead`` (one GET per tar, sha256 checked, the next
+    """Our fetch path alone: ``readahead.ReadAhead`` (one GET per tar, sha256 checked, the next
     pass fetched ahead) handing on whole passes over ``urls``, nothing decoded."""
-    from exposure_core import storage
+    from exposure_core.readahead import ReadAhead
 
-    read = storage.ReadAhead(depth, expected, repeat=True)
+    read = ReadAhead(depth, expected, repeat=True)
     for item in read(urls):  # the client set up
         item["stream"].read()
     me = psutil.Process()

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from exposure_core import storage
 from exposure_core.errors import UserError
 from exposure_core.manifest import SourceItem, write_jsonl
+from exposure_core.readahead import ReadAhead
 from pipeline.cli import app
 from tests import _datasets
 from tests._s3 import BUCKET, S3Server, free_port
@@ -426,7 +427,7 @@ def test_the_folder_source_indexes_photos_in_the_bucket(
     assert len(index) == TRAIN_PHOTOS + 2
 
 
-def _read_passes(read: storage.ReadAhead, passes: list[list[str]]) -> list[list[tuple[str, bytes]]]:
+def _read_passes(read: ReadAhead, passes: list[list[str]]) -> list[list[tuple[str, bytes]]]:
     """What the reader gets in each pass: (URL, bytes) per object handed on."""
     return [[(item["url"], item["stream"].read()) for item in read(urls)] for urls in passes]
 
@@ -456,7 +457,7 @@ def test_read_ahead_hands_on_each_object_once_per_pass_and_checks_it(
         fs.pipe_file(f"{base.split('://', 1)[1]}/{name}", data)
     urls = [f"{base}/{name}" for name in blobs]
     sums = {u: hashlib.sha256(blobs[u.rsplit("/", 1)[1]]).hexdigest() for u in urls}
-    read = storage.ReadAhead(depth=2, expected=sums, repeat=True, memory_bytes=2000)
+    read = ReadAhead(depth=2, expected=sums, repeat=True, memory_bytes=2000)
     passes = [urls, urls[::-1], urls[2:] + urls[:2]]
     got = _read_passes(read, passes)
     assert got == [[(u, blobs[u.rsplit("/", 1)[1]]) for u in p] for p in passes]
@@ -471,7 +472,7 @@ def test_read_ahead_hands_on_each_object_once_per_pass_and_checks_it(
     for url, data in bad.items():
         fs.pipe_file(url.split("://", 1)[1], data)
     errors: list[Exception] = []
-    read = storage.ReadAhead(depth=2, expected=sums, handler=lambda e: errors.append(e) or True)
+    read = ReadAhead(depth=2, expected=sums, handler=lambda e: errors.append(e) or True)
     assert [u for u, _ in _read_passes(read, [urls])[0]] == [urls[0], urls[2], urls[4]]
     assert [str(e) for e in errors] == [
         f"{urls[1]}: sha256 differs from index.json's (a corrupt or truncated shard: "
@@ -480,7 +481,7 @@ def test_read_ahead_hands_on_each_object_once_per_pass_and_checks_it(
         f"{len(bad[urls[3]])} bytes read)",
     ]
     with pytest.raises(storage.StorageError, match=rf"^{base}/none.tar: no such object"):
-        _read_passes(storage.ReadAhead(), [[f"{base}/none.tar"]])
+        _read_passes(ReadAhead(), [[f"{base}/none.tar"]])
     if where == "memory":
         fs.rm("read-ahead", recursive=True)
     s3fs.S3FileSystem.clear_instance_cache()
