@@ -17,6 +17,10 @@ file goes to ``.<name>.<pid>.tmp`` first and is renamed. A published folder's co
 (``index.json``, ``manifest.jsonl``) go up last, after every object they name, and stale
 objects of a previous run are removed after them.
 
+``write_back`` replaces the objects whose mirrored files a run rewrote in place (``prep
+enhance --in-place``), one write each. ``read_object`` reads an object with one request;
+``exposure_core.readahead`` streams shards with it for the training loader.
+
 Credentials and endpoint come from where the storage's own library looks: for S3, the
 environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``,
 ``AWS_ENDPOINT_URL``), ``~/.aws/config`` and ``~/.aws/credentials``, or fsspec's own
@@ -331,6 +335,23 @@ def download_file(url: str, local: Path) -> bool:
     return True
 
 
+def read_bytes(url: str, what: str = "object") -> bytes:
+    """The bytes of the object ``url`` (a small file: a params file), read with one GET; a
+    missing object is a ``UserError`` naming ``url`` as no such ``what``."""
+    fs, path = filesystem(url)
+    parts: list[bytes] = []
+    with storage_errors(url, "read"):
+        try:
+            read_object(fs, path, parts.append)
+        except FileNotFoundError:
+            if not fs.exists(bucket(url)):
+                raise FileNotFoundError("The specified bucket does not exist") from None
+            if fs.isdir(path):
+                raise UserError(f"{url}: a folder, not a {what}") from None
+            raise UserError(f"{url}: no such {what}") from None
+    return b"".join(parts)
+
+
 def fetch_file(path: PathLike) -> Path:
     """``path`` itself, or for a URL its mirror, fetched (a missing object is a ``UserError``)."""
     if not is_url(path):
@@ -345,15 +366,16 @@ def fetch_file(path: PathLike) -> Path:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _put(fs: Any, local: Path, remote: str, proto: str) -> None:
-    """One atomic object write (see the module docstring)."""
+def _put(fs: Any, local: Path, remote: str, proto: str, **options: Any) -> None:
+    """One atomic object write (see the module docstring); ``options`` go to the store's
+    write (S3: the object's metadata)."""
     if proto in ATOMIC_PUT:
-        fs.put_file(str(local), remote)
+        fs.put_file(str(local), remote, **options)
         return
     parent, name = posixpath.split(remote)
     tmp = posixpath.join(parent, f".{name}.{os.getpid()}.tmp")
     fs.makedirs(parent, exist_ok=True)
-    fs.put_file(str(local), tmp)
+    fs.put_file(str(local), tmp, **options)
     fs.mv(tmp, remote)
 
 
@@ -434,123 +456,143 @@ def local_output(path: PathLike, stage: str, commit: Iterable[str] = ()) -> Iter
             publish(local, url, commit)
 
 
+# --- replacing objects in place -------------------------------------------------------------------
+
+# the S3 object settings a replacement keeps (put_object's names; head_object returns them)
+KEPT_S3 = ("ContentType", "CacheControl", "ContentDisposition", "ContentLanguage", "Metadata")
+
+
+def snapshot(local: Path) -> dict[Path, os.stat_result]:
+    """Every file at or under ``local`` (a URL's mirror, as ``pull`` left it) with its stat:
+    what ``write_back`` compares to find the files a run rewrote."""
+    if local.is_file():
+        return {local: local.stat()}
+    return {p: p.stat() for p in local.rglob("*") if p.is_file() and not is_temp_name(p.name)}
+
+
+def _rewritten(before: os.stat_result, local: Path) -> bool:
+    try:
+        now = local.stat()
+    except OSError:
+        return False  # gone: nothing to write back (an object is never deleted here)
+    return (now.st_ino, now.st_size, now.st_mtime_ns) != (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+
+
+def _head(fs: Any, path: str, proto: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The object's info (``size``, time) and the write options that keep its settings (S3:
+    content type, cache and disposition headers, user metadata; other stores: none)."""
+    if proto in ("s3", "s3a") and hasattr(fs, "call_s3"):
+        name, key, _ = fs.split_path(path)
+        head = fs.call_s3("head_object", Bucket=name, Key=key)
+        info = {"size": head.get("ContentLength"), "LastModified": head.get("LastModified")}
+        return info, {k: head[k] for k in KEPT_S3 if head.get(k)}
+    return fs.info(path), {}
+
+
+def write_back(mirrors: dict[str, dict[Path, os.stat_result]]) -> int:
+    """Replace the objects whose mirrored files a run rewrote in place; returns how many.
+
+    ``mirrors``: URL (an object or a folder) -> the ``snapshot`` of its mirror taken before
+    the run. A file whose stat changed goes up as one atomic object at its place under the
+    URL, keeping the object's settings (``_head``); files left alone are not written. Every
+    object to replace is checked first: one that changed in the store since it was read
+    (another size or time than its mirror had) stops the run with one line naming it,
+    before anything is written. A write that fails leaves that object and the ones after it
+    as they were (each write is whole or nothing); the corrected files stay in the mirror.
+    """
+    todo = []
+    for url, before in mirrors.items():
+        root = mirror_path(url)
+        for local, stat in sorted(before.items()):
+            if _rewritten(stat, local):
+                rel = local.relative_to(root).as_posix() if local != root else ""
+                todo.append((join(url, rel) if rel else url, local, stat, root))
+    options = []
+    for target, _, stat, root in todo:
+        fs, path = filesystem(target)
+        with storage_errors(target, "read"):
+            info, keep = _head(fs, path, protocol(target))
+        stamp = _mtime(info)
+        if info.get("size") != stat.st_size or (
+            stamp is not None and int(stamp) != int(stat.st_mtime)
+        ):
+            raise StorageError(
+                f"{target}: changed in the store since it was read; no object was replaced "
+                f"(the corrected files stay in {root})"
+            )
+        options.append(keep)
+    for done, ((target, local, _, _), keep) in enumerate(zip(todo, options, strict=True)):
+        fs, path = filesystem(target)
+        try:
+            with storage_errors(target, "write"):
+                _put(fs, local, path, protocol(target), **keep)
+                stamp = _mtime(fs.info(path))
+        except StorageError as exc:
+            raise StorageError(
+                f"{exc}; {done} of {len(todo)} object(s) replaced before it, the others left "
+                "as they were"
+            ) from None
+        if stamp is not None:  # the mirror holds the object again: a later pull fetches nothing
+            os.utime(local, (stamp, stamp))
+    return len(todo)
+
+
 def remove_local_mirror(url: str) -> None:
     """Delete the mirror of ``url`` (a read-ahead copy no longer needed)."""
     shutil.rmtree(mirror_path(url), ignore_errors=True)
 
 
-# --- streaming -----------------------------------------------------------------------------------
+# --- one object in one request -------------------------------------------------------------------
+
+BLOCK = 1 << 20  # bytes asked of a response body at a time
 
 
-class ReadAhead:
-    """A WebDataset opener (in place of its ``StreamingOpen``) for fsspec URLs: a stream of
-    ``{"url": ...}`` items becomes ``{"url", "stream", "local_path"}``, each object downloaded
-    to a local file ``depth`` items ahead of the reader, in threads. A file is closed and
-    deleted when the next item is asked for (the reader is done with it).
-
-    ``expected`` (URL -> sha256) checks each file as it arrives; a mismatch, like any failed
-    download, goes to ``handler`` (WebDataset's: True skips the item, False raises).
-    ``keep_bytes``: files are kept (not deleted) while they total at most this, so the later
-    passes of an endless stream over a split that fits read them locally; 0 keeps none.
-    """
-
-    def __init__(
-        self,
-        depth: int = 2,
-        expected: dict[str, str] | None = None,
-        handler: Callable[[Exception], bool] | None = None,
-        keep_bytes: int = 0,
-    ) -> None:
-        self.depth = max(1, depth)
-        self.expected = expected or {}
-        self.handler = handler
-        self.keep_bytes = keep_bytes
-        self.kept: dict[str, Path] = {}
-        self.kept_total = 0
-        self.folder: Path | None = None
-        self.pid = 0
-        self.pool: Any = None
-        self.fetched = 0
-
-    def __call__(self, src: Iterable[dict[str, Any] | str]) -> Iterator[dict[str, Any]]:
-        import tempfile
-        from collections import deque
-        from concurrent.futures import Future, ThreadPoolExecutor
-        from multiprocessing.util import Finalize
-
-        if self.folder is None or self.pid != os.getpid():  # one per process (loader worker)
-            root = cache_root() / "read-ahead"
-            root.mkdir(parents=True, exist_ok=True)
-            self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
-            self.pid, self.kept, self.kept_total = os.getpid(), {}, 0
-            self.pool = ThreadPoolExecutor(self.depth)
-            # removed when this process ends (a DataLoader worker too, where atexit is not run)
-            Finalize(self, shutil.rmtree, args=(str(self.folder), True), exitpriority=10)
-        pending: deque[tuple[str, Future[Path]]] = deque()
-        try:
-            for item in src:
-                url = str(item["url"] if isinstance(item, dict) else item)
-                if url in self.kept:
-                    pending.append((url, _done(self.kept[url])))
-                else:
-                    self.fetched += 1
-                    local = self.folder / f"{self.fetched}.tar"
-                    pending.append((url, self.pool.submit(self._fetch, url, local)))
-                if len(pending) > self.depth:
-                    yield from self._hand_on(*pending.popleft())
-            while pending:
-                yield from self._hand_on(*pending.popleft())
-        finally:  # a pass ended early: the files fetched ahead for it go
-            for url, job in pending:
-                if url not in self.kept:
-                    job.add_done_callback(_discard)
-
-    def _hand_on(self, url: str, job: Any) -> Iterator[dict[str, Any]]:
-        try:
-            local = job.result()
-        except Exception as exc:
-            if self.handler is None or not self.handler(exc):
-                raise
-            return
-        if url not in self.kept and self.kept_total + local.stat().st_size <= self.keep_bytes:
-            self.kept[url] = local
-            self.kept_total += local.stat().st_size
-        stream = open(local, "rb")  # noqa: SIM115 - closed when the reader asks for the next
-        try:
-            yield {"url": url, "stream": stream, "local_path": str(local)}
-        finally:
-            stream.close()
-            if url not in self.kept:
-                local.unlink(missing_ok=True)
-
-    def _fetch(self, url: str, local: Path) -> Path:
-        import hashlib
-
-        fs, path = filesystem(url)
-        with storage_errors(url, "read"):
-            fs.get_file(path, str(local))
-        want = self.expected.get(url)
-        if want:
-            digest = hashlib.sha256()
-            with open(local, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            if digest.hexdigest() != want:
-                local.unlink(missing_ok=True)
-                raise StorageError(f"{url}: sha256 differs from index.json's (corrupt shard)")
-        return local
+def has_async_reader(fs: Any) -> bool:
+    """The filesystem reads an object with one request on its own event loop (``open_async``:
+    s3fs, gcsfs, http), so fetches need no threads of their own."""
+    try:
+        from fsspec.asyn import AsyncFileSystem
+    except ImportError:
+        return False
+    return (
+        isinstance(fs, AsyncFileSystem)
+        and getattr(fs, "loop", None) is not None
+        and type(fs).open_async is not AsyncFileSystem.open_async
+    )
 
 
-def _done(value: Path) -> Any:
-    """A finished future holding ``value`` (a kept file, nothing to fetch)."""
-    from concurrent.futures import Future
+async def read_object_async(fs: Any, path: str, sink: Callable[[bytes], None], block: int) -> None:
+    """Every byte of the object ``path`` to ``sink``, from one GET (no HEAD before it); a body
+    cut short raises (the store's client checks the length it announced)."""
+    handle = await fs.open_async(path, "rb")
+    try:
+        while chunk := await handle.read(block):
+            sink(chunk)
+    except BaseException:
+        body = getattr(handle, "r", None)  # s3fs: the response; its connection is dropped
+        if body is not None:
+            body.close()
+        raise
+    finally:  # read to its end, the response gave its connection back to the pool
+        await handle.close()
 
-    future: Future[Path] = Future()
-    future.set_result(value)
-    return future
+
+def read_object_sync(fs: Any, path: str, sink: Callable[[bytes], None], block: int) -> None:
+    with fs.open(path, "rb", block_size=block) as handle:
+        while chunk := handle.read(block):
+            sink(chunk)
 
 
-def _discard(job: Any) -> None:
-    """Delete the file a finished fetch wrote (a pass ended before it was read)."""
-    if job.exception() is None:
-        job.result().unlink(missing_ok=True)
+def read_object(fs: Any, path: str, sink: Callable[[bytes], None], block: int = BLOCK) -> None:
+    """Every byte of the object ``path`` to ``sink`` in blocks: one GET where the store has an
+    async client (``read_object_async``), else through ``fs.open``."""
+    if has_async_reader(fs):
+        from fsspec.asyn import sync
+
+        sync(fs.loop, read_object_async, fs, path, sink, block)
+    else:
+        read_object_sync(fs, path, sink, block)

@@ -31,11 +31,11 @@ app = typer.Typer(
 )
 
 ParamsOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--params",
-        help="params file [default: ./params.yaml; built-in defaults (equal to the shipped "
-        "file) where there is none]; a file named here must exist",
+        help="params file, path or URL [default: ./params.yaml; built-in defaults (equal to "
+        "the shipped file) where there is none]; a file named here must exist",
     ),
 ]
 StrictOpt = Annotated[
@@ -61,9 +61,9 @@ NoVerifyOpt = Annotated[
 ]
 
 
-def _params(path: Path | None, overrides: dict[str, Any]) -> Any:
+def _params(path: str | None, overrides: dict[str, Any]) -> Any:
     if path is None and DEFAULT_PARAMS.exists():
-        path = DEFAULT_PARAMS
+        path = str(DEFAULT_PARAMS)
     with user_errors():
         return load_params(path, overrides)
 
@@ -434,7 +434,12 @@ def enhance(
     output: Annotated[
         str | None, typer.Option(help="folder for the corrected photos (or URL)")
     ] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help="overwrite the input files")] = False,
+    in_place: Annotated[
+        bool,
+        typer.Option(
+            "--in-place", help="overwrite the input files (URLs: each object replaced in one write)"
+        ),
+    ] = False,
     fmt: Annotated[
         str | None, typer.Option("--format", help="same | jpg | png | tif (16-bit)")
     ] = None,
@@ -453,8 +458,8 @@ def enhance(
         int, typer.Option(min=0, help="then up-sample by this factor with --sr-model (0: no)")
     ] = 0,
     sr_model: Annotated[
-        Path, typer.Option(help="super-resolution model (prep train --task sr)")
-    ] = Path("models/sr.pt"),
+        str, typer.Option(help="super-resolution model (prep train --task sr), path or URL")
+    ] = "models/sr.pt",
 ) -> None:
     """Correct the exposure of your own photos, at full resolution (then, with --upscale,
     up-sample them with a super-resolution model, as seed 003 chains its two stages).

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from exposure_core import storage
 from exposure_core.errors import UserError
 from exposure_core.manifest import SourceItem, write_jsonl
+from exposure_core.readahead import ReadAhead
 from pipeline.cli import app
 from tests import _datasets
 from tests._s3 import BUCKET, S3Server, free_port
@@ -405,8 +406,13 @@ def test_evaluate_and_enhance_read_and_write_the_bucket(
     assert fs.exists(f"{BUCKET}/reports/README.md")
     assert fs.exists(f"{BUCKET}/reports/metrics")
     assert sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{BUCKET}/fixed")) == ["p0.png", "p1.png"]
-    done = prep(root, env, "enhance", photos[0], "--in-place")
-    assert done.returncode == 2 and "need --output" in done.output
+    done = prep(root, env, "enhance", photos[0])
+    assert done.returncode == 2 and "need --output (a folder or a URL) or --in-place" in done.output
+    key = photos[0].split("://", 1)[1]
+    before = (fs.cat(key), fs.info(key)["LastModified"])
+    text = ok(prep(root, env, "enhance", photos[0], "--model", model, "--in-place"))
+    assert "left untouched" in text and "replaced" not in text  # the gate: not corrected
+    assert (fs.cat(key), fs.info(key, refresh=True)["LastModified"]) == before  # nor written
 
 
 def test_the_folder_source_indexes_photos_in_the_bucket(
@@ -419,3 +425,63 @@ def test_the_folder_source_indexes_photos_in_the_bucket(
     ok(prep(root, env, "download", "--output", "raw-from-bucket", params="params-folder.yaml"))
     index = (root / "raw-from-bucket" / "folder" / "index.jsonl").read_text().splitlines()
     assert len(index) == TRAIN_PHOTOS + 2
+
+
+def _read_passes(read: ReadAhead, passes: list[list[str]]) -> list[list[tuple[str, bytes]]]:
+    """What the reader gets in each pass: (URL, bytes) per object handed on."""
+    return [[(item["url"], item["stream"].read()) for item in read(urls)] for urls in passes]
+
+
+@pytest.mark.parametrize("where", ["bucket", "memory"])
+def test_read_ahead_hands_on_each_object_once_per_pass_and_checks_it(
+    server: S3Server, root: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both fetch paths (s3fs's event loop; threads for a store without one), in memory and
+    past ``memory_bytes`` in a file; the next pass fetched ahead; a corrupt or truncated
+    object is one line naming its URL, before the reader sees any of it."""
+    import hashlib
+
+    import s3fs
+
+    for name, value in server.env(root / "cache-read-ahead").items():
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    blobs = {f"t{n}.tar": bytes([n]) * (1000 + 700 * n) for n in range(5)}
+    if where == "bucket":
+        base, fs = f"s3://{BUCKET}/read-ahead", _bucket(server, root)
+    else:
+        import fsspec
+
+        base, fs = "memory://read-ahead", fsspec.filesystem("memory")
+    for name, data in blobs.items():
+        fs.pipe_file(f"{base.split('://', 1)[1]}/{name}", data)
+    urls = [f"{base}/{name}" for name in blobs]
+    sums = {u: hashlib.sha256(blobs[u.rsplit("/", 1)[1]]).hexdigest() for u in urls}
+    read = ReadAhead(depth=2, expected=sums, repeat=True, memory_bytes=2000)
+    passes = [urls, urls[::-1], urls[2:] + urls[:2]]
+    got = _read_passes(read, passes)
+    assert got == [[(u, blobs[u.rsplit("/", 1)[1]]) for u in p] for p in passes]
+    assert read.queued == 2  # depth: fetched for a fourth pass
+    assert read.fetched == 3 * len(urls) + 2  # each object once per pass: none fetched twice
+    left = {p.name for p in read.folder.iterdir()} if read.folder else set()
+    assert left <= {f"{read.fetched - 1}.tar", f"{read.fetched}.tar"}  # only the fourth pass's
+    assert _read_passes(read, [urls[:1]]) == [[(urls[0], blobs["t0.tar"])]]  # fewer URLs now:
+    assert list(read.ahead) == [urls[0]] and read.queued == 2  # what was fetched for others went
+
+    bad = {urls[1]: b"\x00" * len(blobs["t1.tar"]), urls[3]: blobs["t3.tar"][:-100]}
+    for url, data in bad.items():
+        fs.pipe_file(url.split("://", 1)[1], data)
+    errors: list[Exception] = []
+    read = ReadAhead(depth=2, expected=sums, handler=lambda e: errors.append(e) or True)
+    assert [u for u, _ in _read_passes(read, [urls])[0]] == [urls[0], urls[2], urls[4]]
+    assert [str(e) for e in errors] == [
+        f"{urls[1]}: sha256 differs from index.json's (a corrupt or truncated shard: "
+        f"{len(bad[urls[1]])} bytes read)",
+        f"{urls[3]}: sha256 differs from index.json's (a corrupt or truncated shard: "
+        f"{len(bad[urls[3]])} bytes read)",
+    ]
+    with pytest.raises(storage.StorageError, match=rf"^{base}/none.tar: no such object"):
+        _read_passes(ReadAhead(), [[f"{base}/none.tar"]])
+    if where == "memory":
+        fs.rm("read-ahead", recursive=True)
+    s3fs.S3FileSystem.clear_instance_cache()

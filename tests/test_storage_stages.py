@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from exposure_core import storage
+from exposure_core.errors import UserError
 from exposure_core.manifest import PairRow, SourceItem, read_jsonl, write_jsonl
 from pipeline.evaluation.methods import EV0_RENDER
 from tests import _datasets
@@ -240,3 +242,131 @@ def test_evaluate_sr_reads_model_shards_and_photos_from_the_bucket(
             "--output", f"{url}/report-photos"))  # fmt: skip
     from_photos = json.loads(fs.cat(f"{BUCKET}/sr/report-photos/sr_metrics.json"))
     assert from_photos["images"] == 4  # the inputs and targets of the two pairs
+
+    # prep enhance --upscale with the SR model from the bucket: the local model's bytes
+    photo = root / "pairs" / "p0.target.png"
+    gen = ("enhance", str(photo), "--model", "generator.pt", "--upscale", "4", "--always-correct")
+    ok(prep(root, env, *gen, "--sr-model", f"{url}/sr.pt", "--output", "up-bucket"))
+    ok(prep(root, {}, *gen, "--sr-model", "sr.pt", "--output", "up-disk"))
+    assert (root / "up-bucket" / photo.name).read_bytes() == (
+        root / "up-disk" / photo.name
+    ).read_bytes()
+    done = prep(root, env, *gen, "--sr-model", f"{url}/none.pt", "--output", "up-none")
+    lines = error_lines(done)
+    assert done.returncode != 0 and len(lines) == 1, lines
+    assert f"{url}/none.pt: no such object" in lines[0]
+    assert not (root / "up-none").exists()
+
+
+def test_params_read_from_the_bucket(server: S3Server, root: Path) -> None:
+    from pipeline.params import load_params
+
+    fs = _bucket(server, root)
+    url = f"s3://{BUCKET}/cfg/params.yaml"
+    fs.pipe(url.split("://", 1)[1], (PARAMS + "filter: {workers: 3}\n").encode())
+    env = server.env(root / "cache-params")
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        assert load_params(url).filter.workers == 3
+        fs.pipe(f"{BUCKET}/cfg/bad.yaml", b"filter: {workers: [\n")
+        with pytest.raises(UserError, match=rf"^s3://{BUCKET}/cfg/bad.yaml: not valid YAML"):
+            load_params(f"s3://{BUCKET}/cfg/bad.yaml")
+
+    common = ("shard", "--input", "pairs", "--output", "shards-params", "--params")
+    missing = f"s3://{BUCKET}/cfg/none.yaml"
+    refused = {**env, "AWS_SECRET_ACCESS_KEY": "refused-" + env["AWS_SECRET_ACCESS_KEY"][8:]}
+    for case_env, given, expected, code in (
+        (env, missing, f"{missing}: no such params file", 2),
+        (env, f"s3://{BUCKET}/cfg", f"s3://{BUCKET}/cfg: a folder, not a params file", 2),
+        (env, "s3://no-such-bucket/params.yaml", "the bucket 'no-such-bucket' does not exist", 1),
+        (refused, url, f"{url} (bucket '{BUCKET}'): the storage refused the credentials", 1),
+    ):
+        done = prep(root, case_env, *common, given, params=None)
+        lines = error_lines(done)
+        assert done.returncode == code and len(lines) == 1, lines
+        assert lines[0].startswith("error: ") and expected in lines[0], lines
+        assert case_env["AWS_SECRET_ACCESS_KEY"] not in done.output
+        assert not (root / "shards-params").exists()
+
+
+def _photo_objects(fs, prefix: str) -> dict[str, tuple[bytes, str, dict, object]]:
+    """Each object under ``prefix``: bytes, content type, user metadata, modification time."""
+    out = {}
+    for path in sorted(fs.find(prefix)):
+        name, key = path.split("/", 1)
+        head = fs.call_s3("head_object", Bucket=name, Key=key)
+        out[path.rsplit("/", 1)[1]] = (
+            fs.cat(path),
+            head.get("ContentType"),
+            head["Metadata"],
+            head["LastModified"],
+        )
+    return out
+
+
+def test_enhance_in_place_replaces_each_object_in_the_bucket(server: S3Server, root: Path) -> None:
+    fs = _bucket(server, root)
+    local = root / "in-place"
+    local.mkdir()
+    photos = {"a.png": _datasets.photo(30, ".png"), "b.jpg": _datasets.photo(31, ".jpg"),
+              "broken.png": b"\x89PNG\r\n\x1a\n not a photo"}  # fmt: skip
+    for name, data in photos.items():
+        (local / name).write_bytes(data)
+        kind = "image/png" if name.endswith(".png") else "image/jpeg"
+        fs.pipe_file(f"{BUCKET}/ip/{name}", data, ContentType=kind, Metadata={"owner": "team"})
+    (root / "params-ip.yaml").write_text(PARAMS)
+    fs.put_file(str(root / "params-ip.yaml"), f"{BUCKET}/ip-params.yaml")
+    before = _photo_objects(fs, f"{BUCKET}/ip")
+    args = ("enhance", "--model", "generator.pt", "--in-place", "--always-correct")
+    env = server.env(root / "cache-ip")
+
+    reader = prep(
+        root, server.env(root / "cache-ip-reader", "reader"), *args, f"s3://{BUCKET}/ip",
+        "--params", f"s3://{BUCKET}/ip-params.yaml", params=None,
+    )  # fmt: skip
+    lines = error_lines(reader)
+    assert reader.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert f"s3://{BUCKET}/ip/a.png" in lines[0] and "access denied" in lines[0]
+    assert "0 of 2 object(s) replaced before it" in lines[0]
+    assert _photo_objects(fs, f"{BUCKET}/ip") == before  # a denied write loses nothing
+
+    done = prep(root, env, *args, f"s3://{BUCKET}/ip", "--params", f"s3://{BUCKET}/ip-params.yaml",
+                params=None)  # fmt: skip
+    assert done.returncode == 1 and "failed" in done.output  # the broken photo
+    assert f"2 object(s) replaced in s3://{BUCKET}/ip" in done.output
+    assert prep(root, {}, *args, str(local)).returncode == 1
+    after = _photo_objects(fs, f"{BUCKET}/ip")
+    for name in photos:
+        data, kind, meta, _ = after[name]
+        assert data == (local / name).read_bytes(), name  # the local run's bytes (EXIF, ICC)
+        assert (kind, meta) == before[name][1:3], name  # the object's settings kept
+    assert after["broken.png"] == before["broken.png"]  # not rewritten: not written
+    assert after["a.png"][0] != photos["a.png"]
+    # the mirror holds the objects again: a rerun fetches only what changed
+    mirror = root / "cache-ip" / "mirror" / "s3" / BUCKET / "ip" / "a.png"
+    assert mirror.read_bytes() == after["a.png"][0]
+    assert int(mirror.stat().st_mtime) == int(after["a.png"][3].timestamp())
+
+    # an object changed in the bucket while the run worked on it is not overwritten
+    url = f"s3://{BUCKET}/ip/b.jpg"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        copy = storage.pull(url)
+        snap = {url: storage.snapshot(copy)}
+        copy.with_name(".tmp").write_bytes(b"corrected")
+        copy.with_name(".tmp").replace(copy)
+        fs.pipe_file(f"{BUCKET}/ip/b.jpg", b"written by someone else meanwhile")
+        with pytest.raises(storage.StorageError, match=rf"^{url}: changed in the store"):
+            storage.write_back(snap)
+        s3fs.S3FileSystem.clear_instance_cache()
+    assert fs.cat(f"{BUCKET}/ip/b.jpg") == b"written by someone else meanwhile"
+
+    missing = prep(root, env, "enhance", f"s3://{BUCKET}/ip/none.png", "--in-place")
+    lines = error_lines(missing)
+    assert missing.returncode != 0 and len(lines) == 1, lines
+    assert f"s3://{BUCKET}/ip/none.png" in lines[0] and "no such object" in lines[0]

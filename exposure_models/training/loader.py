@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from webdataset.cache import StreamingOpen
 
 from exposure_core import shardfmt, storage
+from exposure_core.readahead import ReadAhead
 from exposure_models.training.loader_config import LoaderConfig
 from exposure_models.training.pairs import Batch, PairStage, Skips
 
@@ -121,7 +122,7 @@ def make_loader(
         urls: tar paths or URLs, a brace pattern (``"train-{000000..000003}.tar"``), or
             ``pipe:``/``http(s)://`` URLs (webdataset opens them), or fsspec URLs
             (``s3://...``), each read through a local file fetched ahead
-            (``exposure_core.storage.ReadAhead``).
+            (``exposure_core.readahead.ReadAhead``).
         config: batch size, crop, training or evaluation, and the rest (``LoaderConfig``).
         expected: fsspec URL -> sha256, checked as each tar arrives (a mismatch is skipped
             and counted, as a corrupt sample).
@@ -133,7 +134,7 @@ def make_loader(
     split_shards = len(url_list) >= world * max(config.workers, 1)
     skips = Skips()
     shards, pairs = _sources(url_list, config, skips, split_shards)
-    _read_ahead(shards, url_list, expected, skips)
+    _read_ahead(shards, url_list, expected, skips, repeat=config.epoch_len is not None)
     if config.epoch_len is not None:
         shards = shards.repeat()  # endless sample stream: no partial batch at pass ends
     pipeline = wds.DataPipeline(
@@ -206,12 +207,19 @@ def _one_pair(pairs: PairStage, item: tuple) -> tuple[torch.Tensor, torch.Tensor
 
 
 def _read_ahead(
-    shards: wds.WebDataset, urls: list[str], expected: dict[str, str] | None, skips: Skips
+    shards: wds.WebDataset,
+    urls: list[str],
+    expected: dict[str, str] | None,
+    skips: Skips,
+    repeat: bool,
 ) -> None:
-    """Shards at fsspec URLs (all of them): webdataset's opener replaced by the read-ahead."""
+    """Shards at fsspec URLs (all of them): webdataset's opener replaced by the read-ahead
+    (``repeat``: an endless stream, whose next pass is fetched while one ends)."""
     if all(_fsspec_url(u) for u in urls):
         opener = next(i for i, f in enumerate(shards.pipeline) if isinstance(f, StreamingOpen))
-        shards.pipeline[opener] = storage.ReadAhead(READ_AHEAD, expected, skips.handler, KEEP_BYTES)
+        shards.pipeline[opener] = ReadAhead(
+            READ_AHEAD, expected, skips.handler, KEEP_BYTES, repeat=repeat
+        )
 
 
 def _fsspec_url(url: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from exposure_core import storage
 from exposure_core.schema import ConfigError, field_types
 
 ParamsError = ConfigError  # the name params.yaml's errors have always had
@@ -224,22 +225,29 @@ def _load_unique(text: str) -> Any:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a params file into a mapping ({} for an empty file)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(str(path), "is a folder, not a params file")
+    """Read a params file into a mapping ({} for an empty file). ``path`` may be an fsspec URL
+    (``s3://bucket/params.yaml``): the object is read (``exposure_core.storage``; a missing
+    object or a refusal of the store is one line naming the URL), and messages name the URL."""
+    name = str(path)
+    if storage.is_url(path):
+        read = storage.read_bytes(name, "params file").decode
+    else:
+        path = Path(path)
+        if path.is_dir():
+            raise ConfigError(name, "is a folder, not a params file")
+        read = path.read_text
     try:
-        data = _load_unique(path.read_text(encoding="utf-8"))
+        data = _load_unique(read(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            str(path),
+            name,
             f"not a params file (not UTF-8 text: byte {exc.object[exc.start]:#04x} at "
             f"offset {exc.start})",
         ) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), f"not valid YAML ({exc})") from exc
+        raise ConfigError(name, f"not valid YAML ({exc})") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(str(path), "expected a mapping of sections at the top level")
+        raise ConfigError(name, "expected a mapping of sections at the top level")
     return data

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exposure_core import storage
 from pipeline.params.build import ParamsError, build, deep_merge, read_yaml, set_dotted
 from pipeline.params.data_stages import DataStageParams
 from pipeline.params.enhance import EnhanceParams
@@ -74,15 +75,15 @@ def load_params(
     silently training with other values is worse than stopping.
 
     Args:
-        path: the params file, or None for the built-in defaults.
+        path: the params file (a path or an fsspec URL, ``s3://bucket/params.yaml``), or None
+            for the built-in defaults.
         overrides: dotted keys (``"synthesize.tau"``) to values, applied last (CLI flags).
     """
     raw: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.exists():
+        if not storage.is_url(path) and not Path(path).exists():
             raise ParamsError(str(path), "no such params file")
-        raw = read_yaml(path)
+        raw = read_yaml(path)  # a URL: read from its store, or one line naming it
     raw = copy.deepcopy(raw)
     if isinstance(raw.get("engine"), str):  # `engine: ray` is short for `engine: {name: ray}`
         raw["engine"] = {"name": raw["engine"]}

@@ -192,23 +192,39 @@ def run(
     model: str | Path | None,
     output: str | Path | None,
     in_place: bool = False,
-    upscale: tuple[int, Path] | None = None,
+    upscale: tuple[int, str | Path] | None = None,
 ) -> Summary:
-    """``correct`` on paths; photos, model and output may also be URLs
-    (``exposure_core.storage``): the photos and the model are fetched into their mirror, the
-    results written in a local folder and copied to the output URL (one object each)."""
-    remote = [x for x in inputs if storage.is_url(x)]
-    if remote and (in_place or output is None):
-        raise UserError(f"{remote[0]}: photos from a URL need --output (a folder or a URL)")
-    photos = [storage.pull(str(x)) if storage.is_url(x) else Path(x) for x in inputs]
+    """``correct`` on paths; photos, model, SR model and output may also be URLs
+    (``exposure_core.storage``): the photos and the models are fetched into their mirror, the
+    results written in a local folder and copied to the output URL (one object each).
+
+    ``in_place`` with photos at URLs: the photos are corrected in their mirror as local files
+    are, then each object whose photo was rewritten is replaced by one write
+    (``storage.write_back``: the object's content type and metadata kept, an object changed
+    in the store meanwhile refused); photos left untouched are not written."""
+    remote = [str(x) for x in inputs if storage.is_url(x)]
+    if remote and output is None and not in_place:
+        raise UserError(
+            f"{remote[0]}: photos from a URL need --output (a folder or a URL) or --in-place"
+        )
+    mirrors = {url: storage.pull(url) for url in remote}
+    photos = [mirrors[str(x)] if storage.is_url(x) else Path(x) for x in inputs]
     local_model = storage.fetch_file(model) if model is not None else None
+    sr = (upscale[0], storage.fetch_file(upscale[1])) if upscale is not None else None
+    if in_place:
+        before = {url: storage.snapshot(local) for url, local in mirrors.items()}
+        summary = correct(params, photos, local_model, None, True, sr)
+        replaced = storage.write_back(before)
+        if replaced:
+            summary.notes.append(f"  {replaced} object(s) replaced in {', '.join(before)}")
+        return summary
     if not storage.is_url(output):
         local = Path(output) if output is not None else None
-        return correct(params, photos, local_model, local, in_place, upscale)
+        return correct(params, photos, local_model, local, in_place, sr)
     storage.cache_root().mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="enhance-", dir=storage.cache_root()))
     try:
-        summary = correct(params, photos, local_model, staging, in_place, upscale)
+        summary = correct(params, photos, local_model, staging, in_place, sr)
         storage.publish(staging, str(output), remove_stale=False)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
