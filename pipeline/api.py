@@ -163,9 +163,10 @@ def load_enhancer(
     settings: EnhanceSettings | None = None,
     always_correct: bool = False,
 ) -> Enhancer:
-    """Load a generator for ``enhance``: ``model`` (a checkpoint of ``prep train``) or, when
-    None, the shipped one (``exposure_models/pretrained/real.pt``). ``settings``: ``prep enhance``'s
-    defaults (params.yaml's ``enhance``) unless given; ``always_correct`` turns off the gate that
+    """Load a model for ``enhance``: ``model`` (a checkpoint of ``prep train``, or a shipped
+    model's name: ``stops``, ``real``, ``synthetic``) or, when None, the default (``stops``: the
+    stops re-exposure alone, no network). ``settings``: ``prep enhance``'s defaults
+    (params.yaml's ``enhance``) unless given; ``always_correct`` turns off the gate that
     returns well-exposed photos unchanged. Raises ``CheckpointError`` for a bad checkpoint."""
     settings = settings or EnhanceSettings()
     if always_correct:
@@ -182,7 +183,7 @@ def enhance(
         image: float32/float64 (H, W, 3) RGB in [0, 1], gamma-encoded (sRGB), or the path
             of a photo (JPEG, PNG, TIFF, WebP, camera RAW; EXIF orientation applied).
         model: a checkpoint path, an ``Enhancer`` from ``load_enhancer`` (load once, correct
-            many), or None for the shipped model.
+            many), or None for the default (``stops``).
     Returns:
         float32 (H, W, 3) RGB in [0, 1], gamma-encoded (sRGB), the input's size. A photo the
         well-exposed gate leaves alone comes back unchanged, to 16-bit precision

@@ -426,9 +426,9 @@ def enhance(
     model: Annotated[
         str | None,
         typer.Option(
-            help="trained generator, path or URL, or a shipped model's name: real (the "
-            "default) | synthetic (exposure_models/pretrained/) | stops (the stops "
-            "estimate's re-exposure alone, no network)"
+            help="trained generator, path or URL, or a shipped model's name: stops (the "
+            "default: the stops estimate's re-exposure alone, no network) | real | synthetic "
+            "(generators in exposure_models/pretrained/)"
         ),
     ] = None,
     output: Annotated[

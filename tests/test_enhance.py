@@ -11,6 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from exposure_core import exposure, imageio
+from exposure_models.checkpoint import CheckpointError
 from exposure_models.inference.enhancer import Enhancer
 from pipeline.cli import app
 from pipeline.params import EnhanceParams, Params
@@ -138,24 +139,26 @@ def test_same_size_photos_share_a_batch(
     assert sizes == [3]
 
 
-def test_without_model_uses_the_shipped_one(
+def test_without_model_uses_the_default_stops_re_exposure(
     tmp_path: Path, demo_photos, model: Path, monkeypatch
 ) -> None:
+    from exposure_core import stops_correction
     from exposure_models import pretrained
 
-    imageio.write_image(tmp_path / "x.png", dark(demo_photos))
-    monkeypatch.setattr(pretrained, "SHIPPED_MODEL", model)
+    assert pretrained.resolve_model(None) == Path(pretrained.DEFAULT_MODEL) == Path("stops")
+    photo = dark(demo_photos)
+    imageio.write_image(tmp_path / "x.png", photo)
     result = runner.invoke(app, ["enhance", str(tmp_path / "x.png"), "--output",
                                  str(tmp_path / "o")])  # fmt: skip
     assert result.exit_code == 0, result.output
-    brighter = imageio.read_image(tmp_path / "o" / "x.png").mean()
-    assert brighter > imageio.read_image(tmp_path / "x.png").mean() * 1.2  # the +1 stop model
-    monkeypatch.setattr(pretrained, "SHIPPED_MODEL", tmp_path / "missing" / "real.pt")
-    result = runner.invoke(app, ["enhance", str(tmp_path / "x.png"), "--output",
-                                 str(tmp_path / "o2")])  # fmt: skip
-    assert result.exit_code == 2
-    assert "no shipped model" in result.output and "--model" in result.output
-    assert not (tmp_path / "o2").exists()
+    want, stops = stops_correction.correct_codes(imageio.read_codes(tmp_path / "x.png"))
+    assert stops < -0.5
+    assert np.array_equal(imageio.read_codes(tmp_path / "o" / "x.png").array, want.array)
+    # a generator given as the shipped one: a missing file is one line naming --model
+    missing = tmp_path / "missing" / "real.pt"
+    with pytest.raises(CheckpointError, match="no shipped model .* pass --model"):
+        pretrained.resolve_model(None, missing)
+    assert pretrained.resolve_model(None, model) == model
 
 
 def test_shipped_model_is_package_data_and_loads() -> None:

@@ -38,10 +38,11 @@ from exposure_models.checkpoint import CheckpointError, load_generator
 from exposure_models.generator import UNetGenerator, predict_padded
 from exposure_models.inference.gate import Verdict, decide, float_analysis_sample
 from exposure_models.inference.settings import EnhanceSettings
+from exposure_models.pretrained import STOPS
 from exposure_models.runtime import autocast_dtype, pick_device
 from exposure_models.seednets.registry import SR_ARCHS, arch_of
 
-STOPS_ONLY = "stops"  # the model name of the stops re-exposure alone (no network)
+STOPS_ONLY = STOPS  # the model name of the stops re-exposure alone (no network)
 
 
 @dataclass

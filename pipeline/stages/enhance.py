@@ -246,7 +246,7 @@ def correct(
     animated GIF with ``--format same``) is skipped with a note naming ``--format``, the rest
     are written. A photo the well-exposed gate leaves alone is a byte copy of its original
     when the output format is the input's (``--in-place``: not touched at all), else encoded
-    ("converted, not corrected"). ``model`` None: the shipped generator
+    ("converted, not corrected"). ``model`` None: the default, ``stops``
     (``exposure_models.pretrained``). ``upscale``: (factor, SR model) to up-sample each
     corrected photo before writing it."""
     summary = Summary("enhance", unit="photos", rate_key="written")
