@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -238,6 +239,23 @@ def score_image(job: ImageJob, device: torch.device | str = "cpu") -> ImageScore
     return ImageScores(metrics, *job.patch_statistics())
 
 
+def on_gpu(device: torch.device | str) -> bool:
+    """Whether ``prep evaluate`` scores on ``device`` with this module (a CUDA device) rather
+    than with ``exposure_core.metrics.fast`` on the CPU."""
+    return str(device).startswith("cuda")
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """This process's torch threads set to ``count`` for the block, restored after it."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
 def score_stream(
     jobs: Iterable[ImageJob], device: torch.device | str = "cpu", workers: int = 1
 ) -> Iterator[ImageScores]:
@@ -249,15 +267,11 @@ def score_stream(
     cores the workers leave for torch (and OpenCV), so that its threads do not compete with
     the workers for the same cores.
     """
-    if str(device).startswith("cuda"):
+    if on_gpu(device):
         yield from (score_image(job, device) for job in jobs)
         return
     if workers <= 1:
         yield from fast.score_stream(jobs, workers)
         return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(fast.cores_left(workers))
-    try:
+    with torch_threads(fast.cores_left(workers)):
         yield from fast.score_stream(jobs, workers)
-    finally:
-        torch.set_num_threads(saved)

@@ -384,6 +384,8 @@ def evaluate(
             "instead of the test split"
         ),
     ] = None,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Score the model and non-learned baselines on the test split; write reports/.
 
@@ -391,7 +393,11 @@ def evaluate(
     --output reports[/cyan]; super-resolution: [cyan]prep evaluate --task sr --model
     models/sr.pt --photos holiday/[/cyan]
     """
-    overrides = {"evaluate.resolution": resolution, "evaluate.max_images": max_images}
+    overrides = {
+        "evaluate.resolution": resolution,
+        "evaluate.max_images": max_images,
+        **_engine(engine, address),
+    }
     params = _params(params_file, overrides)
     if task not in ("exposure", "sr"):
         raise typer.BadParameter(f"--task must be exposure or sr, got {task!r}")

@@ -1,7 +1,8 @@
 """engine: ray on a real 2-node Ray cluster on 127.0.0.1 (``ray.cluster_utils.Cluster``, one CPU
-per node): the demo corpus through filter -> synthesize -> shard gives the local engine's bytes;
-a worker node killed mid-stage and a fresh one joining changes no byte (or stops with one line,
-nothing under the final names, and a rerun finishes); an address nobody answers fails fast."""
+per node): the demo corpus through filter -> synthesize -> shard gives the local engine's bytes,
+and so do prep evaluate's report and prep download's files; a worker node killed mid-stage and a
+fresh one joining changes no byte (or stops with one line, nothing under the final names, and a
+rerun finishes); an address nobody answers fails fast."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ ray = pytest.importorskip(
     "ray", reason='Ray is not installed: pip install -e ".[ray]" (make test installs it)'
 )
 from ray.cluster_utils import Cluster  # noqa: E402
+
+from exposure_core import ray_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
@@ -87,10 +90,20 @@ def _data_stages(params: Params, raw: Path, out: Path) -> None:
     shard_stage.run(params, out / "pairs", out / "shards")
 
 
-def test_ray_cluster_gives_the_local_bytes(cluster: Cluster, raw: Path, tmp_path: Path) -> None:
-    """filter -> synthesize (recipes, as dvc.yaml runs it) -> shard: every file the same."""
-    local, on_ray = tmp_path / "local", tmp_path / "ray"
-    _data_stages(_params("local", write_images=False), raw, local)
+@pytest.fixture(scope="module")
+def local(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """filter -> synthesize (recipes, as dvc.yaml runs it) -> shard on the local engine."""
+    out = tmp_path_factory.mktemp("local")
+    _data_stages(_params("local", write_images=False), raw, out)
+    return out
+
+
+def test_ray_cluster_gives_the_local_bytes(
+    cluster: Cluster, raw: Path, local: Path, tmp_path: Path
+) -> None:
+    """filter -> synthesize (recipes, as dvc.yaml runs it) -> shard: every file the same
+    (the outputs at the depth of the local ones: a manifest names its input relative to it)."""
+    on_ray = tmp_path
     _data_stages(_params("ray", cluster.address, write_images=False), raw, on_ray)
     assert len(ray.nodes()) == 2
     for stage in ("filtered", "pairs", "shards"):
@@ -98,6 +111,43 @@ def test_ray_cluster_gives_the_local_bytes(cluster: Cluster, raw: Path, tmp_path
         assert expected, stage
         assert _tree(on_ray / stage) == expected, f"{stage}: the ray engine wrote other bytes"
     assert list((on_ray / "shards").glob("*.tar"))
+
+
+def test_evaluate_on_the_cluster_gives_the_local_report(
+    cluster: Cluster, local: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prep evaluate (the demo's test split and an MSEC-style folder with five experts and EV 0
+    renders, sample grids on): the model runs in this process, every pair's baselines and
+    metrics in Ray tasks, and every report file is the local engine's (2 worker processes)."""
+    from pipeline.stages import evaluate as evaluate_stage
+    from tests._datasets import msec_split
+    from tests._models import constant_gain_model
+
+    for name, payload in msec_split("testing", ["a0001-x"]).items():
+        (tmp_path / "msec" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "msec" / name).write_bytes(payload)
+    model = constant_gain_model(tmp_path / "model.pt", 0.5)
+    ran: list[str] = []
+    real_map = ray_engine.RayEngine.map_ordered
+
+    def counted(self, fn, items, *args, **kwargs):
+        ran.append(f"{fn.__module__}.{fn.__name__}")
+        return real_map(self, fn, items, *args, **kwargs)
+
+    monkeypatch.setattr(ray_engine.RayEngine, "map_ordered", counted)
+    reports = {}
+    for engine in ("local", "ray"):
+        params = _params(engine, cluster.address if engine == "ray" else "")
+        params = dataclasses.replace(
+            params, evaluate=dataclasses.replace(params.evaluate, resolution=48, workers=2)
+        )
+        out = tmp_path / f"report-{engine}"
+        folders = [tmp_path / "msec" / "testing"]
+        evaluate_stage.run(params, local / "shards", model, out, folders)
+        reports[engine] = _tree(out)
+    assert ran == ["pipeline.evaluation.pairwork.run"] * 2  # the test split, the MSEC folder
+    assert any(name.startswith("samples/") for name in reports["local"])
+    assert reports["ray"] == reports["local"]
 
 
 def test_worker_node_lost_mid_stage(
