@@ -117,12 +117,17 @@ def download(
     ] = None,
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Fetch the sources of [b]data.sources[/b] into OUTPUT/<source>/ with an index per source.
 
     Example: [cyan]prep download --output data/raw --sources demo[/cyan]
     """
-    overrides = {"data.sources": sources.split(",") if sources else None}
+    overrides = {
+        "data.sources": sources.split(",") if sources else None,
+        **_engine(engine, address),
+    }
     params = _params(params_file, overrides)
     from pipeline.stages import download as stage
 

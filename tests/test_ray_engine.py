@@ -150,6 +150,46 @@ def test_evaluate_on_the_cluster_gives_the_local_report(
     assert reports["ray"] == reports["local"]
 
 
+def test_download_on_the_cluster_gives_the_local_files(
+    cluster: Cluster, raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prep download: the demo photos decoded and written as PNG, and a local MSEC copy's
+    headers checked (one scene's target of another size), in Ray tasks: the same files, the
+    same index and rejects as the local engine's."""
+    from tests._datasets import msec_split, photo
+
+    copy = tmp_path / "msec"
+    for name, payload in msec_split("training", ["a0001-x", "a0002-y"]).items():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes(payload)
+    (copy / "training" / "GT_IMAGES" / "a0001-x.jpg").write_bytes(photo(6, width=96))
+    ran: list[str] = []
+    real_map = ray_engine.RayEngine.map_ordered
+
+    def counted(self, fn, items, *args, **kwargs):
+        ran.append(fn.__name__)
+        return real_map(self, fn, items, *args, **kwargs)
+
+    monkeypatch.setattr(ray_engine.RayEngine, "map_ordered", counted)
+    trees = {}
+    for engine in ("local", "ray"):
+        base = _params(engine, cluster.address if engine == "ray" else "")
+        data = dataclasses.replace(
+            base.data,
+            sources=["demo", "msec"],
+            msec=dataclasses.replace(base.data.msec, path=str(copy), splits=["training"]),
+        )
+        out = tmp_path / engine
+        download_stage.run(dataclasses.replace(base, data=data), out)
+        trees[engine] = _tree(out)
+    assert ran == ["write_photo", "scene_size_mismatch"]
+    assert "a0001-x" in (tmp_path / "local" / "rejects.jsonl").read_text()
+    assert {k: v for k, v in trees["local"].items() if k.startswith("demo/")} == {
+        k: v for k, v in _tree(raw).items() if k.startswith("demo/")
+    }
+    assert trees["ray"] == trees["local"]
+
+
 def test_worker_node_lost_mid_stage(
     cluster: Cluster, raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
