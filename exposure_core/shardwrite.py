@@ -105,16 +105,22 @@ def tar_bytes(payload: int) -> int:
     return -(-(payload + 2 * _BLOCK) // _RECORD) * _RECORD
 
 
-def plan_shards(samples: list[Sample], max_samples: int, max_bytes: int) -> list[list[Sample]]:
+def plan_shards(
+    samples: list[Sample],
+    max_samples: int,
+    max_bytes: int,
+    sizes: list[int] | None = None,
+) -> list[list[Sample]]:
     """Cut an ordered split into shards of at most ``max_samples`` and ``max_bytes`` each.
 
-    A single sample larger than ``max_bytes`` gets a shard of its own.
+    A single sample larger than ``max_bytes`` gets a shard of its own. ``sizes``: each
+    sample's ``sample_bytes`` when already known (worked out where its target was stored).
     """
     shards: list[list[Sample]] = []
     current: list[Sample] = []
     payload = 0
-    for sample in samples:
-        size = sample_bytes(sample)
+    for n, sample in enumerate(samples):
+        size = sample_bytes(sample) if sizes is None else sizes[n]
         full = len(current) >= max_samples or tar_bytes(payload + size) > max_bytes
         if current and full:
             shards.append(current)

@@ -46,7 +46,13 @@ from exposure_core.manifest import (
     slug,
 )
 from exposure_core.manifest import to_json as row_json
-from exposure_core.shardwrite import Sample, plan_shards, stored_target, write_tar
+from exposure_core.shardwrite import (
+    Sample,
+    plan_shards,
+    sample_bytes,
+    stored_target,
+    write_tar,
+)
 from exposure_core.splits import SplitError, assign_splits, check_fractions
 from pipeline.params import DataStageParams, to_dict
 
@@ -78,6 +84,21 @@ def probe_file(job: tuple[Path, int]) -> imageio.ImageInfo | str:
         return f"file unusable: {exc.reason}"
 
 
+class _Paths:
+    """``root / name`` for the names a manifest gives, each joined once (a photo's target is
+    named by every one of its rows), so the same ``Path`` object comes back each time."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.done: dict[str, Path] = {}
+
+    def __call__(self, name: str) -> Path:
+        path = self.done.get(name)
+        if path is None:
+            path = self.done[name] = self.root / name
+        return path
+
+
 class _Probes:
     """Header probes of files, each done once; an unusable file gives its reason."""
 
@@ -99,13 +120,13 @@ class _Probes:
             self.done[path] = info
 
 
-def _row_problem(row: PairRow, root: Path, probe: _Probes) -> str | None:
+def _row_problem(row: PairRow, path: _Paths, probe: _Probes) -> str | None:
     """The reason a row cannot become a pair of its photo's sample, or None."""
     if row.kind not in KINDS:
         return f"unknown kind {row.kind!r} (expected one of {sorted(KINDS)})"
     if not row.id or any(c in row.id for c in "./\\ \t\n"):
         return f"id {row.id!r} is not a valid sample key (no dots, slashes or spaces)"
-    target = probe(root / row.target)
+    target = probe(path(row.target))
     if isinstance(target, str):
         return f"target {target}"
     if row.recipe and row.kind != "native":
@@ -114,7 +135,7 @@ def _row_problem(row: PairRow, root: Path, probe: _Probes) -> str | None:
         return reason  # a stored camera render keeps its recipe's numbers (the oracle reads them)
     if row.input is None:
         return "no input file and no recipe"
-    info = probe(root / row.input)
+    info = probe(path(row.input))
     if isinstance(info, str):
         return f"input {info}"
     if (info.width, info.height) != (target.width, target.height):
@@ -145,22 +166,24 @@ def validate(
     On a cluster engine every file's header is read first, in parallel; locally each is read
     when a row needs it (the same verdicts)."""
     rejects: list[Reject] = []
+    path = _Paths(root)
     probe = _Probes(max_pixels)
     if engine.name != "local":
-        probe.ahead([root / f for r in rows for f in (r.target, r.input) if f], engine)
+        probe.ahead([path(f) for r in rows for f in (r.target, r.input) if f], engine)
     seen: set[str] = set()
     groups: dict[Path, list[PairRow]] = {}
     for row in track(rows, "shard: check pairs", total=len(rows)):
         reason = f"duplicate id {row.id!r}" if row.id in seen else None
-        reason = reason or _row_problem(row, root, probe)
-        if reason is None and groups.get(root / row.target, [row])[0].scene != row.scene:
+        reason = reason or _row_problem(row, path, probe)
+        target = path(row.target)
+        if reason is None and groups.get(target, [row])[0].scene != row.scene:
             reason = f"target {row.target} is shared by two scenes"
         if reason is not None:
-            files = [str(root / f) for f in (row.input, row.target) if f]
+            files = [str(path(f)) for f in (row.input, row.target) if f]
             rejects.append(Reject(files[0], reason, "shard", {"id": row.id, "files": files}))
             continue
         seen.add(row.id)
-        groups.setdefault(root / row.target, []).append(row)
+        groups.setdefault(target, []).append(row)
     samples: list[Sample] = []
     keys: Counter[str] = Counter()
     for target, group in groups.items():
@@ -179,8 +202,7 @@ def validate(
             variant = _variant(row)
             if not (row.recipe and row.kind != "native"):
                 assert row.input is not None
-                path = root / row.input
-                variant = dataclasses.replace(variant, input=sample.add_input(path))
+                variant = dataclasses.replace(variant, input=sample.add_input(path(row.input)))
             sample.variants.append(variant)
         samples.append(sample)
     return samples, rejects
@@ -292,9 +314,13 @@ def _run(
 TARGETS_DIR = ".targets"  # re-encoded targets, in the staging folder until the tars are written
 
 
-def _store_target(job: tuple[Path, Path, str]) -> Path:
-    """``stored_target`` of one sample (a module-level function: engines pickle it)."""
-    return stored_target(*job)
+def _store_target(job: tuple[Sample, Path]) -> tuple[Path, int]:
+    """``stored_target`` of one sample ``(sample, folder)``, and the bytes the sample then adds
+    to a tar (``sample_bytes``: its members' headers, sizes and JSON), worked out here rather
+    than by the process planning the tars (a module-level function: engines pickle it)."""
+    sample, folder = job
+    target = stored_target(sample.target, folder, sample.key)
+    return target, sample_bytes(dataclasses.replace(sample, target=target))
 
 
 def _write_shard(job: tuple[Path, str, list[Sample]]) -> dict[str, Any]:
@@ -309,6 +335,10 @@ def _write_shard(job: tuple[Path, str, list[Sample]]) -> dict[str, Any]:
         "bytes": path.stat().st_size,
         "sha256": sha256_file(path),
     }
+
+
+def _sample_target(job: tuple[Sample, Path]) -> str:
+    return str(job[0].target)
 
 
 def _first_path(job: tuple[Any, ...]) -> str:
@@ -328,18 +358,21 @@ def _write(
     p = params.shard
     folder = staged.path / TARGETS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(s.target, folder, s.key) for s in samples]
+    jobs = [(s, folder) for s in samples]
     # one worker locally (this process); the cluster's CPUs on the ray engine
-    targets = engine.map_ordered(_store_target, jobs, 1, describe=_first_path)
-    samples = [
-        dataclasses.replace(s, target=target)
-        for s, target in zip(
-            samples, track(targets, "shard: encode targets", total=len(samples)), strict=True
-        )
-    ]
+    stored = engine.map_ordered(_store_target, jobs, 1, describe=_sample_target)
+    sizes: dict[str, int] = {}
+    done = []
+    for sample, (target, size) in zip(
+        samples, track(stored, "shard: encode targets", total=len(samples)), strict=True
+    ):
+        done.append(dataclasses.replace(sample, target=target))
+        sizes[sample.key] = size
+    samples = done
     plan = []
     for split in SPLITS:
-        chunks = plan_shards([s for s in samples if s.split == split], p.max_samples, p.max_bytes)
+        mine = [s for s in samples if s.split == split]
+        chunks = plan_shards(mine, p.max_samples, p.max_bytes, [sizes[s.key] for s in mine])
         plan += [(f"{split}-{n:06d}.tar", split, chunk) for n, chunk in enumerate(chunks)]
     jobs = [(staged.path / name, split, chunk) for name, split, chunk in plan]
     written = engine.map_ordered(_write_shard, jobs, 1, describe=_first_path)
