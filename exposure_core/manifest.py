@@ -119,12 +119,20 @@ _T = TypeVar("_T")
 @dataclass(frozen=True)
 class _Layout:
     """A row class's field names in order (and as a set), those marked ``OMIT_IF_NONE``, the
-    required ones: worked out once per class, as rows are written and read by the million."""
+    required ones, the defaults (a factory's marked ``_FACTORY``), and whether a row can be
+    filled in directly (``plain``: every field in ``__init__``, no ``__post_init__``, no
+    slots): worked out once per
+    class, as rows are written and read by the million."""
 
     names: tuple[str, ...]
     known: frozenset[str]
     omit: frozenset[str]
     required: frozenset[str]
+    defaults: dict[str, Any]
+    plain: bool
+
+
+_FACTORY = object()
 
 
 @functools.cache
@@ -137,7 +145,15 @@ def _layout(cls: type) -> _Layout:
         for f in fields
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     )
-    return _Layout(names, frozenset(names), omit, required)
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else _FACTORY
+        for f in fields
+        if f.name not in required
+    }
+    plain = all(f.init for f in fields) and not any(
+        hasattr(cls, name) for name in ("__post_init__", "__slots__")
+    )
+    return _Layout(names, frozenset(names), omit, required, defaults, plain)
 
 
 def _nested(value: Any) -> Any:
@@ -170,9 +186,25 @@ def from_mapping(cls: type[_T], data: dict[str, Any], where: str) -> _T:
     if not layout.required <= data.keys():
         missing = sorted(layout.required - data.keys())
         raise ManifestError(f"{where}: missing field(s) {', '.join(missing)}")
-    if data.keys() <= layout.known:
-        return cls(**data)
-    return cls(**{k: v for k, v in data.items() if k in layout.known})
+    if not layout.plain:
+        return cls(**{k: v for k, v in data.items() if k in layout.known})
+    # What the dataclass's own __init__ does (each field set in order, a default where the
+    # data has none), without its one object.__setattr__ call per field of a frozen class.
+    row = object.__new__(cls)
+    values = row.__dict__
+    for name in layout.names:
+        if name in data:
+            values[name] = data[name]
+        else:
+            value = layout.defaults[name]
+            values[name] = _factory(cls, name) if value is _FACTORY else value
+    return row
+
+
+def _factory(cls: type, name: str) -> Any:
+    """A fresh default of the field ``name`` of ``cls`` made by its ``default_factory``."""
+    field_ = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return field_.default_factory()  # type: ignore[misc]
 
 
 def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from exposure_core import imageio, storage
 from exposure_core.console import Summary, track
-from exposure_core.discover import discover, skipped_entries
+from exposure_core.discover import discover, discover_all
 from exposure_core.engines import Engine, connect
 from exposure_core.errors import StrictError
 from exposure_core.exposure_stats import Assessment, analysis_sample, assess, judge
@@ -166,13 +166,13 @@ def _run(
     params: DataStageParams, input_dir: Path, output: Path, strict: bool, engine: Engine
 ) -> Summary:
     summary = Summary("filter", unit="photos", rate_key="scored")
-    found = discover(input_dir)
+    found, skipped = discover_all(input_dir)
     key = fingerprint({"filter": to_dict(params.filter), "input": str(input_dir.resolve())})
     staged = StagedDir(output, key, "filter", [input_dir])
     output_abs = output.resolve()
     jobs = [_Job(item, root, output_abs, params.io, params.filter) for item, root in found]
     rows: list[str] = []
-    rejects = [Reject(str(p), why, "filter") for p, why in skipped_entries(input_dir)]
+    rejects = [Reject(str(p), why, "filter") for p, why in skipped]
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     if rejects:

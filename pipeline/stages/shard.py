@@ -47,11 +47,12 @@ from exposure_core.manifest import (
 )
 from exposure_core.manifest import to_json as row_json
 from exposure_core.shardwrite import (
+    Members,
     Sample,
+    members_bytes,
     plan_shards,
-    sample_bytes,
     stored_target,
-    write_tar,
+    write_members,
 )
 from exposure_core.splits import SplitError, assign_splits, check_fractions
 from pipeline.params import DataStageParams, to_dict
@@ -314,24 +315,27 @@ def _run(
 TARGETS_DIR = ".targets"  # re-encoded targets, in the staging folder until the tars are written
 
 
-def _store_target(job: tuple[Sample, Path]) -> tuple[Path, int]:
-    """``stored_target`` of one sample ``(sample, folder)``, and the bytes the sample then adds
-    to a tar (``sample_bytes``: its members' headers, sizes and JSON), worked out here rather
-    than by the process planning the tars (a module-level function: engines pickle it)."""
+def _store_target(job: tuple[Sample, Path]) -> tuple[int, Members]:
+    """``stored_target`` of one sample ``(sample, folder)``; the sample's tar members then
+    (``Sample.members``, files as text) and the bytes they add to a tar, worked out here
+    rather than by the process planning the tars (a module-level function: engines run it)."""
     sample, folder = job
     target = stored_target(sample.target, folder, sample.key)
-    return target, sample_bytes(dataclasses.replace(sample, target=target))
+    members = dataclasses.replace(sample, target=target).members()
+    shipped: Members = [(n, c if isinstance(c, bytes) else str(c)) for n, c in members]
+    return members_bytes(members), shipped
 
 
-def _write_shard(job: tuple[Path, str, list[Sample]]) -> dict[str, Any]:
-    """Write one tar (each tar depends on its own samples only); its entry of index.json."""
-    path, split, chunk = job
-    write_tar(path, chunk)
+def _write_shard(job: tuple[Path, str, int, list[Members]]) -> dict[str, Any]:
+    """Write one tar of the samples' members ``(path, split, pairs, members)`` (each tar
+    depends on its own samples only); its entry of index.json."""
+    path, split, pairs, members = job
+    write_members(path, members)
     return {
         "name": path.name,
         "split": split,
-        "samples": len(chunk),
-        "pairs": sum(x.pairs for x in chunk),
+        "samples": len(members),
+        "pairs": pairs,
         "bytes": path.stat().st_size,
         "sha256": sha256_file(path),
     }
@@ -361,20 +365,21 @@ def _write(
     jobs = [(s, folder) for s in samples]
     # one worker locally (this process); the cluster's CPUs on the ray engine
     stored = engine.map_ordered(_store_target, jobs, 1, describe=_sample_target)
-    sizes: dict[str, int] = {}
-    done = []
-    for sample, (target, size) in zip(
-        samples, track(stored, "shard: encode targets", total=len(samples)), strict=True
-    ):
-        done.append(dataclasses.replace(sample, target=target))
-        sizes[sample.key] = size
-    samples = done
+    members: dict[str, tuple[int, Members]] = {
+        sample.key: done
+        for sample, done in zip(
+            samples, track(stored, "shard: encode targets", total=len(samples)), strict=True
+        )
+    }
     plan = []
     for split in SPLITS:
         mine = [s for s in samples if s.split == split]
-        chunks = plan_shards(mine, p.max_samples, p.max_bytes, [sizes[s.key] for s in mine])
+        chunks = plan_shards(mine, p.max_samples, p.max_bytes, [members[s.key][0] for s in mine])
         plan += [(f"{split}-{n:06d}.tar", split, chunk) for n, chunk in enumerate(chunks)]
-    jobs = [(staged.path / name, split, chunk) for name, split, chunk in plan]
+    jobs = [
+        (staged.path / name, split, sum(x.pairs for x in chunk), [members[x.key][1] for x in chunk])
+        for name, split, chunk in plan
+    ]
     written = engine.map_ordered(_write_shard, jobs, 1, describe=_first_path)
     shards = list(track(written, "shard: write tars", total=len(plan)))
     shutil.rmtree(folder)
