@@ -249,7 +249,7 @@ def check_output(
     files = list(files)
     top = os.path.normcase(str(out))
     below = top.rstrip(os.sep) + os.sep
-    for given, real in zip(files, _real_paths(files), strict=True):
+    for given, real in zip(files, real_paths(files), strict=True):
         real = os.path.normcase(real)
         if real == top or real.startswith(below):
             raise OutputError(
@@ -258,9 +258,10 @@ def check_output(
             )
 
 
-def _real_paths(paths: Iterable[Path]) -> Iterator[str]:
+def real_paths(paths: Iterable[str | Path]) -> Iterator[str]:
     """``Path.resolve()`` of each path, as text; the folder of a file that is no link is
-    resolved once for all the files in it (a manifest names thousands in one folder)."""
+    resolved once for all the files in it (a manifest names thousands in one folder), so a
+    file costs one ``lstat`` rather than one per component of its path."""
     folders: dict[str, str] = {}
     for given in paths:
         text = os.fspath(given)

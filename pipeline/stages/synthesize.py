@@ -17,6 +17,7 @@ killed run resumes there and ``<output>`` is replaced only when everything is wr
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from exposure_core.fsutil import (
     StagedDir,
     atomic_open,
     fingerprint,
+    real_paths,
     relpath,
     sha256_file,
 )
@@ -97,20 +99,22 @@ def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
     manifest = input_path / MANIFEST_NAME if input_path.is_dir() else input_path
     if manifest.is_file():
         root = manifest.parent
+        rows = [r for r in read_jsonl(manifest, FilterRow) if r.keep]
+        names = [name for r in rows for name in (r.path, r.target) if name]
+        real = iter(real_paths(os.path.join(root, name) for name in names))
         entries = [
             _Entry(
                 r.source,
                 r.scene,
                 r.split,
-                (root / r.path).resolve(),
+                Path(next(real)),
                 r.kind,
-                (root / r.target).resolve() if r.target else None,
+                Path(next(real)) if r.target else None,
                 r.ev,
                 r.width,
                 r.height,
             )
-            for r in read_jsonl(manifest, FilterRow)
-            if r.keep
+            for r in rows
         ]
         return entries, sha256_file(manifest)
     if not input_path.is_dir():
