@@ -44,7 +44,7 @@ _A = TypeVar("_A")
 _R = TypeVar("_R")
 
 PROBE_TIMEOUT_S = 5.0  # a head that does not accept a connection within this is not there
-HEAD_CHECK_S = 10.0  # while waiting on a result, check this often that the head still answers
+HEAD_CHECK_S = 2.0  # while waiting on a result, check this often that the head still answers
 TASK_SECONDS = 0.5  # aim for about this much work per task (Ray's per-task cost stays small)
 MAX_BATCH = 1024
 MAX_RETRIES = 3  # Ray reruns a task lost with its worker or node this many times
@@ -214,6 +214,7 @@ class RayEngine:
                     raise cause from None
                 raise
             except ray.exceptions.RayError as exc:
+                self._check_head()  # a task lost with the head is the head's loss
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 raise EngineError(
                     f"Ray cluster {self.address}: the task for {describe(batch[0])} failed "

@@ -190,15 +190,25 @@ def test_download_on_the_cluster_gives_the_local_files(
     assert trees["ray"] == trees["local"]
 
 
+@pytest.fixture(scope="module")
+def pairs(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The files of `prep synthesize` (every pair image written) on the local engine."""
+    out = tmp_path_factory.mktemp("pairs") / "local"
+    synth_stage.run(_params("local", write_images=True), raw, out)
+    return _tree(out)
+
+
 def test_worker_node_lost_mid_stage(
-    cluster: Cluster, raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster,
+    raw: Path,
+    pairs: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The worker node's processes are killed once the first photo is back (the others are in
     flight on both nodes) and a fresh node joins: the same bytes as the local engine, or one
     clear line, nothing under the final name, and a rerun that finishes with the same bytes."""
-    expected_out = tmp_path / "local"
-    synth_stage.run(_params("local", write_images=True), raw, expected_out)
-    expected = _tree(expected_out)
+    expected = pairs
     worker = next(node for node in cluster.worker_nodes)
     real_track = synth_stage.track
     killed: list[float] = []
@@ -240,6 +250,57 @@ def _wait_for_a_task(node, timeout: float = 20.0) -> bool:
                 continue
         time.sleep(0.05)
     return False
+
+
+def test_head_lost_mid_stage_then_a_rerun_on_another_head(
+    cluster: Cluster, raw: Path, pairs: dict[str, str], tmp_path: Path
+) -> None:
+    """`prep synthesize --address HEAD` while HEAD (a one-node cluster of its own) is killed
+    once the first photo is written: exit 1 with one error line naming HEAD (Ray's own log
+    lines may come before it), no output under the final name; the stage run again on another
+    head resumes and writes the local engine's bytes."""
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("synthesize:\n  write_images: true\n")
+    assert load_params(params_file) == _params("local", write_images=True)
+    head = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+    address = head.address
+    out = tmp_path / "pairs"
+    partial = out.with_name("pairs.partial")
+    try:
+        run = _prep("synthesize", raw, out, params_file, address)
+        deadline = time.monotonic() + 60
+        while not list(partial.glob("*/*.png")) and time.monotonic() < deadline:
+            assert run.poll() is None, run.communicate()
+            time.sleep(0.05)
+        lost = time.monotonic()
+        head.remove_node(head.head_node, allow_graceful=False)
+        stdout, stderr = run.communicate(timeout=60)
+        waited = time.monotonic() - lost
+    finally:
+        head.shutdown()
+    lines = (stdout + stderr).strip().splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert run.returncode == 1, lines
+    assert len(errors) == 1 and errors[0] == lines[-1], lines
+    assert address in errors[0] and "stopped answering mid-stage" in errors[0]
+    assert waited < 30, waited
+    assert not out.exists() and partial.is_dir()
+    synth_stage.run(_params("ray", cluster.address, write_images=True), raw, out)
+    assert not partial.exists()
+    assert _tree(out) == pairs
+
+
+def _prep(stage: str, raw: Path, out: Path, params: Path, address: str) -> subprocess.Popen:
+    """``prep STAGE`` in a fresh process (a driver of the cluster at ``address``)."""
+    args = [stage, "--input", str(raw), "--output", str(out), "--params", str(params)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args, "--address", address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def _free_port() -> int:
