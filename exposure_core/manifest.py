@@ -215,17 +215,38 @@ def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:
     with open(path, encoding="utf-8") as handle:
         try:
             for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-                if not isinstance(data, dict):
-                    raise ManifestError(f"{path}:{number}: expected a JSON object")
-                yield from_mapping(cls, data, f"{path}:{number}")
+                row = row_from_line(cls, line, f"{path}:{number}")
+                if row is not None:
+                    yield row
         except UnicodeDecodeError as exc:
             raise ManifestError(f"{path}: not a JSON Lines manifest (not UTF-8 text)") from exc
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a JSON Lines file as ``read_jsonl`` reads them (line ``n`` at ``n - 1``),
+    unparsed: to be parsed elsewhere with ``row_from_line``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return handle.readlines()
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{path}: not a JSON Lines manifest (not UTF-8 text)") from exc
+
+
+def row_from_line(cls: type[_T], line: str, where: str) -> _T | None:
+    """The row of ``cls`` one manifest line holds (None for a blank line); errors name
+    ``where`` (``file:line``)."""
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: expected a JSON object")
+    return from_mapping(cls, data, where)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:

@@ -43,6 +43,8 @@ from exposure_core.manifest import (
     PairRow,
     Reject,
     read_jsonl,
+    read_lines,
+    row_from_line,
     slug,
 )
 from exposure_core.manifest import to_json as row_json
@@ -112,14 +114,6 @@ class _Probes:
             self.done[path] = probe_file((path, self.max_pixels))
         return self.done[path]
 
-    def ahead(self, paths: list[Path], engine: Engine) -> None:
-        """Probe ``paths`` now on ``engine`` (a cluster reads the headers in parallel)."""
-        jobs = [(path, self.max_pixels) for path in dict.fromkeys(paths) if path not in self.done]
-        done = engine.map_ordered(probe_file, jobs, 1, describe=_first_path)
-        for (path, _), info in zip(jobs, track(done, "shard: probe files", total=len(jobs)),
-                                   strict=True):  # fmt: skip
-            self.done[path] = info
-
 
 def _row_problem(row: PairRow, path: _Paths, probe: _Probes) -> str | None:
     """The reason a row cannot become a pair of its photo's sample, or None."""
@@ -155,36 +149,81 @@ def _photo_key(rows: list[PairRow]) -> str:
     return slug(f"{rows[0].source}-{Path(rows[0].target).stem}")
 
 
+Checked = tuple[PairRow, str | None, tuple[int, int] | None]  # row, problem, target size
+
+
+def check_row(row: PairRow, path: _Paths, probe: _Probes) -> Checked:
+    """A row, the reason it cannot become a pair of its photo's sample (None: it can), and the
+    size of its target (when it can)."""
+    problem = _row_problem(row, path, probe)
+    if problem is not None:
+        return row, problem, None
+    info = probe(path(row.target))
+    assert not isinstance(info, str)
+    return row, None, (info.width, info.height)
+
+
+ROWS_PER_JOB = 512  # manifest lines handed out together to be parsed and checked
+
+
+def check_lines(job: tuple[str, int, list[str], Path, int]) -> list[Checked]:
+    """``check_row`` on each row of a stretch of the manifest ``(manifest, number of the first
+    line, lines, folder of the paths, max_pixels)``, parsed here (a module-level function:
+    engines run it where the files are; a file named on several lines is read once)."""
+    where, first, lines, root, max_pixels = job
+    path, probe = _Paths(root), _Probes(max_pixels)
+    rows = (row_from_line(PairRow, line, f"{where}:{first + n}") for n, line in enumerate(lines))
+    return [check_row(row, path, probe) for row in rows if row is not None]
+
+
+def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> list[Checked]:
+    """Every row of the pairs manifest, checked (``check_lines``: parsed and each file's
+    header read on ``engine``, stretch by stretch; this process only cuts the text)."""
+    lines = read_lines(manifest)
+    stretches = range(0, len(lines), ROWS_PER_JOB)
+    jobs = [
+        (str(manifest), n + 1, lines[n : n + ROWS_PER_JOB], manifest.parent, max_pixels)
+        for n in stretches
+    ]
+    done = engine.map_ordered(check_lines, jobs, 1, describe=lambda job: f"{job[0]}:{job[1]}")
+    rows = (checked for stretch in done for checked in stretch)
+    total = sum(1 for line in lines if line.strip())
+    return list(track(rows, "shard: check pairs", total=total))
+
+
 def validate(
     rows: list[PairRow],
     root: Path,
     scene_split: dict[str, str],
     max_pixels: int,
-    engine: Engine = LOCAL,
 ) -> tuple[list[Sample], list[Reject]]:
-    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes.
+    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes."""
+    path, probe = _Paths(root), _Probes(max_pixels)
+    return group_samples([check_row(row, path, probe) for row in rows], root, scene_split)
 
-    On a cluster engine every file's header is read first, in parallel; locally each is read
-    when a row needs it (the same verdicts)."""
+
+def group_samples(
+    checked: list[Checked], root: Path, scene_split: dict[str, str]
+) -> tuple[list[Sample], list[Reject]]:
+    """Group checked rows by target into photo samples (in manifest order); rejects: rows with
+    a problem, a duplicate id, a target shared by two scenes."""
     rejects: list[Reject] = []
     path = _Paths(root)
-    probe = _Probes(max_pixels)
-    if engine.name != "local":
-        probe.ahead([path(f) for r in rows for f in (r.target, r.input) if f], engine)
     seen: set[str] = set()
     groups: dict[Path, list[PairRow]] = {}
-    for row in track(rows, "shard: check pairs", total=len(rows)):
-        reason = f"duplicate id {row.id!r}" if row.id in seen else None
-        reason = reason or _row_problem(row, path, probe)
+    sizes: dict[Path, tuple[int, int]] = {}
+    for row, problem, size in checked:
+        reason = f"duplicate id {row.id!r}" if row.id in seen else problem
         target = path(row.target)
         if reason is None and groups.get(target, [row])[0].scene != row.scene:
             reason = f"target {row.target} is shared by two scenes"
-        if reason is not None:
+        if reason is not None or size is None:
             files = [str(path(f)) for f in (row.input, row.target) if f]
-            rejects.append(Reject(files[0], reason, "shard", {"id": row.id, "files": files}))
+            rejects.append(Reject(files[0], str(reason), "shard", {"id": row.id, "files": files}))
             continue
         seen.add(row.id)
         groups.setdefault(target, []).append(row)
+        sizes.setdefault(target, size)
     samples: list[Sample] = []
     keys: Counter[str] = Counter()
     for target, group in groups.items():
@@ -193,11 +232,10 @@ def validate(
         if keys[key] > 1:
             key = f"{key}-{keys[key]}"
         first = group[0]
-        info = probe(target)
-        assert not isinstance(info, str)
+        width, height = sizes[target]
         sample = Sample(
             key, first.scene, first.source, scene_split[first.scene],
-            "hash" if first.split is None else "official", target, info.width, info.height,
+            "hash" if first.split is None else "official", target, width, height,
         )  # fmt: skip
         for row in group:
             variant = _variant(row)
@@ -279,9 +317,9 @@ def _run(
     fractions = check_fractions(to_dict(p.split))
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
     summary = Summary("shard", unit="samples", rate_key="samples")
-    rows = list(read_jsonl(manifest, PairRow))
-    scene_split = assign_splits([(r.scene, r.split) for r in rows], fractions)
-    samples, rejects = validate(rows, manifest.parent, scene_split, params.io.max_pixels, engine)
+    checked = read_checked(manifest, params.io.max_pixels, engine)
+    scene_split = assign_splits([(c[0].scene, c[0].split) for c in checked], fractions)
+    samples, rejects = group_samples(checked, manifest.parent, scene_split)
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     check_not_empty(samples, fractions, len(scene_split))
