@@ -1,7 +1,8 @@
 """The full-reference metrics of ``prep evaluate`` in torch, for a CUDA GPU (or the CPU).
 
 ``prep evaluate`` scores with ``exposure_core.metrics.fast`` (numpy and OpenCV) on the CPU and
-with this module on a GPU; ``score_stream`` chooses. The definitions of
+with this module on a GPU; ``on_gpu`` chooses (``score_stream`` scores a stream of jobs the
+same way, in worker processes on the CPU). The definitions of
 ``exposure_core.metrics.reference`` (scikit-image's PSNR, SSIM, ``rgb2lab`` and
 ``deltaE_ciede2000``), PSNR, SSIM and MAE in float64 like them (the values agree to about
 1e-12), CIEDE2000 to about 1e-6; tests hold them to 1e-4. They are organised for speed:

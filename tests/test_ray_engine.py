@@ -266,17 +266,22 @@ def test_head_lost_mid_stage_then_a_rerun_on_another_head(
     address = head.address
     out = tmp_path / "pairs"
     partial = out.with_name("pairs.partial")
+    run: subprocess.Popen | None = None
     try:
         run = _prep("synthesize", raw, out, params_file, address)
         deadline = time.monotonic() + 60
         while not list(partial.glob("*/*.png")) and time.monotonic() < deadline:
             assert run.poll() is None, run.communicate()
             time.sleep(0.05)
+        assert list(partial.glob("*/*.png")), "no photo written within 60 s"
         lost = time.monotonic()
         head.remove_node(head.head_node, allow_graceful=False)
         stdout, stderr = run.communicate(timeout=60)
         waited = time.monotonic() - lost
     finally:
+        if run is not None and run.poll() is None:  # never left behind, whatever failed
+            run.kill()
+            run.communicate()
         head.shutdown()
     lines = (stdout + stderr).strip().splitlines()
     errors = [line for line in lines if line.startswith("error:")]
