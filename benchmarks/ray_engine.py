@@ -19,6 +19,7 @@ its main thread per photo (Ray's own threads, which submit the tasks and fetch t
 apart). Medians of ``--repeat`` runs.
 
     python benchmarks/ray_engine.py --count 2000 --repeat 3
+    python benchmarks/ray_engine.py --count 2000 --profile 25   # the driver, function by function
 
 On a shared 2-core machine the wall-clock ratios move by several per cent from run to run.
 """
@@ -130,7 +131,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="CPUs for every engine")
     parser.add_argument("--cores", type=int, default=64, help="for the projection")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: cProfile the driver of each stage on a 1-node cluster (--count photos, "
+        "after a warm-up on the demo corpus) and print its N most costly functions",
+    )
     args = parser.parse_args()
+    if args.profile:
+        profile(args)
+        return
     import ray
     from ray.cluster_utils import Cluster
 
@@ -188,6 +200,50 @@ def main() -> None:
         one.shutdown()
         two.shutdown()
     print_report(args, report, counts, per_core, import_ray, connect_s)
+
+
+def profile(args: argparse.Namespace) -> None:
+    """The driver's own time per function (cProfile of this process's main thread) for each
+    stage on a one-node cluster: what is left of its serial per-photo work. Waiting on
+    results (``ray.get``) is left out of the list."""
+    import cProfile
+    import io
+    import pstats
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    store = {"object_store_memory": 200 * 2**20, "include_dashboard": False}
+    one = Cluster(initialize_head=True, head_node_args={"num_cpus": args.workers, **store})
+    ray.init(address=one.address, logging_level=logging.ERROR, log_to_driver=False)
+    params = params_for(EngineParams("ray", one.address), args.workers)
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            download.run(load_params(None), tmp / "demo")
+            make_crops(tmp / "crops", args.count)
+            run_stages(params, tmp / "demo", tmp / "warm")  # workers started, modules imported
+            out = tmp / "run"
+            runs = {
+                "filter": lambda: filter_stage.run(params, tmp / "crops", out / "filtered"),
+                "synthesize": lambda: synthesize.run(params, out / "filtered", out / "pairs"),
+                "shard": lambda: shard.run(params, out / "pairs", out / "shards"),
+            }
+            for name, run in runs.items():
+                profiler = cProfile.Profile()
+                main = time.thread_time()
+                profiler.runcall(run)
+                main = time.thread_time() - main
+                text = io.StringIO()
+                stats = pstats.Stats(profiler, stream=text).sort_stats("tottime")
+                stats.print_stats(args.profile + 1)
+                lines = [line for line in text.getvalue().splitlines() if "get_objects" not in line]
+                print(f"=== {name}: the driver's main thread {main / args.count * 1e3:.3f} ms per "
+                      "photo (under cProfile, which slows Python code)")  # fmt: skip
+                print("\n".join(lines[lines.index(next(x for x in lines if "ncalls" in x)) :]))
+    finally:
+        ray.shutdown()
+        one.shutdown()
 
 
 def print_report(
