@@ -14,9 +14,12 @@ run inside one process pays; a ``prep`` command also pays ``import ray`` and the
 printed apart). Every run's outputs (manifests, tars, index) are compared byte for byte with
 the local engine's. The per-core cost of each stage is CPU time of one process (``workers``
 1, the local engine), the Ray overhead per photo the difference in core-seconds (wall time x
-CPUs) between the Ray engine and the local engine. Medians of ``--repeat`` runs.
+CPUs) between the Ray engine and the local engine, the driver's serial share the CPU time of
+its main thread per photo (Ray's own threads, which submit the tasks and fetch their results,
+apart). Medians of ``--repeat`` runs.
 
     python benchmarks/ray_engine.py --count 2000 --repeat 3
+    python benchmarks/ray_engine.py --count 2000 --profile 25   # the driver, function by function
 
 On a shared 2-core machine the wall-clock ratios move by several per cent from run to run.
 """
@@ -86,9 +89,15 @@ def params_for(engine: EngineParams, workers: int) -> Params:
     )
 
 
-def run_stages(params: Params, raw: Path, out: Path) -> list[tuple[float, float]]:
-    """filter -> synthesize -> shard into ``out``; each stage's wall seconds and the CPU
-    seconds of this process (on the Ray engine: the driver's share, which does not spread)."""
+Timing = tuple[float, float, float]  # wall, this process's CPU, its main thread's CPU (s)
+
+
+def run_stages(params: Params, raw: Path, out: Path) -> list[Timing]:
+    """filter -> synthesize -> shard into ``out``; each stage's wall seconds, the CPU seconds
+    of this process and of its main thread. On the Ray engine this process is the driver: its
+    main thread is the stage's serial share (one Python thread, whatever the cluster), the
+    rest Ray's own threads (submitting tasks, fetching results: per task, beside the main
+    thread)."""
     runs = (
         lambda: filter_stage.run(params, raw, out / "filtered"),
         lambda: synthesize.run(params, out / "filtered", out / "pairs"),
@@ -96,9 +105,11 @@ def run_stages(params: Params, raw: Path, out: Path) -> list[tuple[float, float]
     )
     seconds = []
     for run in runs:
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, main = time.perf_counter(), time.process_time(), time.thread_time()
         run()
-        seconds.append((time.perf_counter() - wall, time.process_time() - cpu))
+        seconds.append(
+            (time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - main)
+        )
     return seconds
 
 
@@ -120,7 +131,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="CPUs for every engine")
     parser.add_argument("--cores", type=int, default=64, help="for the projection")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: cProfile the driver of each stage on a 1-node cluster (--count photos, "
+        "after a warm-up on the demo corpus) and print its N most costly functions",
+    )
     args = parser.parse_args()
+    if args.profile:
+        profile(args)
+        return
     import ray
     from ray.cluster_utils import Cluster
 
@@ -138,7 +160,7 @@ def main() -> None:
         "ray 2 nodes": EngineParams("ray", two.address),
     }
     connect_s: list[float] = []
-    report: dict[str, dict[str, list[list[tuple[float, float]]]]] = {}
+    report: dict[str, dict[str, list[list[Timing]]]] = {}
     per_core: dict[str, list[float]] = {}
     counts: dict[str, int] = {}
     try:
@@ -171,7 +193,7 @@ def main() -> None:
             for r in range(args.repeat):
                 one_core = params_for(EngineParams("local"), 1)
                 seconds = run_stages(one_core, crops, tmp / "one_core" / str(r))
-                for stage, (_, cpu) in zip(STAGES, seconds, strict=True):
+                for stage, (_, cpu, _) in zip(STAGES, seconds, strict=True):
                     per_core.setdefault(stage, []).append(cpu / counts[f"{args.count} photos"])
     finally:
         ray.shutdown()
@@ -180,9 +202,53 @@ def main() -> None:
     print_report(args, report, counts, per_core, import_ray, connect_s)
 
 
+def profile(args: argparse.Namespace) -> None:
+    """The driver's own time per function (cProfile of this process's main thread) for each
+    stage on a one-node cluster: what is left of its serial per-photo work. Waiting on
+    results (``ray.get``) is left out of the list."""
+    import cProfile
+    import io
+    import pstats
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    store = {"object_store_memory": 200 * 2**20, "include_dashboard": False}
+    one = Cluster(initialize_head=True, head_node_args={"num_cpus": args.workers, **store})
+    ray.init(address=one.address, logging_level=logging.ERROR, log_to_driver=False)
+    params = params_for(EngineParams("ray", one.address), args.workers)
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            download.run(load_params(None), tmp / "demo")
+            make_crops(tmp / "crops", args.count)
+            run_stages(params, tmp / "demo", tmp / "warm")  # workers started, modules imported
+            out = tmp / "run"
+            runs = {
+                "filter": lambda: filter_stage.run(params, tmp / "crops", out / "filtered"),
+                "synthesize": lambda: synthesize.run(params, out / "filtered", out / "pairs"),
+                "shard": lambda: shard.run(params, out / "pairs", out / "shards"),
+            }
+            for name, run in runs.items():
+                profiler = cProfile.Profile()
+                main = time.thread_time()
+                profiler.runcall(run)
+                main = time.thread_time() - main
+                text = io.StringIO()
+                stats = pstats.Stats(profiler, stream=text).sort_stats("tottime")
+                stats.print_stats(args.profile + 1)
+                lines = [line for line in text.getvalue().splitlines() if "get_objects" not in line]
+                print(f"=== {name}: the driver's main thread {main / args.count * 1e3:.3f} ms per "
+                      "photo (under cProfile, which slows Python code)")  # fmt: skip
+                print("\n".join(lines[lines.index(next(x for x in lines if "ncalls" in x)) :]))
+    finally:
+        ray.shutdown()
+        one.shutdown()
+
+
 def print_report(
     args: argparse.Namespace,
-    report: dict[str, dict[str, list[list[tuple[float, float]]]]],
+    report: dict[str, dict[str, list[list[Timing]]]],
     counts: dict[str, int],
     per_core: dict[str, list[float]],
     import_ray: float,
@@ -190,7 +256,7 @@ def print_report(
 ) -> None:
     med = statistics.median
 
-    def stage_median(runs: list[list[tuple[float, float]]], i: int, k: int = 0) -> float:
+    def stage_median(runs: list[list[Timing]], i: int, k: int = 0) -> float:
         return med([run[i][k] for run in runs])
 
     print(f"\nwall seconds, filter + synthesize + shard, median of {args.repeat} runs")
@@ -198,7 +264,7 @@ def print_report(
           f"{'total':>7s} {'vs local':>9s} {'vs 1 node':>10s}")  # fmt: skip
     for corpus, times in report.items():
         totals = {
-            name: med([sum(w for w, _ in run) for run in runs]) for name, runs in times.items()
+            name: med([sum(t[0] for t in run) for run in runs]) for name, runs in times.items()
         }
         for name, runs in times.items():
             cells = " ".join(f"{stage_median(runs, i):7.2f}" for i in range(len(STAGES)))
@@ -212,26 +278,32 @@ def print_report(
     photos = counts[big]
     local, on_ray = report[big]["local"], report[big]["ray 1 node"]
     print(f"\nper photo, {photos} photos of 256 px (ms): one core's CPU time; core-ms = wall x "
-          f"{args.workers} CPUs; the Ray driver's CPU time (serial)")  # fmt: skip
+          f"{args.workers} CPUs; the Ray driver's CPU time: its main thread (serial) and Ray's "
+          "threads")  # fmt: skip
     print(f"{'stage':12s} {'1 core CPU':>11s} {'local core-ms':>14s} {'ray core-ms':>12s} "
-          f"{'ray overhead':>13s} {'ray driver':>11s}")  # fmt: skip
-    work = overhead = driver = 0.0
+          f"{'ray overhead':>13s} {'driver main':>12s} {'ray threads':>12s}")  # fmt: skip
+    work = overhead = main = threads = 0.0
     for i, stage in enumerate(STAGES):
         one_core = med(per_core[stage]) * 1e3
         local_ms = stage_median(local, i) * args.workers / photos * 1e3
         ray_ms = stage_median(on_ray, i) * args.workers / photos * 1e3
-        driver_ms = stage_median(on_ray, i, 1) / photos * 1e3
-        work, overhead, driver = work + one_core, overhead + ray_ms - local_ms, driver + driver_ms
+        main_ms = stage_median(on_ray, i, 2) / photos * 1e3
+        threads_ms = (stage_median(on_ray, i, 1) - stage_median(on_ray, i, 2)) / photos * 1e3
+        work, overhead = work + one_core, overhead + ray_ms - local_ms
+        main, threads = main + main_ms, threads + threads_ms
         print(f"{stage:12s} {one_core:11.2f} {local_ms:14.2f} {ray_ms:12.2f} "
-              f"{ray_ms - local_ms:13.2f} {driver_ms:11.2f}")  # fmt: skip
+              f"{ray_ms - local_ms:13.2f} {main_ms:12.3f} {threads_ms:12.3f}")  # fmt: skip
+    print(f"{'all three':12s} {work:11.2f} {'':14s} {'':12s} {overhead:13.2f} {main:12.3f} "
+          f"{threads:12.3f}")  # fmt: skip
     print(f"\nimport ray in a fresh process: {import_ray:.1f} s; ray.init to a running cluster: "
           f"{med(connect_s):.2f} s (median of {len(connect_s)})")  # fmt: skip
     spread = (work + max(overhead, 0.0)) / 1e3 * PLACES_CHALLENGE / args.cores / 60
-    serial = driver / 1e3 * PLACES_CHALLENGE / 60
+    serial = main / 1e3 * PLACES_CHALLENGE / 60
     print(f"Places365-Challenge, {PLACES_CHALLENGE:,} photos on {args.cores} cores: the tasks "
           f"{spread:.1f} min ({work:.2f} + {max(overhead, 0.0):.2f} ms per photo per core), the "
-          f"driver {serial:.1f} min ({driver:.2f} ms per photo, serial); between "
-          f"{max(spread, serial):.1f} (overlapped) and {spread + serial:.1f} min")  # fmt: skip
+          f"driver's main thread {serial:.1f} min ({main:.3f} ms per photo, serial; Ray's "
+          f"threads {threads:.3f} ms per photo beside it); between {max(spread, serial):.1f} "
+          f"(overlapped) and {spread + serial:.1f} min")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -99,9 +99,7 @@ def find_dirs(root: Path, name: str) -> list[Path]:
 def skipped_entries(input_dir: Path) -> list[tuple[Path, str]]:
     """The entries of a plain photo folder passed over, with reasons (``PhotoWalk.skipped``:
     link loops, dangling links, FIFOs); none when the folder holds source indexes."""
-    if not input_dir.is_dir() or _indexes(input_dir):
-        return []
-    return find_photos(input_dir).skipped
+    return discover_all(input_dir)[1]
 
 
 def _indexes(input_dir: Path) -> list[Path]:
@@ -113,14 +111,23 @@ def discover(input_dir: Path) -> list[tuple[SourceItem, Path]]:
 
     Returns (item, root) pairs, root being the folder the item's paths are relative to.
     """
+    return discover_all(input_dir)[0]
+
+
+def discover_all(
+    input_dir: Path,
+) -> tuple[list[tuple[SourceItem, Path]], list[tuple[Path, str]]]:
+    """``discover`` and ``skipped_entries`` of ``input_dir`` from one walk of the folder."""
     if not input_dir.is_dir():
         raise UserError(f"{input_dir}: no such folder")
     indexes = _indexes(input_dir)
     if indexes:
-        return [(item, index.parent) for index in indexes for item in read_jsonl(index, SourceItem)]
-    photos = find_photos(input_dir).photos
-    items = folder_items(input_dir, photos, "folder", lambda p: p.relative_to(input_dir).as_posix())
-    return [(item, input_dir) for item in items]
+        listed = [(i, index.parent) for index in indexes for i in read_jsonl(index, SourceItem)]
+        return listed, []
+    walk = find_photos(input_dir)
+    shown = lambda p: p.relative_to(input_dir).as_posix()  # noqa: E731
+    items = folder_items(input_dir, walk.photos, "folder", shown)
+    return [(item, input_dir) for item in items], walk.skipped
 
 
 def folder_items(

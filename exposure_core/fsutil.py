@@ -246,12 +246,33 @@ def check_output(
             raise OutputError(
                 f"{flag} {output} lies inside the input folder {given}: choose a folder outside it"
             )
-    for given in files:
-        if _inside(Path(given).resolve(), out):
+    files = list(files)
+    top = os.path.normcase(str(out))
+    below = top.rstrip(os.sep) + os.sep
+    for given, real in zip(files, real_paths(files), strict=True):
+        real = os.path.normcase(real)
+        if real == top or real.startswith(below):
             raise OutputError(
                 f"{flag} {output} contains the input file {given}: replacing it would delete "
                 "the file; choose another folder"
             )
+
+
+def real_paths(paths: Iterable[str | Path]) -> Iterator[str]:
+    """``Path.resolve()`` of each path, as text; the folder of a file that is no link is
+    resolved once for all the files in it (a manifest names thousands in one folder), so a
+    file costs one ``lstat`` rather than one per component of its path."""
+    folders: dict[str, str] = {}
+    for given in paths:
+        text = os.fspath(given)
+        head, name = os.path.split(text)
+        if name in ("", ".", "..") or os.path.islink(text):
+            yield str(Path(text).resolve())
+            continue
+        real = folders.get(head)
+        if real is None:
+            real = folders[head] = str(Path(head or ".").resolve())
+        yield os.path.join(real, name)
 
 
 def check_output_folder(output: Path) -> None:

@@ -12,6 +12,7 @@ Paths inside a manifest are relative to the manifest's folder, with forward slas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -115,28 +116,95 @@ class Reject:
 _T = TypeVar("_T")
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """A row class's field names in order (and as a set), those marked ``OMIT_IF_NONE``, the
+    required ones, the defaults (a factory's marked ``_FACTORY``), and whether a row can be
+    filled in directly (``plain``: every field in ``__init__``, no ``__post_init__``, no
+    slots): worked out once per
+    class, as rows are written and read by the million."""
+
+    names: tuple[str, ...]
+    known: frozenset[str]
+    omit: frozenset[str]
+    required: frozenset[str]
+    defaults: dict[str, Any]
+    plain: bool
+
+
+_FACTORY = object()
+
+
+@functools.cache
+def _layout(cls: type) -> _Layout:
+    fields = dataclasses.fields(cls)
+    names = tuple(f.name for f in fields)
+    omit = frozenset(f.name for f in fields if f.metadata.get(OMIT_IF_NONE))
+    required = frozenset(
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else _FACTORY
+        for f in fields
+        if f.name not in required
+    }
+    plain = all(f.init for f in fields) and not any(
+        hasattr(cls, name) for name in ("__post_init__", "__slots__")
+    )
+    return _Layout(names, frozenset(names), omit, required, defaults, plain)
+
+
+def _nested(value: Any) -> Any:
+    """A dataclass inside a row's field, as ``dataclasses.asdict`` gives it (json's hook)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_nested)
+
+
 def to_json(row: Any) -> str:
     """One compact JSON line for a row dataclass (keys in field order; a None field marked
-    ``OMIT_IF_NONE`` left out)."""
-    data = dataclasses.asdict(row)
-    for f in dataclasses.fields(row):
-        if f.metadata.get(OMIT_IF_NONE) and data[f.name] is None:
-            del data[f.name]
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    ``OMIT_IF_NONE`` left out): the line of ``json.dumps(dataclasses.asdict(row))``, without
+    its deep copy of every value."""
+    layout = _layout(type(row))
+    data = {}
+    for name in layout.names:
+        value = getattr(row, name)
+        if value is None and name in layout.omit:
+            continue
+        data[name] = value
+    return _ENCODER.encode(data)
 
 
 def from_mapping(cls: type[_T], data: dict[str, Any], where: str) -> _T:
     """Build a row dataclass from a decoded JSON object, naming the file and line on error."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    required = {
-        f.name
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    missing = sorted(required - set(data))
-    if missing:
+    layout = _layout(cls)
+    if not layout.required <= data.keys():
+        missing = sorted(layout.required - data.keys())
         raise ManifestError(f"{where}: missing field(s) {', '.join(missing)}")
-    return cls(**{k: v for k, v in data.items() if k in names})
+    if not layout.plain:
+        return cls(**{k: v for k, v in data.items() if k in layout.known})
+    # What the dataclass's own __init__ does (each field set in order, a default where the
+    # data has none), without its one object.__setattr__ call per field of a frozen class.
+    row = object.__new__(cls)
+    values = row.__dict__
+    for name in layout.names:
+        if name in data:
+            values[name] = data[name]
+        else:
+            value = layout.defaults[name]
+            values[name] = _factory(cls, name) if value is _FACTORY else value
+    return row
+
+
+def _factory(cls: type, name: str) -> Any:
+    """A fresh default of the field ``name`` of ``cls`` made by its ``default_factory``."""
+    field_ = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return field_.default_factory()  # type: ignore[misc]
 
 
 def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:
@@ -147,17 +215,38 @@ def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:
     with open(path, encoding="utf-8") as handle:
         try:
             for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-                if not isinstance(data, dict):
-                    raise ManifestError(f"{path}:{number}: expected a JSON object")
-                yield from_mapping(cls, data, f"{path}:{number}")
+                row = row_from_line(cls, line, f"{path}:{number}")
+                if row is not None:
+                    yield row
         except UnicodeDecodeError as exc:
             raise ManifestError(f"{path}: not a JSON Lines manifest (not UTF-8 text)") from exc
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a JSON Lines file as ``read_jsonl`` reads them (line ``n`` at ``n - 1``),
+    unparsed: to be parsed elsewhere with ``row_from_line``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return handle.readlines()
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{path}: not a JSON Lines manifest (not UTF-8 text)") from exc
+
+
+def row_from_line(cls: type[_T], line: str, where: str) -> _T | None:
+    """The row of ``cls`` one manifest line holds (None for a blank line); errors name
+    ``where`` (``file:line``)."""
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: expected a JSON object")
+    return from_mapping(cls, data, where)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:

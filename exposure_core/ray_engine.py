@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import socket
 import time
 from collections import deque
@@ -43,9 +44,9 @@ _A = TypeVar("_A")
 _R = TypeVar("_R")
 
 PROBE_TIMEOUT_S = 5.0  # a head that does not accept a connection within this is not there
-HEAD_CHECK_S = 10.0  # while waiting on a result, check this often that the head still answers
-TASK_SECONDS = 0.2  # aim for about this much work per task (Ray's per-task cost stays small)
-MAX_BATCH = 256
+HEAD_CHECK_S = 2.0  # while waiting on a result, check this often that the head still answers
+TASK_SECONDS = 0.5  # aim for about this much work per task (Ray's per-task cost stays small)
+MAX_BATCH = 1024
 MAX_RETRIES = 3  # Ray reruns a task lost with its worker or node this many times
 
 
@@ -100,9 +101,15 @@ def connect(address: str) -> RayEngine:
     return RayEngine(address or "(local)")
 
 
-def _run_batch(fn: Callable[[_A], _R], items: list[_A], cwd: str) -> tuple[list[_R], float]:
-    """One task: ``fn`` on each item, in order, in the driver's working folder; the results and
-    the seconds they took."""
+def _run_batch(fn: Callable[[_A], _R], batch: bytes, cwd: str) -> tuple[list[_R], float]:
+    """One task: ``fn`` on each item of the pickled ``batch``, in order, in the driver's working
+    folder; the results and the seconds they took.
+
+    The driver pickles a batch with the standard ``pickle`` (in C) rather than leaving it to
+    Ray's cloudpickle, which calls back into Python for every object: about a third of the
+    driver's CPU per item. Items are module-level types already (the local engine's worker
+    processes pickle them the same way)."""
+    items: list[_A] = pickle.loads(batch)
     if os.getcwd() != cwd:
         try:
             os.chdir(cwd)
@@ -180,7 +187,8 @@ class RayEngine:
                     batch = _take(source, batcher.size())
                     if not batch:
                         break
-                    pending.append((batch, remote.remote(fn, batch, cwd)))
+                    payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+                    pending.append((batch, remote.remote(fn, payload, cwd)))
                 if not pending:
                     return
                 batch, ref = pending.popleft()
@@ -206,6 +214,7 @@ class RayEngine:
                     raise cause from None
                 raise
             except ray.exceptions.RayError as exc:
+                self._check_head()  # a task lost with the head is the head's loss
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 raise EngineError(
                     f"Ray cluster {self.address}: the task for {describe(batch[0])} failed "

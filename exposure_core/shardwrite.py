@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -93,9 +94,17 @@ def _member_bytes(name: str, size: int) -> int:
 
 def sample_bytes(sample: Sample) -> int:
     """Bytes the sample adds to a tar (headers and padding included)."""
+    return members_bytes(sample.members())
+
+
+Members = list[tuple[str, "Path | str | bytes"]]  # name, and a file (path) or the bytes
+
+
+def members_bytes(members: Members) -> int:
+    """Bytes these members add to a tar (headers and padding included)."""
     total = 0
-    for name, content in sample.members():
-        size = content.stat().st_size if isinstance(content, Path) else len(content)
+    for name, content in members:
+        size = len(content) if isinstance(content, bytes) else os.stat(content).st_size
         total += _member_bytes(name, size)
     return total
 
@@ -105,16 +114,22 @@ def tar_bytes(payload: int) -> int:
     return -(-(payload + 2 * _BLOCK) // _RECORD) * _RECORD
 
 
-def plan_shards(samples: list[Sample], max_samples: int, max_bytes: int) -> list[list[Sample]]:
+def plan_shards(
+    samples: list[Sample],
+    max_samples: int,
+    max_bytes: int,
+    sizes: list[int] | None = None,
+) -> list[list[Sample]]:
     """Cut an ordered split into shards of at most ``max_samples`` and ``max_bytes`` each.
 
-    A single sample larger than ``max_bytes`` gets a shard of its own.
+    A single sample larger than ``max_bytes`` gets a shard of its own. ``sizes``: each
+    sample's ``sample_bytes`` when already known (worked out where its target was stored).
     """
     shards: list[list[Sample]] = []
     current: list[Sample] = []
     payload = 0
-    for sample in samples:
-        size = sample_bytes(sample)
+    for n, sample in enumerate(samples):
+        size = sample_bytes(sample) if sizes is None else sizes[n]
         full = len(current) >= max_samples or tar_bytes(payload + size) > max_bytes
         if current and full:
             shards.append(current)
@@ -128,13 +143,19 @@ def plan_shards(samples: list[Sample], max_samples: int, max_bytes: int) -> list
 
 def write_tar(path: Path, samples: list[Sample]) -> None:
     """Write one shard atomically; identical inputs give identical bytes."""
+    write_members(path, [sample.members() for sample in samples])
+
+
+def write_members(path: Path, samples: list[Members]) -> None:
+    """Write one shard of these samples' members (``Sample.members``, a file given as a
+    ``Path`` or its text) atomically; identical inputs give identical bytes."""
     with (
         atomic_open(path, "wb") as handle,
         tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
     ):
-        for sample in samples:
-            for name, content in sample.members():
-                data = content.read_bytes() if isinstance(content, Path) else content
+        for members in samples:
+            for name, content in members:
+                data = content if isinstance(content, bytes) else Path(content).read_bytes()
                 tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
 
 

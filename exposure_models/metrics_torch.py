@@ -1,7 +1,8 @@
 """The full-reference metrics of ``prep evaluate`` in torch, for a CUDA GPU (or the CPU).
 
 ``prep evaluate`` scores with ``exposure_core.metrics.fast`` (numpy and OpenCV) on the CPU and
-with this module on a GPU; ``score_stream`` chooses. The definitions of
+with this module on a GPU; ``on_gpu`` chooses (``score_stream`` scores a stream of jobs the
+same way, in worker processes on the CPU). The definitions of
 ``exposure_core.metrics.reference`` (scikit-image's PSNR, SSIM, ``rgb2lab`` and
 ``deltaE_ciede2000``), PSNR, SSIM and MAE in float64 like them (the values agree to about
 1e-12), CIEDE2000 to about 1e-6; tests hold them to 1e-4. They are organised for speed:
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -238,6 +240,23 @@ def score_image(job: ImageJob, device: torch.device | str = "cpu") -> ImageScore
     return ImageScores(metrics, *job.patch_statistics())
 
 
+def on_gpu(device: torch.device | str) -> bool:
+    """Whether ``prep evaluate`` scores on ``device`` with this module (a CUDA device) rather
+    than with ``exposure_core.metrics.fast`` on the CPU."""
+    return str(device).startswith("cuda")
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """This process's torch threads set to ``count`` for the block, restored after it."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
 def score_stream(
     jobs: Iterable[ImageJob], device: torch.device | str = "cpu", workers: int = 1
 ) -> Iterator[ImageScores]:
@@ -249,15 +268,11 @@ def score_stream(
     cores the workers leave for torch (and OpenCV), so that its threads do not compete with
     the workers for the same cores.
     """
-    if str(device).startswith("cuda"):
+    if on_gpu(device):
         yield from (score_image(job, device) for job in jobs)
         return
     if workers <= 1:
         yield from fast.score_stream(jobs, workers)
         return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(fast.cores_left(workers))
-    try:
+    with torch_threads(fast.cores_left(workers)):
         yield from fast.score_stream(jobs, workers)
-    finally:
-        torch.set_num_threads(saved)

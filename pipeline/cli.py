@@ -117,12 +117,17 @@ def download(
     ] = None,
     params_file: ParamsOpt = None,
     strict: StrictOpt = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Fetch the sources of [b]data.sources[/b] into OUTPUT/<source>/ with an index per source.
 
     Example: [cyan]prep download --output data/raw --sources demo[/cyan]
     """
-    overrides = {"data.sources": sources.split(",") if sources else None}
+    overrides = {
+        "data.sources": sources.split(",") if sources else None,
+        **_engine(engine, address),
+    }
     params = _params(params_file, overrides)
     from pipeline.stages import download as stage
 
@@ -384,6 +389,8 @@ def evaluate(
             "instead of the test split"
         ),
     ] = None,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Score the model and non-learned baselines on the test split; write reports/.
 
@@ -391,7 +398,11 @@ def evaluate(
     --output reports[/cyan]; super-resolution: [cyan]prep evaluate --task sr --model
     models/sr.pt --photos holiday/[/cyan]
     """
-    overrides = {"evaluate.resolution": resolution, "evaluate.max_images": max_images}
+    overrides = {
+        "evaluate.resolution": resolution,
+        "evaluate.max_images": max_images,
+        **_engine(engine, address),
+    }
     params = _params(params_file, overrides)
     if task not in ("exposure", "sr"):
         raise typer.BadParameter(f"--task must be exposure or sr, got {task!r}")

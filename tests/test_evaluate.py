@@ -349,6 +349,25 @@ def test_inception_score_hand_values() -> None:
         inception_score(np.zeros((0, 3)))
 
 
+def test_gpu_path_scores_in_this_process_with_the_torch_metrics(
+    report, data, tmp_path, monkeypatch
+) -> None:
+    """Where the model runs on a GPU, the workers hand the baselines' outputs back and this
+    process scores them with ``metrics_torch`` (run here on the CPU): the same rows, the same
+    sample grids, every score within 1e-4 of the CPU path's."""
+    monkeypatch.setattr(stage, "on_gpu", lambda device: True)
+    stage.run(_params(), data / "shards", data / "generator.pt", tmp_path)
+    cpu_out, _ = report
+    cpu_rows, gpu_rows = _csv(cpu_out / "per_image.csv"), _csv(tmp_path / "per_image.csv")
+    assert [(r["id"], r["method"]) for r in gpu_rows] == [(r["id"], r["method"]) for r in cpu_rows]
+    for cpu, gpu in zip(cpu_rows, gpu_rows, strict=True):
+        for metric in ("psnr", "ssim", "mae", "delta_e2000", "psnr_gt_mean"):
+            if cpu[metric] or gpu[metric]:
+                assert float(gpu[metric]) == pytest.approx(float(cpu[metric]), abs=1e-4), metric
+    for grid in (cpu_out / "samples").iterdir():
+        assert (tmp_path / "samples" / grid.name).read_bytes() == grid.read_bytes()
+
+
 def test_rerun_replaces_report_files_and_keeps_others(data, tmp_path) -> None:
     out = tmp_path / "reports"
     (out / "samples").mkdir(parents=True)

@@ -1,7 +1,8 @@
 """engine: ray on a real 2-node Ray cluster on 127.0.0.1 (``ray.cluster_utils.Cluster``, one CPU
-per node): the demo corpus through filter -> synthesize -> shard gives the local engine's bytes;
-a worker node killed mid-stage and a fresh one joining changes no byte (or stops with one line,
-nothing under the final names, and a rerun finishes); an address nobody answers fails fast."""
+per node): the demo corpus through filter -> synthesize -> shard gives the local engine's bytes,
+and so do prep evaluate's report and prep download's files; a worker node killed mid-stage and a
+fresh one joining changes no byte (or stops with one line, nothing under the final names, and a
+rerun finishes); an address nobody answers fails fast."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ ray = pytest.importorskip(
     "ray", reason='Ray is not installed: pip install -e ".[ray]" (make test installs it)'
 )
 from ray.cluster_utils import Cluster  # noqa: E402
+
+from exposure_core import ray_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
@@ -87,10 +90,20 @@ def _data_stages(params: Params, raw: Path, out: Path) -> None:
     shard_stage.run(params, out / "pairs", out / "shards")
 
 
-def test_ray_cluster_gives_the_local_bytes(cluster: Cluster, raw: Path, tmp_path: Path) -> None:
-    """filter -> synthesize (recipes, as dvc.yaml runs it) -> shard: every file the same."""
-    local, on_ray = tmp_path / "local", tmp_path / "ray"
-    _data_stages(_params("local", write_images=False), raw, local)
+@pytest.fixture(scope="module")
+def local(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """filter -> synthesize (recipes, as dvc.yaml runs it) -> shard on the local engine."""
+    out = tmp_path_factory.mktemp("local")
+    _data_stages(_params("local", write_images=False), raw, out)
+    return out
+
+
+def test_ray_cluster_gives_the_local_bytes(
+    cluster: Cluster, raw: Path, local: Path, tmp_path: Path
+) -> None:
+    """filter -> synthesize (recipes, as dvc.yaml runs it) -> shard: every file the same
+    (the outputs at the depth of the local ones: a manifest names its input relative to it)."""
+    on_ray = tmp_path
     _data_stages(_params("ray", cluster.address, write_images=False), raw, on_ray)
     assert len(ray.nodes()) == 2
     for stage in ("filtered", "pairs", "shards"):
@@ -100,15 +113,102 @@ def test_ray_cluster_gives_the_local_bytes(cluster: Cluster, raw: Path, tmp_path
     assert list((on_ray / "shards").glob("*.tar"))
 
 
-def test_worker_node_lost_mid_stage(
+def test_evaluate_on_the_cluster_gives_the_local_report(
+    cluster: Cluster, local: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prep evaluate (the demo's test split and an MSEC-style folder with five experts and EV 0
+    renders, sample grids on): the model runs in this process, every pair's baselines and
+    metrics in Ray tasks, and every report file is the local engine's (2 worker processes)."""
+    from pipeline.stages import evaluate as evaluate_stage
+    from tests._datasets import msec_split
+    from tests._models import constant_gain_model
+
+    for name, payload in msec_split("testing", ["a0001-x"]).items():
+        (tmp_path / "msec" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "msec" / name).write_bytes(payload)
+    model = constant_gain_model(tmp_path / "model.pt", 0.5)
+    ran: list[str] = []
+    real_map = ray_engine.RayEngine.map_ordered
+
+    def counted(self, fn, items, *args, **kwargs):
+        ran.append(f"{fn.__module__}.{fn.__name__}")
+        return real_map(self, fn, items, *args, **kwargs)
+
+    monkeypatch.setattr(ray_engine.RayEngine, "map_ordered", counted)
+    reports = {}
+    for engine in ("local", "ray"):
+        params = _params(engine, cluster.address if engine == "ray" else "")
+        params = dataclasses.replace(
+            params, evaluate=dataclasses.replace(params.evaluate, resolution=48, workers=2)
+        )
+        out = tmp_path / f"report-{engine}"
+        folders = [tmp_path / "msec" / "testing"]
+        evaluate_stage.run(params, local / "shards", model, out, folders)
+        reports[engine] = _tree(out)
+    assert ran == ["pipeline.evaluation.pairwork.run"] * 2  # the test split, the MSEC folder
+    assert any(name.startswith("samples/") for name in reports["local"])
+    assert reports["ray"] == reports["local"]
+
+
+def test_download_on_the_cluster_gives_the_local_files(
     cluster: Cluster, raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prep download: the demo photos decoded and written as PNG, and a local MSEC copy's
+    headers checked (one scene's target of another size), in Ray tasks: the same files, the
+    same index and rejects as the local engine's."""
+    from tests._datasets import msec_split, photo
+
+    copy = tmp_path / "msec"
+    for name, payload in msec_split("training", ["a0001-x", "a0002-y"]).items():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes(payload)
+    (copy / "training" / "GT_IMAGES" / "a0001-x.jpg").write_bytes(photo(6, width=96))
+    ran: list[str] = []
+    real_map = ray_engine.RayEngine.map_ordered
+
+    def counted(self, fn, items, *args, **kwargs):
+        ran.append(fn.__name__)
+        return real_map(self, fn, items, *args, **kwargs)
+
+    monkeypatch.setattr(ray_engine.RayEngine, "map_ordered", counted)
+    trees = {}
+    for engine in ("local", "ray"):
+        base = _params(engine, cluster.address if engine == "ray" else "")
+        data = dataclasses.replace(
+            base.data,
+            sources=["demo", "msec"],
+            msec=dataclasses.replace(base.data.msec, path=str(copy), splits=["training"]),
+        )
+        out = tmp_path / engine
+        download_stage.run(dataclasses.replace(base, data=data), out)
+        trees[engine] = _tree(out)
+    assert ran == ["write_photo", "scene_size_mismatch"]
+    assert "a0001-x" in (tmp_path / "local" / "rejects.jsonl").read_text()
+    assert {k: v for k, v in trees["local"].items() if k.startswith("demo/")} == {
+        k: v for k, v in _tree(raw).items() if k.startswith("demo/")
+    }
+    assert trees["ray"] == trees["local"]
+
+
+@pytest.fixture(scope="module")
+def pairs(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The files of `prep synthesize` (every pair image written) on the local engine."""
+    out = tmp_path_factory.mktemp("pairs") / "local"
+    synth_stage.run(_params("local", write_images=True), raw, out)
+    return _tree(out)
+
+
+def test_worker_node_lost_mid_stage(
+    cluster: Cluster,
+    raw: Path,
+    pairs: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The worker node's processes are killed once the first photo is back (the others are in
     flight on both nodes) and a fresh node joins: the same bytes as the local engine, or one
     clear line, nothing under the final name, and a rerun that finishes with the same bytes."""
-    expected_out = tmp_path / "local"
-    synth_stage.run(_params("local", write_images=True), raw, expected_out)
-    expected = _tree(expected_out)
+    expected = pairs
     worker = next(node for node in cluster.worker_nodes)
     real_track = synth_stage.track
     killed: list[float] = []
@@ -150,6 +250,62 @@ def _wait_for_a_task(node, timeout: float = 20.0) -> bool:
                 continue
         time.sleep(0.05)
     return False
+
+
+def test_head_lost_mid_stage_then_a_rerun_on_another_head(
+    cluster: Cluster, raw: Path, pairs: dict[str, str], tmp_path: Path
+) -> None:
+    """`prep synthesize --address HEAD` while HEAD (a one-node cluster of its own) is killed
+    once the first photo is written: exit 1 with one error line naming HEAD (Ray's own log
+    lines may come before it), no output under the final name; the stage run again on another
+    head resumes and writes the local engine's bytes."""
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("synthesize:\n  write_images: true\n")
+    assert load_params(params_file) == _params("local", write_images=True)
+    head = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+    address = head.address
+    out = tmp_path / "pairs"
+    partial = out.with_name("pairs.partial")
+    run: subprocess.Popen | None = None
+    try:
+        run = _prep("synthesize", raw, out, params_file, address)
+        deadline = time.monotonic() + 60
+        while not list(partial.glob("*/*.png")) and time.monotonic() < deadline:
+            assert run.poll() is None, run.communicate()
+            time.sleep(0.05)
+        assert list(partial.glob("*/*.png")), "no photo written within 60 s"
+        lost = time.monotonic()
+        head.remove_node(head.head_node, allow_graceful=False)
+        stdout, stderr = run.communicate(timeout=60)
+        waited = time.monotonic() - lost
+    finally:
+        if run is not None and run.poll() is None:  # never left behind, whatever failed
+            run.kill()
+            run.communicate()
+        head.shutdown()
+    lines = (stdout + stderr).strip().splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert run.returncode == 1, lines
+    assert len(errors) == 1 and errors[0] == lines[-1], lines
+    assert address in errors[0] and "stopped answering mid-stage" in errors[0]
+    assert waited < 30, waited
+    assert not out.exists() and partial.is_dir()
+    synth_stage.run(_params("ray", cluster.address, write_images=True), raw, out)
+    assert not partial.exists()
+    assert _tree(out) == pairs
+
+
+def _prep(stage: str, raw: Path, out: Path, params: Path, address: str) -> subprocess.Popen:
+    """``prep STAGE`` in a fresh process (a driver of the cluster at ``address``)."""
+    args = [stage, "--input", str(raw), "--output", str(out), "--params", str(params)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args, "--address", address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def _free_port() -> int:

@@ -32,6 +32,11 @@ def panel(image: np.ndarray, side: int = PANEL_SIDE) -> np.ndarray:
     return np.clip(cv2.resize(image, size, interpolation=method), 0.0, 1.0).astype(np.float32)
 
 
+def panel_codes(image: np.ndarray) -> imageio.Codes:
+    """The 8-bit sample-grid panel of a float32 (H, W, 3) RGB [0, 1] image (``panel``)."""
+    return imageio.float_to_codes(panel(image), 8)
+
+
 def labelled(image: np.ndarray, label: str) -> np.ndarray:
     """A panel with a dark strip on top holding ``label`` in white (cv2.putText)."""
     width = image.shape[1]
@@ -77,12 +82,17 @@ class SampleChooser:
     def wants(self, group: str) -> bool:
         return self.count > 0 and len(self.candidates.get(group, [])) < self.count
 
-    def offer(self, group: str, item_id: str, scene: str, caption: str, images: dict) -> None:
-        """``images``: role -> float32 (H, W, 3) image; kept as 8-bit panels."""
+    def offer(
+        self, group: str, item_id: str, scene: str, caption: str, images: dict
+    ) -> Candidate | None:
+        """``images``: role -> float32 (H, W, 3) image; kept as 8-bit panels. Returns the
+        candidate kept (further panels may be added to it), None when the group is full."""
         if not self.wants(group):
-            return
-        panels = {role: imageio.float_to_codes(panel(img), 8) for role, img in images.items()}
-        self.candidates.setdefault(group, []).append(Candidate(item_id, scene, caption, panels))
+            return None
+        panels = {role: panel_codes(img) for role, img in images.items()}
+        candidate = Candidate(item_id, scene, caption, panels)
+        self.candidates.setdefault(group, []).append(candidate)
+        return candidate
 
     def chosen(self) -> list[Candidate]:
         """Round-robin over the groups in order, preferring scenes not shown yet."""

@@ -2,8 +2,9 @@
 
 Images: float32 (H, W, 3) RGB in [0, 1], gamma-encoded, at the evaluation resolution.
 
-Scoring is split so that it can run elsewhere: ``Tally.job`` packs one image (its target and
-every method's output) into an ``ImageJob`` (``exposure_core.metrics.scores``), a scorer turns
+Scoring is split so that it can run elsewhere: ``image_job`` packs one image (its target and
+every method's output) into an ``ImageJob`` (``exposure_core.metrics.scores``), with the seed
+``Tally.next_seed`` draws for it in image order (``Tally.job`` does both), a scorer turns
 it into ``ImageScores`` (``score_image_reference``, with scikit-image;
 ``exposure_core.metrics.fast`` in numpy and OpenCV in worker processes, or
 ``exposure_models.metrics_torch`` in torch on a GPU), and ``Tally.record`` adds them, in image
@@ -97,6 +98,15 @@ def luma_histogram(image: np.ndarray) -> np.ndarray:
     return np.histogram(luma, bins=LUMA_BINS, range=(0.0, 1.0))[0].astype(np.int64)
 
 
+def image_job(
+    target: np.ndarray, outputs: dict[str, np.ndarray | None], native: bool, seed: int
+) -> ImageJob:
+    """One image to score: the outputs that apply (not None) against ``target``; ``native``
+    adds the GT-mean PSNR, ``seed`` places the histogram-similarity crops."""
+    applied = {m: pred for m, pred in outputs.items() if pred is not None}
+    return ImageJob(target, applied, native, seed)
+
+
 class Tally:
     """Everything scored so far: per-image rows, histogram similarity, luminance histograms.
 
@@ -112,15 +122,18 @@ class Tally:
         )
         self.luma = {role: np.zeros(LUMA_BINS, np.int64) for role in ("output", "target", "input")}
 
+    def next_seed(self) -> int:
+        """The seed of the next image's histogram-similarity crops (one call per image, in
+        image order)."""
+        return int(self.rng.integers(2**63))
+
     def job(self, base: Row, target: np.ndarray, outputs: dict[str, np.ndarray | None]) -> ImageJob:
         """The ``ImageJob`` of one image (call once per image, in order: it draws the seed).
 
         ``base`` holds set, id, group...; ``outputs`` maps method -> image (None: the method
         does not apply to this image).
         """
-        seed = int(self.rng.integers(2**63))
-        applied = {m: pred for m, pred in outputs.items() if pred is not None}
-        return ImageJob(target, applied, base["group"] == "native", seed)
+        return image_job(target, outputs, base["group"] == "native", self.next_seed())
 
     def record(
         self,

@@ -28,7 +28,7 @@ class EvaluateParams:
     inception_weights: str = ""  # TorchScript Inception-v3 classifier for the Inception Score
     tau_buckets: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     seed: Count = 0
-    workers: Count = 2  # scoring processes on the CPU (0 or 1: in the main process)
+    workers: Count = 2  # processes for each pair's baselines and metrics (0, 1: main process)
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from exposure_core.console import Summary
+from exposure_core.engines import LOCAL, Engine
 from exposure_core.errors import StrictError
 from exposure_core.manifest import Reject, SourceItem
 from pipeline.params import DataStageParams
@@ -19,11 +20,14 @@ class FetchContext:
     """Shared state of one ``prep download`` run.
 
     ``lock`` is ``<raw_root>/sources.lock.json``: what every archive was when first fetched.
+    ``engine`` runs the per-file work (decoding, checking and writing each photo) with
+    ``map_ordered``: this process on the local engine, Ray tasks on a cluster.
     """
 
     params: DataStageParams
     raw_root: Path  # data/raw: each source writes under raw_root/<name>/
     strict: bool = False
+    engine: Engine = LOCAL
     summary: Summary = field(default_factory=lambda: Summary("download"))
     rejects: list[Reject] = field(default_factory=list)
     lock: SourceLock = field(init=False)

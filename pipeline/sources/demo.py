@@ -35,18 +35,34 @@ def _load(name: str) -> np.ndarray:
     return getattr(skimage.data, name)()
 
 
+def write_photo(job: tuple[str, str, int]) -> str:
+    """Write one demo photo ``(name, path, png_level)`` as PNG; returns the path (a
+    module-level function: an engine runs it in its workers)."""
+    name, path, png_level = job
+    image = _load(name).astype(np.float32) / np.float32(255)
+    imageio.write_image(path, image, png_level=png_level)
+    return path
+
+
+def _path(job: tuple[str, str, int]) -> str:
+    return job[1]
+
+
 def fetch(ctx: FetchContext, dest: Path) -> list[SourceItem]:
-    """Write the demo photos to ``dest`` as PNG and list them (clean photos, official split)."""
-    items = []
-    for name in ctx.params.data.demo.images:
+    """Write the demo photos to ``dest`` as PNG and list them (clean photos, official split).
+    Every name is checked before any file is written; the photos are written on the engine."""
+    names = ctx.params.data.demo.images
+    for name in names:
         if name not in DEMO_SCENES:
             raise UserError(
                 f"data.demo.images: unknown demo photo {name!r}; choose from {sorted(DEMO_SCENES)}"
             )
+    jobs = [(name, str(dest / f"{name}.png"), ctx.params.io.png_level) for name in names]
+    items = []
+    for name, _ in zip(
+        names, ctx.engine.map_ordered(write_photo, jobs, 1, describe=_path), strict=True
+    ):
         scene, split = DEMO_SCENES[name]
-        path = dest / f"{name}.png"
-        image = _load(name).astype(np.float32) / np.float32(255)
-        imageio.write_image(path, image, png_level=ctx.params.io.png_level)
-        items.append(SourceItem("demo", f"demo-{scene}", path.name, split=split))
+        items.append(SourceItem("demo", f"demo-{scene}", f"{name}.png", split=split))
         ctx.summary.add("photos")
     return items

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from exposure_core import imageio
 from exposure_core.discover import find_dirs, find_photos
+from exposure_core.engines import LOCAL, Engine
 from exposure_core.errors import UserError
 from exposure_core.fsutil import relpath
 from exposure_core.manifest import SourceItem, normalise_split, slug
@@ -102,31 +103,42 @@ def _expert_truths(ctx: FetchContext, gt_dir: Path) -> dict[str, Path]:
     return truths
 
 
+def scene_size_mismatch(job: tuple[str, Path, list[Path], int]) -> str | None:
+    """Why the renders and target of one scene ``(base, target, renders, max_pixels)`` do not
+    have one size (read from the headers, as displayed), naming the first odd render; None
+    when they do (a module-level function: an engine runs it in its workers)."""
+    base, truth, renders, max_pixels = job
+    want = imageio.probe(truth, max_pixels)
+    for render in renders:
+        got = imageio.probe(render, max_pixels)
+        if (got.width, got.height) != (want.width, want.height):
+            return (
+                f"MSEC scene {base}: {render.name} is {got.width}x{got.height}, but its "
+                f"target {truth.name} is {want.width}x{want.height} (a scene's renders and "
+                f"target have one size); its {len(renders)} render(s) left out"
+            )
+    return None
+
+
 def mismatched_sizes(
-    scenes: dict[str, list[Path]], truths: dict[str, Path], max_pixels: int
+    scenes: dict[str, list[Path]],
+    truths: dict[str, Path],
+    max_pixels: int,
+    engine: Engine = LOCAL,
 ) -> dict[str, str]:
-    """The scenes whose renders and target do not all have one size (read from the headers,
-    as displayed), each with the reason naming the first odd render: ``{base: reason}``.
+    """The scenes whose renders and target do not all have one size, each with the reason
+    (``scene_size_mismatch``, run on ``engine``): ``{base: reason}``.
 
     MSEC's own training split has one (a0068: renders turned by an EXIF tag, expert image
     stretched to the other aspect), so such a scene is left out with one line, not the split.
     """
-    odd: dict[str, str] = {}
-    for base, renders in scenes.items():
-        truth = truths.get(base)
-        if truth is None:
-            continue
-        want = imageio.probe(truth, max_pixels)
-        for render in renders:
-            got = imageio.probe(render, max_pixels)
-            if (got.width, got.height) != (want.width, want.height):
-                odd[base] = (
-                    f"MSEC scene {base}: {render.name} is {got.width}x{got.height}, but its "
-                    f"target {truth.name} is {want.width}x{want.height} (a scene's renders and "
-                    f"target have one size); its {len(renders)} render(s) left out"
-                )
-                break
-    return odd
+    jobs = [
+        (base, truths[base], renders, max_pixels)
+        for base, renders in scenes.items()
+        if base in truths
+    ]
+    found = engine.map_ordered(scene_size_mismatch, jobs, 1, describe=lambda job: str(job[1]))
+    return {job[0]: why for job, why in zip(jobs, found, strict=True) if why is not None}
 
 
 def pair_split(
@@ -161,7 +173,7 @@ def pair_split(
         truths = _expert_truths(ctx, where)
     per_scene = local or target == "ev0"
     if local:
-        odd = mismatched_sizes(scenes, truths, ctx.params.io.max_pixels)
+        odd = mismatched_sizes(scenes, truths, ctx.params.io.max_pixels, ctx.engine)
         for base, reason in sorted(odd.items()):
             truth = truths.pop(base)
             ctx.reject(truth, reason, ground_truth=str(truth), renders=len(scenes.pop(base)))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from exposure_core import storage
 from exposure_core.console import Summary
+from exposure_core.engines import Engine, connect
 from exposure_core.errors import UserError
 from exposure_core.fsutil import MARKER, atomic_write_text, check_output_folder, output_lock
 from exposure_core.manifest import INDEX_NAME, REJECTS_NAME, write_jsonl
@@ -31,13 +32,15 @@ from pipeline.sources.integrity import LOCK_NAME
 
 
 def run(params: DataStageParams, output: str | Path, strict: bool = False) -> Summary:
-    """Fetch the configured sources under ``output`` (a path or URL); write their indexes."""
+    """Fetch the configured sources under ``output`` (a path or URL); write their indexes.
+    The per-file work (decoding, checking and writing each photo) runs on ``engine.name``."""
+    engine = connect(params.engine.name, params.engine.address)  # before anything is written
     if storage.is_url(output):
-        return _run_to_url(params, str(output), strict)
+        return _run_to_url(params, str(output), strict, engine)
     output = Path(output)
     check_output_folder(output)  # before any work, and before the lock file beside it
     with output_lock(output, "download"):
-        return _run(params, output, strict)
+        return _run(params, output, strict, engine)
 
 
 def check_url_output(params: DataStageParams, url: str) -> None:
@@ -64,7 +67,7 @@ def check_url_output(params: DataStageParams, url: str) -> None:
         )
 
 
-def _run_to_url(params: DataStageParams, url: str, strict: bool) -> Summary:
+def _run_to_url(params: DataStageParams, url: str, strict: bool, engine: Engine) -> Summary:
     check_url_output(params, url)
     commit = [f"{name}/{INDEX_NAME}" for name in params.data.sources]
     commit += [REJECTS_NAME, LOCK_NAME]
@@ -72,19 +75,19 @@ def _run_to_url(params: DataStageParams, url: str, strict: bool) -> Summary:
         storage.pull(url, missing_ok=True)  # the raw folder so far: the rerun is offline
         local.mkdir(parents=True, exist_ok=True)
         atomic_write_text(local / MARKER, "download\n")  # lets a later run replace the prefix
-        summary = _run(params, local, strict)
+        summary = _run(params, local, strict, engine)
     summary.notes.append(f"  copied to {url}")
     return summary
 
 
-def _run(params: DataStageParams, output: Path, strict: bool) -> Summary:
+def _run(params: DataStageParams, output: Path, strict: bool, engine: Engine) -> Summary:
     unknown = [name for name in params.data.sources if name not in SOURCES]
     if unknown:
         raise UserError(
             f"data.sources: unknown source {unknown[0]!r}; available: {', '.join(SOURCES)}"
         )
     output.mkdir(parents=True, exist_ok=True)
-    ctx = FetchContext(params=params, raw_root=output, strict=strict)
+    ctx = FetchContext(params=params, raw_root=output, strict=strict, engine=engine)
     for name in params.data.sources:
         dest = output / name
         dest.mkdir(parents=True, exist_ok=True)

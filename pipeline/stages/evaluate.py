@@ -7,6 +7,12 @@ long side of N (``cv2.INTER_AREA``, never up). The model always runs through
 see the input only; with ``evaluate.oracle`` seed 002's inverse transform gets the pair's
 true tau or EV (synthetic rows only; a row with ``gamma`` None was made with the sRGB curve).
 
+Where it runs: this process decodes the pairs and runs the model (on its GPU where it has
+one); the rest of each pair's work, the baselines and (on the CPU) every method's metrics, is
+``pipeline.evaluation.pairwork.run`` on the engine (``engine.name``): ``evaluate.workers``
+processes of this machine, or Ray tasks on a cluster, results in input order, the same report
+bytes either way. On a GPU the metrics run in this process beside the model.
+
 Outputs (in ``output``): ``metrics/`` (the headline: PSNR and SSIM per method and kind, a file
 per method),
 ``breakdown.json`` (every average), ``per_image.csv``, ``plots/`` (dvc.yaml plots),
@@ -22,12 +28,15 @@ import shutil
 import tempfile
 from collections import Counter, deque
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from exposure_core import shardfmt, storage, upsample
 from exposure_core.console import Summary, track
+from exposure_core.engines import Engine, connect
 from exposure_core.errors import UserError
 from exposure_core.fsutil import (
     atomic_write_json,
@@ -35,18 +44,18 @@ from exposure_core.fsutil import (
     check_output_folder,
     output_lock,
 )
-from exposure_core.metrics.scores import ImageJob
+from exposure_core.metrics import fast
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.learned_metrics import LearnedMetrics
-from exposure_models.metrics_torch import score_stream
-from pipeline.evaluation import grids
+from exposure_models.metrics_torch import on_gpu, score_image, torch_threads
+from pipeline.evaluation import grids, pairwork
 from pipeline.evaluation import results as evalfiles
-from pipeline.evaluation.baselines import BLIND_BASELINES, oracle
 from pipeline.evaluation.methods import EV0_RENDER, IDENTITY, MODEL, NOT_BLIND, ORACLE
+from pipeline.evaluation.pairwork import PairWork, Reference
 from pipeline.evaluation.report import readme
 from pipeline.evaluation.results import Results
 from pipeline.evaluation.scoring import GROUPS, Tally, exposure_group, tau_bucket
-from pipeline.evaluation.testsets import EvalItem, EvalSet, paired_set, test_set
+from pipeline.evaluation.testsets import EvalSet, paired_set, test_set
 from pipeline.params import EvaluateParams, Params
 
 MANAGED = (
@@ -72,20 +81,18 @@ def at_resolution(image: np.ndarray, long_side: int) -> np.ndarray:
     return upsample.resize_area(image, size)
 
 
-def _oracle_output(item: EvalItem, image: np.ndarray) -> np.ndarray | None:
-    m = item.meta
-    if m.get("kind") not in ("overexpose", "ev", "camera"):
-        return None
-    curve = "gamma" if m.get("gamma") is not None else "srgb"
-    return oracle(
-        image, m["kind"], m.get("tau"), m.get("ev"), m.get("gamma"), curve, m.get("camera")
-    )
-
-
 def _caption(meta: dict) -> str:
     if meta.get("tau") is not None:
         return f"tau {meta['tau']:.2f}"
     return f"EV {meta['ev']:+g}" if meta.get("ev") is not None else str(meta.get("source"))
+
+
+@dataclass
+class _Sent:
+    """A pair handed to the engine: its work, and per reference its row and sample grid."""
+
+    work: PairWork
+    rows: list[tuple[dict, grids.Candidate | None]]
 
 
 def _score_set(
@@ -96,74 +103,97 @@ def _score_set(
     learned: LearnedMetrics,
     tally: Tally,
     chooser: grids.SampleChooser | None,
+    engine: Engine,
 ) -> Counter[str]:
-    """Run every method on each pair here; score them in ``evaluate.workers`` processes (on
-    the GPU when the model runs on one), recording the scores in image order. A pair with
-    further references (MSEC) is scored once per reference, the methods run once. Returns
-    the images scored per set name."""
+    """Run the model on each pair here; hand the rest of each pair's work (the baselines and,
+    on the CPU, every method's metrics: ``pairwork.run``) to ``engine`` (``evaluate.workers``
+    processes locally; Ray tasks on a cluster), recording the scores in image order. On a GPU
+    the metrics run here, with the model. A pair with further references (MSEC) is scored once
+    per reference, the methods run once. Returns the images scored per set name."""
     p = params.evaluate
-    waiting: deque[tuple[dict, dict]] = deque()  # (base row, learned metrics) per job sent
+    gpu = on_gpu(enhancer.device)
+    learned_on = learned.lpips is not None or learned.inception is not None
+    shown = tuple(m for m in methods[1:] if m not in (ORACLE, IDENTITY, EV0_RENDER))
+    sent: deque[_Sent] = deque()
 
-    def jobs() -> Iterator[ImageJob]:
+    def works() -> Iterator[PairWork]:
         for item in track(eval_set.items, f"evaluate {eval_set.name}"):
             inp = at_resolution(item.input, p.resolution)
-            target = at_resolution(item.target, p.resolution)
-            outputs: dict[str, np.ndarray | None] = {MODEL: enhancer.correct(inp)}
-            for name in methods[1:]:
-                if name == EV0_RENDER:
-                    continue
-                outputs[name] = (
-                    _oracle_output(item, inp) if name == ORACLE else BLIND_BASELINES[name](inp)
-                )
-            ev0 = None if item.ev0 is None else at_resolution(item.ev0, p.resolution)
-            targets = {eval_set.name: target}
+            model = enhancer.correct(inp)
+            targets = {eval_set.name: at_resolution(item.target, p.resolution)}
             targets |= {s: at_resolution(t, p.resolution) for s, t in item.references.items()}
-            for set_name, reference in targets.items():
-                if EV0_RENDER in methods:  # none against the EV 0 render itself
-                    outputs[EV0_RENDER] = None if set_name.endswith(":ev0") else ev0
-                yield from one_reference(item, set_name, inp, reference, outputs)
-
-    def one_reference(
-        item: EvalItem,
-        set_name: str,
-        inp: np.ndarray,
-        target: np.ndarray,
-        outputs: dict[str, np.ndarray | None],
-    ) -> Iterator[ImageJob]:
-        m = item.meta
-        group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
-        base = {
-            "set": set_name,
-            "id": item.id,
-            "scene": m.get("scene"),
-            "source": m.get("source"),
-            "kind": m["kind"],
-            "group": group,
-            "tau": m.get("tau"),
-            "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
-            "ev": m.get("ev"),
-            "width": inp.shape[1],
-            "height": inp.shape[0],
-        }
-        waiting.append((base, learned.per_image(set_name, target, outputs)))
-        if chooser is not None and set_name == eval_set.name:
-            tally.add_luma(inp, outputs[MODEL], target)  # type: ignore[arg-type]
-            if chooser.wants(group):
-                shown = {
-                    k: v
-                    for k, v in outputs.items()
-                    if k not in (ORACLE, IDENTITY, EV0_RENDER) and v is not None
+            m = item.meta
+            references: list[Reference] = []
+            rows: list[tuple[dict, grids.Candidate | None]] = []
+            for set_name, target in targets.items():
+                group = exposure_group(m["kind"], m.get("ev"), np.array_equal(inp, target))
+                base = {
+                    "set": set_name,
+                    "id": item.id,
+                    "scene": m.get("scene"),
+                    "source": m.get("source"),
+                    "kind": m["kind"],
+                    "group": group,
+                    "tau": m.get("tau"),
+                    "tau_bucket": tau_bucket(m.get("tau"), p.tau_buckets),
+                    "ev": m.get("ev"),
+                    "width": inp.shape[1],
+                    "height": inp.shape[0],
                 }
-                images = {"input": inp, "target": target, **shown}
-                chooser.offer(group, item.id, str(m.get("scene")), _caption(m), images)
-        yield tally.job(base, target, outputs)
+                candidate = None
+                if chooser is not None and set_name == eval_set.name:
+                    tally.add_luma(inp, model, target)
+                    images = {"input": inp, "target": target, MODEL: model}
+                    scene = str(m.get("scene"))
+                    candidate = chooser.offer(group, item.id, scene, _caption(m), images)
+                references.append(Reference(set_name, target, group == "native", tally.next_seed()))
+                rows.append((base, candidate))
+            ev0 = None if item.ev0 is None else at_resolution(item.ev0, p.resolution)
+            work = PairWork(
+                item.id, inp, model, tuple(methods), dict(m), ev0, tuple(references),
+                score=not gpu, keep_outputs=learned_on,
+                panels=shown if any(c is not None for _, c in rows) else (),
+            )  # fmt: skip
+            sent.append(_Sent(work, rows))
+            yield work
 
     counts = Counter({name: 0 for name in (eval_set.name, *eval_set.derived)})
-    for scores in score_stream(jobs(), enhancer.device, p.workers):
-        base, extra = waiting.popleft()
-        tally.record(base, methods, scores, extra)
-        counts[base["set"]] += 1
+    done = engine.map_ordered(
+        pairwork.run, works(), p.workers, ahead=2, describe=lambda w: f"{eval_set.name} {w.id}"
+    )
+    with _threads_beside(engine, p.workers):
+        for result in done:
+            one = sent.popleft()
+            work = one.work
+            for n, (reference, (base, candidate)) in enumerate(
+                zip(work.references, one.rows, strict=True)
+            ):
+                if candidate is not None:
+                    candidate.panels |= result.panels
+                extra: dict = {}
+                if result.baselines is not None:
+                    outputs = pairwork.reference_outputs(work, result.baselines, reference)
+                    extra = learned.per_image(reference.set_name, reference.image, outputs)
+                if work.score:
+                    scores = result.scores[n]
+                else:
+                    job = pairwork.reference_job(work, result.baselines or {}, reference)
+                    scores = score_image(job, enhancer.device)
+                tally.record(base, methods, scores, extra)
+                counts[base["set"]] += 1
     return counts
+
+
+@contextmanager
+def _threads_beside(engine: Engine, workers: int) -> Iterator[None]:
+    """While a pool of ``workers`` processes of this machine scores, this process (the model's
+    forward pass) keeps only the cores they leave, for torch and OpenCV alike."""
+    if engine.name != "local" or workers <= 1:
+        yield
+        return
+    cores = fast.cores_left(workers)
+    with torch_threads(cores), fast.opencv_threads(cores):
+        yield
 
 
 def _publish(staging: Path, output: Path) -> None:
@@ -225,11 +255,13 @@ def run(
     """
     local = storage.mirror_path(str(output)) if storage.is_url(output) else Path(output)
     check_output_folder(local)  # before any work, and before the lock file beside it
+    engine = connect(params.engine.name, params.engine.address)  # before anything is written
     with output_lock(local, "evaluate"):
         test_shards = shardfmt.local_shards(shards, ("test",))
         folders = [_paired_folder(f) for f in paired or []]
+        model_file = storage.fetch_file(model)
         summary = _run(
-            params, test_shards, storage.fetch_file(model), local, folders, verify, allow_missing
+            params, test_shards, model_file, local, folders, verify, allow_missing, engine
         )
         if storage.is_url(output):
             storage.publish(local, str(output), remove_stale=False)
@@ -255,6 +287,7 @@ def _run(
     paired: list[Path] | None,
     verify: bool,
     allow_missing: bool,
+    engine: Engine,
 ) -> Summary:
     p = params.evaluate
     methods = scored_methods(p)
@@ -284,6 +317,7 @@ def _run(
             learned,
             tally,
             chooser if eval_set.name == "test" else None,
+            engine,
         )
         results.n_images |= counts
         scored = counts[eval_set.name]

@@ -17,17 +17,18 @@ from pathlib import Path
 
 from exposure_core import imageio, storage
 from exposure_core.console import Summary, track
-from exposure_core.discover import discover, skipped_entries
+from exposure_core.discover import discover, discover_all
 from exposure_core.engines import Engine, connect
 from exposure_core.errors import StrictError
 from exposure_core.exposure_stats import Assessment, analysis_sample, assess, judge
-from exposure_core.fsutil import StagedDir, fingerprint, relpath
+from exposure_core.fsutil import StagedDir, atomic_open, fingerprint, relpath
 from exposure_core.manifest import (
     MANIFEST_NAME,
     REJECTS_NAME,
     FilterRow,
     Reject,
     SourceItem,
+    to_json,
     write_jsonl,
 )
 from pipeline.params import DataStageParams, FilterParams, IoParams, to_dict
@@ -55,7 +56,25 @@ class _Job:
     filter: FilterParams
 
 
-def _score(job: _Job) -> FilterRow | Reject:
+@dataclasses.dataclass(frozen=True)
+class _Scored:
+    """One item's manifest line (serialised where the photo was scored, so the process
+    writing the manifest only appends it) and what the summary counts of it."""
+
+    line: str
+    kind: str
+    keep: bool
+
+
+def _score(job: _Job) -> _Scored | Reject:
+    """``_row`` of one item, as its manifest line (a module-level function: engines run it)."""
+    row = _row(job)
+    if isinstance(row, Reject):
+        return row
+    return _Scored(to_json(row) + "\n", row.kind, row.keep)
+
+
+def _row(job: _Job) -> FilterRow | Reject:
     item = job.item
     path = job.root / item.path
     shown = relpath(path, job.output)
@@ -147,12 +166,13 @@ def _run(
     params: DataStageParams, input_dir: Path, output: Path, strict: bool, engine: Engine
 ) -> Summary:
     summary = Summary("filter", unit="photos", rate_key="scored")
-    found = discover(input_dir)
+    found, skipped = discover_all(input_dir)
     key = fingerprint({"filter": to_dict(params.filter), "input": str(input_dir.resolve())})
     staged = StagedDir(output, key, "filter", [input_dir])
-    jobs = [_Job(item, root, output.resolve(), params.io, params.filter) for item, root in found]
-    rows: list[FilterRow] = []
-    rejects = [Reject(str(p), why, "filter") for p, why in skipped_entries(input_dir)]
+    output_abs = output.resolve()
+    jobs = [_Job(item, root, output_abs, params.io, params.filter) for item, root in found]
+    rows: list[str] = []
+    rejects = [Reject(str(p), why, "filter") for p, why in skipped]
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     if rejects:
@@ -165,7 +185,7 @@ def _run(
             rejects.append(result)
             summary.add("unusable")
             continue
-        rows.append(result)
+        rows.append(result.line)
         if result.kind == "native":
             summary.add("native pairs")
         else:
@@ -173,7 +193,8 @@ def _run(
             summary.add("kept" if result.keep else "dropped")
     try:
         write_jsonl(staged.path / REJECTS_NAME, rejects)
-        write_jsonl(staged.path / MANIFEST_NAME, rows)
+        with atomic_open(staged.path / MANIFEST_NAME, "w") as manifest:
+            manifest.writelines(rows)
     except OSError as exc:
         raise staged.write_error(exc) from exc
     staged.commit()

@@ -43,10 +43,19 @@ from exposure_core.manifest import (
     PairRow,
     Reject,
     read_jsonl,
+    read_lines,
+    row_from_line,
     slug,
 )
 from exposure_core.manifest import to_json as row_json
-from exposure_core.shardwrite import Sample, plan_shards, stored_target, write_tar
+from exposure_core.shardwrite import (
+    Members,
+    Sample,
+    members_bytes,
+    plan_shards,
+    stored_target,
+    write_members,
+)
 from exposure_core.splits import SplitError, assign_splits, check_fractions
 from pipeline.params import DataStageParams, to_dict
 
@@ -78,6 +87,21 @@ def probe_file(job: tuple[Path, int]) -> imageio.ImageInfo | str:
         return f"file unusable: {exc.reason}"
 
 
+class _Paths:
+    """``root / name`` for the names a manifest gives, each joined once (a photo's target is
+    named by every one of its rows), so the same ``Path`` object comes back each time."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.done: dict[str, Path] = {}
+
+    def __call__(self, name: str) -> Path:
+        path = self.done.get(name)
+        if path is None:
+            path = self.done[name] = self.root / name
+        return path
+
+
 class _Probes:
     """Header probes of files, each done once; an unusable file gives its reason."""
 
@@ -90,22 +114,14 @@ class _Probes:
             self.done[path] = probe_file((path, self.max_pixels))
         return self.done[path]
 
-    def ahead(self, paths: list[Path], engine: Engine) -> None:
-        """Probe ``paths`` now on ``engine`` (a cluster reads the headers in parallel)."""
-        jobs = [(path, self.max_pixels) for path in dict.fromkeys(paths) if path not in self.done]
-        done = engine.map_ordered(probe_file, jobs, 1, describe=_first_path)
-        for (path, _), info in zip(jobs, track(done, "shard: probe files", total=len(jobs)),
-                                   strict=True):  # fmt: skip
-            self.done[path] = info
 
-
-def _row_problem(row: PairRow, root: Path, probe: _Probes) -> str | None:
+def _row_problem(row: PairRow, path: _Paths, probe: _Probes) -> str | None:
     """The reason a row cannot become a pair of its photo's sample, or None."""
     if row.kind not in KINDS:
         return f"unknown kind {row.kind!r} (expected one of {sorted(KINDS)})"
     if not row.id or any(c in row.id for c in "./\\ \t\n"):
         return f"id {row.id!r} is not a valid sample key (no dots, slashes or spaces)"
-    target = probe(root / row.target)
+    target = probe(path(row.target))
     if isinstance(target, str):
         return f"target {target}"
     if row.recipe and row.kind != "native":
@@ -114,7 +130,7 @@ def _row_problem(row: PairRow, root: Path, probe: _Probes) -> str | None:
         return reason  # a stored camera render keeps its recipe's numbers (the oracle reads them)
     if row.input is None:
         return "no input file and no recipe"
-    info = probe(root / row.input)
+    info = probe(path(row.input))
     if isinstance(info, str):
         return f"input {info}"
     if (info.width, info.height) != (target.width, target.height):
@@ -133,34 +149,81 @@ def _photo_key(rows: list[PairRow]) -> str:
     return slug(f"{rows[0].source}-{Path(rows[0].target).stem}")
 
 
+Checked = tuple[PairRow, str | None, tuple[int, int] | None]  # row, problem, target size
+
+
+def check_row(row: PairRow, path: _Paths, probe: _Probes) -> Checked:
+    """A row, the reason it cannot become a pair of its photo's sample (None: it can), and the
+    size of its target (when it can)."""
+    problem = _row_problem(row, path, probe)
+    if problem is not None:
+        return row, problem, None
+    info = probe(path(row.target))
+    assert not isinstance(info, str)
+    return row, None, (info.width, info.height)
+
+
+ROWS_PER_JOB = 512  # manifest lines handed out together to be parsed and checked
+
+
+def check_lines(job: tuple[str, int, list[str], Path, int]) -> list[Checked]:
+    """``check_row`` on each row of a stretch of the manifest ``(manifest, number of the first
+    line, lines, folder of the paths, max_pixels)``, parsed here (a module-level function:
+    engines run it where the files are; a file named on several lines is read once)."""
+    where, first, lines, root, max_pixels = job
+    path, probe = _Paths(root), _Probes(max_pixels)
+    rows = (row_from_line(PairRow, line, f"{where}:{first + n}") for n, line in enumerate(lines))
+    return [check_row(row, path, probe) for row in rows if row is not None]
+
+
+def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> list[Checked]:
+    """Every row of the pairs manifest, checked (``check_lines``: parsed and each file's
+    header read on ``engine``, stretch by stretch; this process only cuts the text)."""
+    lines = read_lines(manifest)
+    stretches = range(0, len(lines), ROWS_PER_JOB)
+    jobs = [
+        (str(manifest), n + 1, lines[n : n + ROWS_PER_JOB], manifest.parent, max_pixels)
+        for n in stretches
+    ]
+    done = engine.map_ordered(check_lines, jobs, 1, describe=lambda job: f"{job[0]}:{job[1]}")
+    rows = (checked for stretch in done for checked in stretch)
+    total = sum(1 for line in lines if line.strip())
+    return list(track(rows, "shard: check pairs", total=total))
+
+
 def validate(
     rows: list[PairRow],
     root: Path,
     scene_split: dict[str, str],
     max_pixels: int,
-    engine: Engine = LOCAL,
 ) -> tuple[list[Sample], list[Reject]]:
-    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes.
+    """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes."""
+    path, probe = _Paths(root), _Probes(max_pixels)
+    return group_samples([check_row(row, path, probe) for row in rows], root, scene_split)
 
-    On a cluster engine every file's header is read first, in parallel; locally each is read
-    when a row needs it (the same verdicts)."""
+
+def group_samples(
+    checked: list[Checked], root: Path, scene_split: dict[str, str]
+) -> tuple[list[Sample], list[Reject]]:
+    """Group checked rows by target into photo samples (in manifest order); rejects: rows with
+    a problem, a duplicate id, a target shared by two scenes."""
     rejects: list[Reject] = []
-    probe = _Probes(max_pixels)
-    if engine.name != "local":
-        probe.ahead([root / f for r in rows for f in (r.target, r.input) if f], engine)
+    path = _Paths(root)
     seen: set[str] = set()
     groups: dict[Path, list[PairRow]] = {}
-    for row in track(rows, "shard: check pairs", total=len(rows)):
-        reason = f"duplicate id {row.id!r}" if row.id in seen else None
-        reason = reason or _row_problem(row, root, probe)
-        if reason is None and groups.get(root / row.target, [row])[0].scene != row.scene:
+    sizes: dict[Path, tuple[int, int]] = {}
+    for row, problem, size in checked:
+        reason = f"duplicate id {row.id!r}" if row.id in seen else problem
+        target = path(row.target)
+        if reason is None and groups.get(target, [row])[0].scene != row.scene:
             reason = f"target {row.target} is shared by two scenes"
-        if reason is not None:
-            files = [str(root / f) for f in (row.input, row.target) if f]
-            rejects.append(Reject(files[0], reason, "shard", {"id": row.id, "files": files}))
+        if reason is not None or size is None:
+            files = [str(path(f)) for f in (row.input, row.target) if f]
+            rejects.append(Reject(files[0], str(reason), "shard", {"id": row.id, "files": files}))
             continue
         seen.add(row.id)
-        groups.setdefault(root / row.target, []).append(row)
+        groups.setdefault(target, []).append(row)
+        sizes.setdefault(target, size)
     samples: list[Sample] = []
     keys: Counter[str] = Counter()
     for target, group in groups.items():
@@ -169,18 +232,16 @@ def validate(
         if keys[key] > 1:
             key = f"{key}-{keys[key]}"
         first = group[0]
-        info = probe(target)
-        assert not isinstance(info, str)
+        width, height = sizes[target]
         sample = Sample(
             key, first.scene, first.source, scene_split[first.scene],
-            "hash" if first.split is None else "official", target, info.width, info.height,
+            "hash" if first.split is None else "official", target, width, height,
         )  # fmt: skip
         for row in group:
             variant = _variant(row)
             if not (row.recipe and row.kind != "native"):
                 assert row.input is not None
-                path = root / row.input
-                variant = dataclasses.replace(variant, input=sample.add_input(path))
+                variant = dataclasses.replace(variant, input=sample.add_input(path(row.input)))
             sample.variants.append(variant)
         samples.append(sample)
     return samples, rejects
@@ -256,9 +317,9 @@ def _run(
     fractions = check_fractions(to_dict(p.split))
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
     summary = Summary("shard", unit="samples", rate_key="samples")
-    rows = list(read_jsonl(manifest, PairRow))
-    scene_split = assign_splits([(r.scene, r.split) for r in rows], fractions)
-    samples, rejects = validate(rows, manifest.parent, scene_split, params.io.max_pixels, engine)
+    checked = read_checked(manifest, params.io.max_pixels, engine)
+    scene_split = assign_splits([(c[0].scene, c[0].split) for c in checked], fractions)
+    samples, rejects = group_samples(checked, manifest.parent, scene_split)
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     check_not_empty(samples, fractions, len(scene_split))
@@ -292,23 +353,34 @@ def _run(
 TARGETS_DIR = ".targets"  # re-encoded targets, in the staging folder until the tars are written
 
 
-def _store_target(job: tuple[Path, Path, str]) -> Path:
-    """``stored_target`` of one sample (a module-level function: engines pickle it)."""
-    return stored_target(*job)
+def _store_target(job: tuple[Sample, Path]) -> tuple[int, Members]:
+    """``stored_target`` of one sample ``(sample, folder)``; the sample's tar members then
+    (``Sample.members``, files as text) and the bytes they add to a tar, worked out here
+    rather than by the process planning the tars (a module-level function: engines run it)."""
+    sample, folder = job
+    target = stored_target(sample.target, folder, sample.key)
+    members = dataclasses.replace(sample, target=target).members()
+    shipped: Members = [(n, c if isinstance(c, bytes) else str(c)) for n, c in members]
+    return members_bytes(members), shipped
 
 
-def _write_shard(job: tuple[Path, str, list[Sample]]) -> dict[str, Any]:
-    """Write one tar (each tar depends on its own samples only); its entry of index.json."""
-    path, split, chunk = job
-    write_tar(path, chunk)
+def _write_shard(job: tuple[Path, str, int, list[Members]]) -> dict[str, Any]:
+    """Write one tar of the samples' members ``(path, split, pairs, members)`` (each tar
+    depends on its own samples only); its entry of index.json."""
+    path, split, pairs, members = job
+    write_members(path, members)
     return {
         "name": path.name,
         "split": split,
-        "samples": len(chunk),
-        "pairs": sum(x.pairs for x in chunk),
+        "samples": len(members),
+        "pairs": pairs,
         "bytes": path.stat().st_size,
         "sha256": sha256_file(path),
     }
+
+
+def _sample_target(job: tuple[Sample, Path]) -> str:
+    return str(job[0].target)
 
 
 def _first_path(job: tuple[Any, ...]) -> str:
@@ -328,20 +400,24 @@ def _write(
     p = params.shard
     folder = staged.path / TARGETS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(s.target, folder, s.key) for s in samples]
+    jobs = [(s, folder) for s in samples]
     # one worker locally (this process); the cluster's CPUs on the ray engine
-    targets = engine.map_ordered(_store_target, jobs, 1, describe=_first_path)
-    samples = [
-        dataclasses.replace(s, target=target)
-        for s, target in zip(
-            samples, track(targets, "shard: encode targets", total=len(samples)), strict=True
+    stored = engine.map_ordered(_store_target, jobs, 1, describe=_sample_target)
+    members: dict[str, tuple[int, Members]] = {
+        sample.key: done
+        for sample, done in zip(
+            samples, track(stored, "shard: encode targets", total=len(samples)), strict=True
         )
-    ]
+    }
     plan = []
     for split in SPLITS:
-        chunks = plan_shards([s for s in samples if s.split == split], p.max_samples, p.max_bytes)
+        mine = [s for s in samples if s.split == split]
+        chunks = plan_shards(mine, p.max_samples, p.max_bytes, [members[s.key][0] for s in mine])
         plan += [(f"{split}-{n:06d}.tar", split, chunk) for n, chunk in enumerate(chunks)]
-    jobs = [(staged.path / name, split, chunk) for name, split, chunk in plan]
+    jobs = [
+        (staged.path / name, split, sum(x.pairs for x in chunk), [members[x.key][1] for x in chunk])
+        for name, split, chunk in plan
+    ]
     written = engine.map_ordered(_write_shard, jobs, 1, describe=_first_path)
     shards = list(track(written, "shard: write tars", total=len(plan)))
     shutil.rmtree(folder)

@@ -17,6 +17,7 @@ killed run resumes there and ``<output>`` is replaced only when everything is wr
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from exposure_core.fsutil import (
     StagedDir,
     atomic_open,
     fingerprint,
+    real_paths,
     relpath,
     sha256_file,
 )
@@ -78,8 +80,6 @@ class _Entry:
 class _Job:
     entry: _Entry
     key: str  # photo key: the folder name under <output> and the prefix of every id
-    taus: tuple[float, ...]
-    cameras: tuple[camera.CameraRecipe, ...]
     staging: Path
     synth: SynthesizeParams
     io: IoParams
@@ -99,20 +99,22 @@ def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
     manifest = input_path / MANIFEST_NAME if input_path.is_dir() else input_path
     if manifest.is_file():
         root = manifest.parent
+        rows = [r for r in read_jsonl(manifest, FilterRow) if r.keep]
+        names = [name for r in rows for name in (r.path, r.target) if name]
+        real = iter(real_paths(os.path.join(root, name) for name in names))
         entries = [
             _Entry(
                 r.source,
                 r.scene,
                 r.split,
-                (root / r.path).resolve(),
+                Path(next(real)),
                 r.kind,
-                (root / r.target).resolve() if r.target else None,
+                Path(next(real)) if r.target else None,
                 r.ev,
                 r.width,
                 r.height,
             )
-            for r in read_jsonl(manifest, FilterRow)
-            if r.keep
+            for r in rows
         ]
         return entries, sha256_file(manifest)
     if not input_path.is_dir():
@@ -156,9 +158,12 @@ def photo_keys(entries: list[_Entry]) -> list[str]:
 
 @dataclass(frozen=True)
 class _Done:
-    """One photo's outcome: its manifest rows, or why it was left out; and whether it had alpha."""
+    """One photo's outcome: its manifest lines (``pairs`` rows, serialised where the photo was
+    worked on, so the process writing the manifest only appends them), or why it was left
+    out; and whether it had alpha."""
 
-    rows: list[PairRow]
+    lines: str
+    pairs: int
     reject: Reject | None = None
     alpha: bool = False
 
@@ -174,7 +179,8 @@ def synthesize_photo(job: _Job) -> _Done:
     entry, s = job.entry, job.synth
     folder = job.staging / job.key
     target_name = f"target.{s.format}"
-    variants = variant_specs(job.synth, job.taus, job.cameras)
+    taus = draw_taus(s.seed, job.key, parse_tau(s.tau), s.tau_samples)
+    variants = variant_specs(s, taus, draw_cameras(s, job.key))
     raw = imageio.is_raw(entry.path)
     files: list[Spec] = [(target_name, "target", None, None, None)]
     files += [v for v in variants if v[0] != target_name]
@@ -202,9 +208,10 @@ def synthesize_photo(job: _Job) -> _Done:
             done = imageio.probe(folder / target_name)
             width, height = done.width, done.height
     except ConfigError as exc:  # a RAW exposure shift outside LibRaw's range
-        return _Done([], Reject(str(entry.path), str(exc), "synthesize"))
+        return _Done("", 0, Reject(str(entry.path), str(exc), "synthesize"))
     except (imageio.ImageError, OSError) as exc:
-        return _Done([], Reject(str(entry.path), getattr(exc, "reason", str(exc)), "synthesize"))
+        reason = getattr(exc, "reason", str(exc))
+        return _Done("", 0, Reject(str(entry.path), reason, "synthesize"))
     for name, kind, tau, ev, cam in todo:
         if kind == "target":
             out = clean
@@ -241,7 +248,8 @@ def synthesize_photo(job: _Job) -> _Done:
                 colour_space=space,
             )
         )
-    return _Done(rows, alpha=imageio.has_alpha(info))
+    lines = "".join(to_json(row) + "\n" for row in rows)
+    return _Done(lines, len(rows), alpha=imageio.has_alpha(info))
 
 
 def _describe(job: _Job) -> str:
@@ -271,11 +279,9 @@ def native_row(entry: _Entry, output: Path) -> PairRow:
 def _jobs(
     clean: list[_Entry], keys: list[str], params: DataStageParams, staging: Path, output: Path
 ) -> Iterator[_Job]:
-    tau = parse_tau(params.synthesize.tau)
+    parse_tau(params.synthesize.tau)  # a bad range stops the stage here, not in every task
     for entry, key in zip(clean, keys, strict=True):
-        taus = draw_taus(params.synthesize.seed, key, tau, params.synthesize.tau_samples)
-        cams = draw_cameras(params.synthesize, key)
-        yield _Job(entry, key, taus, cams, staging, params.synthesize, params.io, output)
+        yield _Job(entry, key, staging, params.synthesize, params.io, output)
 
 
 def run(
@@ -377,9 +383,8 @@ def _write(
             if done.alpha:
                 alpha.append(str(entry.path))
             summary.add("photos")
-            for row in done.rows:
-                manifest.write(to_json(row) + "\n")
-            summary.add("pairs", len(done.rows))
+            manifest.write(done.lines)
+            summary.add("pairs", done.pairs)
         for entry in native:
             row = native_row(entry, output_abs)
             if row.id in seen_ids:
