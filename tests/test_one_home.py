@@ -48,6 +48,8 @@ WALK_ALLOWED = {
     # every file of a URL's local mirror (not photos): stale ones removed, finished ones uploaded
     ("exposure_core/storage.py", "pull"),
     ("exposure_core/storage.py", "publish"),
+    # the files of a mirror before `prep enhance --in-place`, to find the ones it rewrote
+    ("exposure_core/storage.py", "snapshot"),
 }
 WALK_CALLS = {"walk", "scandir", "listdir", "rglob", "glob", "iterdir"}
 RENAME_CALLS = {"replace", "rename"}
