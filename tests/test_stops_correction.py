@@ -212,3 +212,25 @@ def test_model_stops_is_the_re_exposure_alone_at_full_size(tmp_path: Path, demo_
     fine = imageio.read_codes(tmp_path / "fine.png").array
     kept = np.array_equal(imageio.read_codes(tmp_path / "out/fine.png").array, fine)
     assert kept == (abs(stops_correction.estimate_stops(imageio.Codes(fine))) < 0.2)
+
+
+def test_prep_evaluate_scores_model_stops_as_the_stops_baseline(tmp_path: Path, shards) -> None:
+    """Always correcting, ``--model stops`` through the enhancer path scores what the opt-in
+    ``stops`` baseline scores on every test pair (both: the curve on the full-size image)."""
+    import csv
+
+    from pipeline.params import EnhanceParams, EvaluateParams
+    from pipeline.stages import evaluate as evaluate_stage
+
+    params = Params(
+        evaluate=EvaluateParams(baselines=["identity", "stops"], samples=0, workers=0),
+        enhance=EnhanceParams(leave_well_exposed=False, device="cpu"),
+    )
+    evaluate_stage.run(params, shards, Path("stops"), tmp_path / "rep")
+    with open(tmp_path / "rep" / "per_image.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    psnr_of = {(r["id"], r["method"]): float(r["psnr"]) for r in rows if r["set"] == "test"}
+    ids = {i for i, _ in psnr_of}
+    assert len(ids) >= 4
+    for i in ids:
+        assert psnr_of[(i, "model")] == pytest.approx(psnr_of[(i, "stops")], abs=0.05), i
