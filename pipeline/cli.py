@@ -357,7 +357,7 @@ def evaluate(
         str, typer.Option(help="shard folder (its test split is scored), path or URL")
     ] = "data/shards",
     model: Annotated[
-        str, typer.Option(help="trained generator (path or URL)")
+        str, typer.Option(help="trained generator (path or URL), or stops | real | synthetic")
     ] = "models/generator.pt",
     output: Annotated[str, typer.Option(help="report folder (path or URL)")] = "reports",
     paired: Annotated[

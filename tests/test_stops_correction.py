@@ -234,3 +234,18 @@ def test_prep_evaluate_scores_model_stops_as_the_stops_baseline(tmp_path: Path, 
     assert len(ids) >= 4
     for i in ids:
         assert psnr_of[(i, "model")] == pytest.approx(psnr_of[(i, "stops")], abs=0.05), i
+
+
+def test_prep_evaluate_takes_a_shipped_models_name(tmp_path: Path, shards) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    params = tmp_path / "params.yaml"
+    params.write_text("evaluate: {baselines: [identity], samples: 0, workers: 0}\n")
+    for name in ("synthetic", "stops"):
+        result = CliRunner().invoke(app, ["evaluate", "--shards", str(shards), "--model", name,
+                                          "--output", str(tmp_path / name),
+                                          "--params", str(params)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name / "metrics" / "model.json").is_file()

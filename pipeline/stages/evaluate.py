@@ -48,6 +48,7 @@ from exposure_core.metrics import fast
 from exposure_models.inference.enhancer import Enhancer
 from exposure_models.learned_metrics import LearnedMetrics
 from exposure_models.metrics_torch import on_gpu, score_image, torch_threads
+from exposure_models.pretrained import resolve_model
 from pipeline.evaluation import grids, pairwork
 from pipeline.evaluation import results as evalfiles
 from pipeline.evaluation.methods import EV0_RENDER, IDENTITY, MODEL, NOT_BLIND, ORACLE
@@ -259,7 +260,7 @@ def run(
     with output_lock(local, "evaluate"):
         test_shards = shardfmt.local_shards(shards, ("test",))
         folders = [_paired_folder(f) for f in paired or []]
-        model_file = storage.fetch_file(model)
+        model_file = resolve_model(storage.fetch_file(model))  # a shipped model's name too
         summary = _run(
             params, test_shards, model_file, local, folders, verify, allow_missing, engine
         )
