@@ -249,3 +249,17 @@ def test_prep_evaluate_takes_a_shipped_models_name(tmp_path: Path, shards) -> No
                                           "--params", str(params)])  # fmt: skip
         assert result.exit_code == 0, result.output
         assert (tmp_path / name / "metrics" / "model.json").is_file()
+
+
+def test_the_enhancer_reads_each_photos_estimate_once(monkeypatch, demo_photos) -> None:
+    photo = codes_of(demo_photos["rocket"])
+    calls = []
+    estimate = stops_correction.estimate_stops
+    monkeypatch.setattr(
+        stops_correction, "estimate_stops", lambda c: calls.append(c) or estimate(c)
+    )
+    enhancer = Enhancer.load(Path("stops"), EnhanceSettings(leave_well_exposed=False))
+    out = enhancer.correct_codes(photo)
+    assert len(calls) == 1 and np.array_equal(
+        out.array, stops_correction.correct_codes(photo)[0].array
+    )

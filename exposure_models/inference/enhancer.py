@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,9 @@ class Enhancer:
     thresholds: FilterThresholds | None = None  # the filter's, when well-exposed photos are kept
     left_alone: int = 0  # photos returned unchanged so far (the gate said well exposed)
     pre_exposure: str = "none"  # "stops": inputs re-exposed by their estimate first
+    # the stops estimates of the photos in flight (a batch), read once per photo: keyed by the
+    # codes object, which the entry holds so that its id stays its own
+    _estimates: dict[int, tuple[imageio.Codes, float]] = field(default_factory=dict, repr=False)
 
     @property
     def encoding(self) -> Encoding:
@@ -134,7 +137,19 @@ class Enhancer:
         """
         if self.pre_exposure != "stops":
             return low
-        return stops_correction.correct_float(low, stops_correction.estimate_stops(codes))
+        return stops_correction.correct_float(low, self.stops_of(codes))
+
+    def stops_of(self, codes: imageio.Codes) -> float:
+        """The photo's estimated error in stops (``stops_correction.estimate_stops``), read
+        once for the network's input and the full-size curve."""
+        held = self._estimates.get(id(codes))
+        if held is not None and held[0] is codes:
+            return held[1]
+        if len(self._estimates) >= 2 * self.params.batch_size:
+            self._estimates.clear()
+        stops = stops_correction.estimate_stops(codes)
+        self._estimates[id(codes)] = (codes, stops)
+        return stops
 
     def predict(self, photos: list[tuple[imageio.Codes, np.ndarray]]) -> list[np.ndarray]:
         """The network's outputs for same-size photos given as (codes, working image)."""
@@ -179,7 +194,7 @@ class Enhancer:
         """Full-resolution corrected strips ``(top, bottom, float32 rows)``, gate not asked."""
         p = self.params
         if self.model is None:  # the re-exposure alone: its curve on the full-size codes
-            stops = stops_correction.estimate_stops(codes)
+            stops = self.stops_of(codes)
             curve = stops_correction.correction_curve(stops, codes.bits)
             return unchanged_strips(imageio.apply_curve(codes, curve), p.strip_rows)
         return upsample.transfer_strips(
