@@ -19,6 +19,7 @@ import yaml
 
 from exposure_core.fsutil import unshare
 from exposure_models.training.loop import open_live
+from pipeline.params.build import deep_merge
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -50,15 +51,6 @@ def page_sessions() -> list[tuple[str, list[str]]]:
     return sessions
 
 
-def _merge(base: dict, update: dict) -> dict:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def _project(root: Path) -> Path:
     project = root / "project"
     project.mkdir()
@@ -67,7 +59,7 @@ def _project(root: Path) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pt"))  # fmt: skip
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, project / name)
-    params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from exposure_core.fsutil import MARKER
+from pipeline.params.build import deep_merge
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -26,15 +27,6 @@ TINY = {
               "generator": {"depth": 6, "width": 4}, "discriminator": {"width": 4}},
     "evaluate": {"samples": 1},
 }  # fmt: skip
-
-
-def _merge(base: dict, update: dict) -> dict:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -51,7 +43,7 @@ def test_dvc_repro_runs_every_stage(tmp_path: Path) -> None:
     for name in ("exposure_core", "exposure_models", "pipeline"):
         shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", project)
-    params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert dvc(project, "init", "--no-scm", "-q").returncode == 0
 
