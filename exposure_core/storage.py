@@ -13,8 +13,9 @@ mirror, with the usual staged folder, then ``publish`` uploads it.
 Writes are atomic per object: on S3 (and the other object stores) each object is one PUT (a
 multipart upload for large files, which becomes visible only when completed), so a reader
 sees the old object or the new one, never a part; on a protocol without that guarantee a
-file goes to ``.<name>.<pid>.tmp`` first and is renamed. A published folder's commit files
-(``index.json``, ``manifest.jsonl``) go up last, after every object they name, and stale
+file goes to ``.<name>.<pid>.tmp`` first and is renamed. A published folder's marker goes up
+first (a prefix left half written by a lost connection stays one a rerun may replace), its
+commit files (``index.json``, ``manifest.jsonl``) last, after every object they name, and stale
 objects of a previous run are removed after them.
 
 ``write_back`` replaces the objects whose mirrored files a run rewrote in place (``prep
@@ -404,10 +405,11 @@ def check_remote_output(url: str, flag: str = "--output") -> None:
 def publish(local: Path, url: str, commit: Iterable[str] = (), remove_stale: bool = True) -> int:
     """Upload the finished folder ``local`` to ``url``; returns the objects written.
 
-    Every file goes up as one atomic object; the files named in ``commit`` (relative paths:
-    the index or manifest a reader starts from) go last, then objects under ``url`` that the
-    new folder lacks are removed (with ``remove_stale``). The mirror's files are stamped with
-    the objects' times, so a later ``pull`` of ``url`` fetches nothing.
+    Every file goes up as one atomic object: the folder's ``MARKER`` first (so that a prefix
+    left half written by a dropped connection is one a rerun may replace), the files named in
+    ``commit`` (relative paths: the index or manifest a reader starts from) last, then objects
+    under ``url`` that the new folder lacks are removed (with ``remove_stale``). The mirror's
+    files are stamped with the objects' times, so a later ``pull`` of ``url`` fetches nothing.
     """
     fs, path = filesystem(url)
     base = path.rstrip("/")
@@ -417,8 +419,11 @@ def publish(local: Path, url: str, commit: Iterable[str] = (), remove_stale: boo
         if p.is_file() and not is_temp_name(p.name)
     )
     last = [f for f in commit if f in files]
-    first = [f for f in files if f not in last]
+    marker = [MARKER] if MARKER in files else []
+    first = [f for f in files if f not in last and f not in marker]
     with storage_errors(url, "write"):
+        for rel in marker:  # before anything else: a run cut short leaves a prefix a rerun
+            _put(fs, local / rel, f"{base}/{rel}", protocol(url))  # may replace
         if protocol(url) in ATOMIC_PUT and first:  # one batch, sent concurrently
             fs.put([str(local / f) for f in first], [f"{base}/{f}" for f in first])
         else:

@@ -4,11 +4,13 @@ refused credentials and denied writes are real answers of the server, not mocks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,3 +106,73 @@ class S3Server:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+class CuttingProxy:
+    """A TCP relay on loopback in front of the server that goes dead mid-transfer: once
+    ``cut_after`` bytes have been sent up through it from the first PUT request on, it closes
+    every connection and refuses new ones (a network that drops while an upload is under way)."""
+
+    def __init__(self, target_port: int, cut_after: int) -> None:
+        self.target_port = target_port
+        self.cut_after = cut_after
+        self.put_bytes = 0
+        self.dead = threading.Event()
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.dead.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upload: bool) -> None:
+        try:
+            while not self.dead.is_set():
+                data = src.recv(65536)
+                if not data:
+                    break
+                if upload and (self.put_bytes or data.startswith(b"PUT ")):
+                    with self.lock:  # every byte sent up from the first PUT on
+                        self.put_bytes += len(data)
+                        if self.put_bytes > self.cut_after:
+                            self.cut()
+                            return
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                _shut(sock)
+
+    def cut(self) -> None:
+        """Drop every open connection now; later ones are closed as soon as they open."""
+        self.dead.set()
+        for sock in self.sockets:
+            _shut(sock)
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)

@@ -24,7 +24,7 @@ from exposure_core.manifest import SourceItem, write_jsonl
 from exposure_core.readahead import ReadAhead
 from pipeline.cli import app
 from tests import _datasets
-from tests._s3 import BUCKET, S3Server, free_port
+from tests._s3 import BUCKET, CuttingProxy, S3Server, free_port
 
 pytest.importorskip("s3fs", reason="the [s3] extra (pip install -e '.[s3]')")
 pytest.importorskip("moto", reason="moto[server] (the [s3] extra)")
@@ -233,6 +233,42 @@ def test_storage_faults_end_in_one_line_naming_the_url(
     assert after == before  # nothing local lost or changed
     if case == "denied write":
         assert not _bucket(server, root).exists(dst.split("://", 1)[1])
+
+
+def test_a_connection_dropped_mid_upload_leaves_no_partial_object_and_a_rerun_finishes(
+    server: S3Server, root: Path, bucket_runs: dict[str, str]
+) -> None:
+    """The network goes dead while ``prep shard`` uploads its tars: one line naming the URL,
+    exit 1, no object under the prefix that differs from the local run's file of that name and
+    no index.json (readers start from it); the rerun replaces the prefix and finishes."""
+    local = root / "data" / "shards"
+    expected = {p.name: p.read_bytes() for p in local.iterdir() if p.is_file()}
+    dst = f"s3://{BUCKET}/drop/shards"
+    proxy = CuttingProxy(server.port, cut_after=sum(map(len, expected.values())) // 3)
+    env = server.env(root / "cache-drop")
+    env["AWS_ENDPOINT_URL"] = proxy.endpoint
+    before = sorted(p.relative_to(root / "data").as_posix() for p in (root / "data").rglob("*"))
+    try:
+        done = prep(root, env, "shard", "--input", f"{DATA}/pairs", "--output", dst)
+    finally:
+        proxy.close()
+    lines = error_lines(done)
+    assert proxy.dead.is_set() and done.returncode == 1, lines
+    assert len(lines) == 1 and lines[0].startswith("error: ") and dst in lines[0], lines
+    assert "Traceback" not in done.output
+    assert env["AWS_SECRET_ACCESS_KEY"] not in done.output
+    after = sorted(p.relative_to(root / "data").as_posix() for p in (root / "data").rglob("*"))
+    assert after == before  # nothing local lost or changed
+    fs = _bucket(server, root)
+    left = {Path(k).name: fs.cat_file(k) for k in fs.find(dst.split("://", 1)[1])}
+    assert "index.json" not in left and len(left) < len(expected), sorted(left)
+    assert ".prep-output" in left  # the marker went up first: the rerun may replace the prefix
+    assert all(left[name] == expected[name] for name in left), sorted(left)  # no partial object
+
+    ok(prep(root, server.env(root / "cache-drop"), "shard", "--input", f"{DATA}/pairs",
+            "--output", dst))  # fmt: skip
+    fs.invalidate_cache()
+    assert {Path(k).name: fs.cat_file(k) for k in fs.find(dst.split("://", 1)[1])} == expected
 
 
 def test_a_protocol_without_its_package_names_the_package() -> None:
