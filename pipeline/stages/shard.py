@@ -22,6 +22,8 @@ import dataclasses
 import hashlib
 import shutil
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,12 +143,13 @@ def _row_problem(row: PairRow, path: _Paths, probe: _Probes) -> str | None:
     return None
 
 
-def _photo_key(rows: list[PairRow]) -> str:
-    """The sample key: the ids' shared ``<photo>--`` prefix, else source and target stem."""
-    prefixes = {r.id.split("--", 1)[0] for r in rows if "--" in r.id}
-    if len(prefixes) == 1 and all("--" in r.id for r in rows):
+def _photo_key(ids: list[str], source: str, target: str) -> str:
+    """The sample key: the ids' shared ``<photo>--`` prefix, else source and target stem (of
+    the photo's first row)."""
+    prefixes = {i.split("--", 1)[0] for i in ids if "--" in i}
+    if len(prefixes) == 1 and all("--" in i for i in ids):
         return prefixes.pop()
-    return slug(f"{rows[0].source}-{Path(rows[0].target).stem}")
+    return slug(f"{source}-{Path(target).stem}")
 
 
 Checked = tuple[PairRow, str | None, tuple[int, int] | None]  # row, problem, target size
@@ -163,22 +166,88 @@ def check_row(row: PairRow, path: _Paths, probe: _Probes) -> Checked:
     return row, None, (info.width, info.height)
 
 
+@dataclass(frozen=True)
+class RowRun:
+    """Consecutive rows of the manifest that ``check_row`` passed and that share a target, a
+    scene, a source and an official split: a photo's rows as ``prep synthesize`` writes them.
+    What grouping needs of them, one object per photo rather than one row object per pair."""
+
+    target: str  # the manifest's name of the target file
+    scene: str
+    source: str
+    split: str | None  # the official split, or None
+    size: tuple[int, int]
+    ids: tuple[str, ...]
+    inputs: tuple[str | None, ...]  # each row's input file (None: rendered from the target)
+    variants: tuple[shardfmt.Variant, ...]  # a stored input's ``input`` is set when grouped
+    stored: tuple[bool, ...]  # each row's input is a file the sample stores
+
+
+Checks = list[RowRun | Checked]  # in manifest order; a Checked here has a problem
+
+
+def runs_of(checked: Iterable[Checked]) -> Checks:
+    """Checked rows, in order, with each stretch of usable rows of one target, scene, source
+    and official split gathered into one ``RowRun``; a row with a problem stays as it is."""
+    out: Checks = []
+    rows: list[PairRow] = []
+    size: tuple[int, int] | None = None
+
+    def flush() -> None:
+        if rows:
+            first = rows[0]
+            assert size is not None
+            out.append(
+                RowRun(
+                    first.target,
+                    first.scene,
+                    first.source,
+                    first.split,
+                    size,
+                    tuple(r.id for r in rows),
+                    tuple(r.input for r in rows),
+                    tuple(_variant(r) for r in rows),
+                    tuple(not (r.recipe and r.kind != "native") for r in rows),
+                )
+            )
+            rows.clear()
+
+    for row, problem, row_size in checked:
+        if problem is not None or row_size is None:
+            flush()
+            out.append((row, problem, row_size))
+            continue
+        if rows and _run_fields(row) != _run_fields(rows[0]):
+            flush()
+        if not rows:
+            size = row_size
+        rows.append(row)
+    flush()
+    return out
+
+
+def _run_fields(row: PairRow) -> tuple[str, str, str, str | None]:
+    return row.target, row.scene, row.source, row.split
+
+
 ROWS_PER_JOB = 512  # manifest lines handed out together to be parsed and checked
 
 
-def check_lines(job: tuple[str, int, list[str], Path, int]) -> list[Checked]:
+def check_lines(job: tuple[str, int, list[str], Path, int]) -> Checks:
     """``check_row`` on each row of a stretch of the manifest ``(manifest, number of the first
-    line, lines, folder of the paths, max_pixels)``, parsed here (a module-level function:
-    engines run it where the files are; a file named on several lines is read once)."""
+    line, lines, folder of the paths, max_pixels)``, parsed here, then ``runs_of`` (a
+    module-level function: engines run it where the files are; a file named on several lines
+    is read once)."""
     where, first, lines, root, max_pixels = job
     path, probe = _Paths(root), _Probes(max_pixels)
     rows = (row_from_line(PairRow, line, f"{where}:{first + n}") for n, line in enumerate(lines))
-    return [check_row(row, path, probe) for row in rows if row is not None]
+    return runs_of(check_row(row, path, probe) for row in rows if row is not None)
 
 
-def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> list[Checked]:
-    """Every row of the pairs manifest, checked (``check_lines``: parsed and each file's
-    header read on ``engine``, stretch by stretch; this process only cuts the text)."""
+def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> Checks:
+    """Every row of the pairs manifest, checked and gathered (``check_lines``: parsed, each
+    file's header read and the runs of a photo's rows gathered on ``engine``, stretch by
+    stretch; this process only cuts the text)."""
     lines = read_lines(manifest)
     stretches = range(0, len(lines), ROWS_PER_JOB)
     jobs = [
@@ -186,9 +255,18 @@ def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> lis
         for n in stretches
     ]
     done = engine.map_ordered(check_lines, jobs, 1, describe=lambda job: f"{job[0]}:{job[1]}")
-    rows = (checked for stretch in done for checked in stretch)
-    total = sum(1 for line in lines if line.strip())
-    return list(track(rows, "shard: check pairs", total=total))
+    return [
+        item
+        for stretch in track(done, f"shard: check pairs ({ROWS_PER_JOB} a step)", total=len(jobs))
+        for item in stretch
+    ]
+
+
+def scene_splits_of(checks: Checks) -> list[tuple[str, str | None]]:
+    """``(scene, official split)`` of every row (one per run: its rows share them)."""
+    return [
+        (c.scene, c.split) if isinstance(c, RowRun) else (c[0].scene, c[0].split) for c in checks
+    ]
 
 
 def validate(
@@ -199,52 +277,87 @@ def validate(
 ) -> tuple[list[Sample], list[Reject]]:
     """Group rows by target into photo samples; rejects: bad files, recipes, ids, sizes."""
     path, probe = _Paths(root), _Probes(max_pixels)
-    return group_samples([check_row(row, path, probe) for row in rows], root, scene_split)
+    return group_samples(runs_of(check_row(row, path, probe) for row in rows), root, scene_split)
+
+
+def _reject(row_id: str, files: list[str | None], reason: str, path: _Paths) -> Reject:
+    named = [str(path(f)) for f in files if f]
+    return Reject(named[0], reason, "shard", {"id": row_id, "files": named})
 
 
 def group_samples(
-    checked: list[Checked], root: Path, scene_split: dict[str, str]
+    checks: Checks, root: Path, scene_split: dict[str, str]
 ) -> tuple[list[Sample], list[Reject]]:
     """Group checked rows by target into photo samples (in manifest order); rejects: rows with
-    a problem, a duplicate id, a target shared by two scenes."""
+    a problem, a duplicate id, a target shared by two scenes.
+
+    Row by row, in manifest order: a row whose id an earlier kept row has is a duplicate;
+    else a row with a problem is rejected for it; else a row whose target an earlier kept row
+    of another scene has is rejected. A run with none of these is kept whole at once."""
     rejects: list[Reject] = []
     path = _Paths(root)
     seen: set[str] = set()
-    groups: dict[Path, list[PairRow]] = {}
-    sizes: dict[Path, tuple[int, int]] = {}
-    for row, problem, size in checked:
-        reason = f"duplicate id {row.id!r}" if row.id in seen else problem
-        target = path(row.target)
-        if reason is None and groups.get(target, [row])[0].scene != row.scene:
-            reason = f"target {row.target} is shared by two scenes"
-        if reason is not None or size is None:
-            files = [str(path(f)) for f in (row.input, row.target) if f]
-            rejects.append(Reject(files[0], str(reason), "shard", {"id": row.id, "files": files}))
+    groups: dict[Path, list[RowRun]] = {}
+    for item in checks:
+        if not isinstance(item, RowRun):
+            row, problem, _ = item
+            reason = f"duplicate id {row.id!r}" if row.id in seen else str(problem)
+            rejects.append(_reject(row.id, [row.input, row.target], reason, path))
             continue
-        seen.add(row.id)
-        groups.setdefault(target, []).append(row)
-        sizes.setdefault(target, size)
+        target = path(item.target)
+        group = groups.get(target)
+        if (
+            (group is None or group[0].scene == item.scene)
+            and seen.isdisjoint(item.ids)
+            and len(set(item.ids)) == len(item.ids)
+        ):
+            seen.update(item.ids)
+            groups.setdefault(target, []).append(item)
+            continue
+        for k, row_id in enumerate(item.ids):  # row by row
+            if row_id in seen:
+                reason: str | None = f"duplicate id {row_id!r}"
+            elif groups.get(target, [item])[0].scene != item.scene:
+                reason = f"target {item.target} is shared by two scenes"
+            else:
+                reason = None
+            if reason is not None:
+                rejects.append(_reject(row_id, [item.inputs[k], item.target], reason, path))
+                continue
+            seen.add(row_id)
+            groups.setdefault(target, []).append(_one_row(item, k))
     samples: list[Sample] = []
     keys: Counter[str] = Counter()
-    for target, group in groups.items():
-        key = _photo_key(group)
+    for target, runs in groups.items():
+        first = runs[0]
+        key = _photo_key([i for run in runs for i in run.ids], first.source, first.target)
         keys[key] += 1
         if keys[key] > 1:
             key = f"{key}-{keys[key]}"
-        first = group[0]
-        width, height = sizes[target]
+        width, height = first.size
         sample = Sample(
             key, first.scene, first.source, scene_split[first.scene],
             "hash" if first.split is None else "official", target, width, height,
         )  # fmt: skip
-        for row in group:
-            variant = _variant(row)
-            if not (row.recipe and row.kind != "native"):
-                assert row.input is not None
-                variant = dataclasses.replace(variant, input=sample.add_input(path(row.input)))
-            sample.variants.append(variant)
+        for run in runs:
+            for variant, name, stored in zip(run.variants, run.inputs, run.stored, strict=True):
+                if stored:
+                    assert name is not None
+                    variant = dataclasses.replace(variant, input=sample.add_input(path(name)))
+                sample.variants.append(variant)
         samples.append(sample)
     return samples, rejects
+
+
+def _one_row(run: RowRun, k: int) -> RowRun:
+    """The ``k``-th row of a run, as a run of one."""
+    return dataclasses.replace(
+        run,
+        ids=run.ids[k : k + 1],
+        inputs=run.inputs[k : k + 1],
+        variants=run.variants[k : k + 1],
+        stored=run.stored[k : k + 1],
+    )
 
 
 def check_not_empty(samples: list[Sample], fractions: dict[str, float], n_scenes: int) -> None:
@@ -317,9 +430,10 @@ def _run(
     fractions = check_fractions(to_dict(p.split))
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
     summary = Summary("shard", unit="samples", rate_key="samples")
-    checked = read_checked(manifest, params.io.max_pixels, engine)
-    scene_split = assign_splits([(c[0].scene, c[0].split) for c in checked], fractions)
-    samples, rejects = group_samples(checked, manifest.parent, scene_split)
+    checks = read_checked(manifest, params.io.max_pixels, engine)
+    scene_split = assign_splits(scene_splits_of(checks), fractions)
+    samples, rejects = group_samples(checks, manifest.parent, scene_split)
+    del checks  # the samples hold what is needed of them
     if strict and rejects:
         raise StrictError(f"{rejects[0].path}: {rejects[0].reason}")
     check_not_empty(samples, fractions, len(scene_split))
