@@ -20,6 +20,7 @@ apart). Medians of ``--repeat`` runs.
 
     python benchmarks/ray_engine.py --count 2000 --repeat 3
     python benchmarks/ray_engine.py --count 2000 --profile 25   # the driver, function by function
+    python benchmarks/ray_engine.py --count 2000 --memory       # what a stage's process holds
 
 On a shared 2-core machine the wall-clock ratios move by several per cent from run to run.
 """
@@ -139,9 +140,18 @@ def main() -> None:
         help="instead: cProfile the driver of each stage on a 1-node cluster (--count photos, "
         "after a warm-up on the demo corpus) and print its N most costly functions",
     )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="instead: the peak Python memory of the process that runs each stage (what the "
+        "Ray driver holds too), per photo, on --count photos with the local engine in-process",
+    )
     args = parser.parse_args()
     if args.profile:
         profile(args)
+        return
+    if args.memory:
+        memory(args)
         return
     import ray
     from ray.cluster_utils import Cluster
@@ -244,6 +254,34 @@ def profile(args: argparse.Namespace) -> None:
     finally:
         ray.shutdown()
         one.shutdown()
+
+
+def memory(args: argparse.Namespace) -> None:
+    """Peak memory that Python allocates (``tracemalloc``) while each stage runs in this
+    process with the local engine and one worker, so every task's work is in it too: an upper
+    bound on what the stage's driver keeps (its listing, manifest rows, samples, results),
+    per photo, and what 8 M photos would need."""
+    import tracemalloc
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        make_crops(tmp / "crops", args.count)
+        params = params_for(EngineParams("local"), 1)
+        runs = {
+            "filter": lambda: filter_stage.run(params, tmp / "crops", tmp / "filtered"),
+            "synthesize": lambda: synthesize.run(params, tmp / "filtered", tmp / "pairs"),
+            "shard": lambda: shard.run(params, tmp / "pairs", tmp / "shards"),
+        }
+        print("| stage | peak Python memory, KB per photo | 8 M photos |")
+        print("|---|---|---|")
+        for name, run in runs.items():
+            tracemalloc.start()
+            run()
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            per_photo = peak / args.count
+            print(f"| `prep {name}` | {per_photo / 1e3:.1f} | "
+                  f"{per_photo * PLACES_CHALLENGE / 1e9:.0f} GB |")  # fmt: skip
 
 
 def print_report(
