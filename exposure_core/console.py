@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -22,8 +22,14 @@ console = Console(stderr=True, soft_wrap=True)  # log lines stay whole in files 
 _T = TypeVar("_T")
 
 
-def track(items: Iterable[_T], description: str, total: int | None = None) -> Iterator[_T]:
-    """Iterate with a progress bar on stderr (plain, silent output when not a terminal)."""
+def track(
+    items: Iterable[_T],
+    description: str,
+    total: int | None = None,
+    weight: Callable[[_T], int] | None = None,
+) -> Iterator[_T]:
+    """Iterate with a progress bar on stderr (plain, silent output when not a terminal); each
+    item counts ``weight(item)`` towards ``total`` (1 without ``weight``)."""
     if not sys.stderr.isatty():
         yield from items
         return
@@ -38,7 +44,7 @@ def track(items: Iterable[_T], description: str, total: int | None = None) -> It
         task = progress.add_task(description, total=total)
         for item in items:
             yield item
-            progress.advance(task)
+            progress.advance(task, 1 if weight is None else weight(item))
 
 
 @dataclass

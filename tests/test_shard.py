@@ -349,3 +349,21 @@ def test_bad_recipes_are_rejected_counted_and_named(tmp_path, change, reason):
         json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()
     ]
     assert reject["extra"]["id"] == "p0--v0" and reason in reject["reason"]
+
+
+def test_check_progress_counts_rows_though_the_tasks_return_runs(tmp_path, monkeypatch):
+    rows = _rows(tmp_path / "pairs", MIXED[:3])
+    manifest = _manifest(tmp_path / "pairs", rows)
+    counted: dict[str, int] = {}
+    real_track = shard.track
+
+    def counting(items, description, total=None, weight=None):
+        for item in real_track(items, description, total=total, weight=weight):
+            counted[description] = counted.get(description, 0) + (weight or (lambda _: 1))(item)
+            counted[f"{description} total"] = total
+            yield item
+
+    monkeypatch.setattr(shard, "track", counting)
+    checks = shard.read_checked(manifest, 10**8)
+    assert counted["shard: check pairs"] == counted["shard: check pairs total"] == len(rows)
+    assert len(checks) == 3  # one run per photo

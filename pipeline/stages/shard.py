@@ -255,11 +255,13 @@ def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> Che
         for n in stretches
     ]
     done = engine.map_ordered(check_lines, jobs, 1, describe=lambda job: f"{job[0]}:{job[1]}")
-    return [
-        item
-        for stretch in track(done, f"shard: check pairs ({ROWS_PER_JOB} a step)", total=len(jobs))
-        for item in stretch
-    ]
+    total = sum(1 for line in lines if line.strip())
+    stretches = track(done, "shard: check pairs", total=total, weight=_rows_in)
+    return [item for stretch in stretches for item in stretch]
+
+
+def _rows_in(checks: Checks) -> int:
+    return sum(len(c.ids) if isinstance(c, RowRun) else 1 for c in checks)
 
 
 def scene_splits_of(checks: Checks) -> list[tuple[str, str | None]]:
