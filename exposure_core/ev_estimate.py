@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from exposure_core.exposure import LUMA_WEIGHTS, channel_extremes, check_rgb, srgb_to_linear
+from exposure_core.percentiles import float_percentiles
 
 MODEL_FILE = Path(__file__).with_name("ev_estimator.json")
 WORK_SIDE = 224  # short side the statistics are read at (block average)
@@ -183,8 +184,9 @@ def features(image: np.ndarray) -> np.ndarray:
         float64 ``(len(FEATURE_NAMES),)``: log2 light percentiles and mean, histogram
         fractions, channel percentiles (encoded), clipping and crush fractions, spike ratios.
 
-    Percentiles of 8-bit codes are read from their histograms (``count_percentiles``), the
-    same values as ``np.percentile`` of the codes.
+    Percentiles of 8-bit codes are read from their histograms (``count_percentiles``), those
+    of the log light by a counting selection (``percentiles.float_percentiles``): the same
+    values as ``np.percentile``.
     """
     check_rgb(image)
     full = _codes(image)  # clipping is counted at full resolution: averaging would hide it
@@ -216,10 +218,10 @@ def features(image: np.ndarray) -> np.ndarray:
         for name, ps in CHANNEL_PERCENTILES.items()
         for v in _logit_levels(count_percentiles(channels[name], ps))
     ]
-    log2_mean = float(log_light.mean())  # before the percentiles reorder log_light
+    log2_mean = float(log_light.mean())
     values = [
         *logits,
-        *np.percentile(log_light, PERCENTILES, overwrite_input=True),
+        *float_percentiles(light.ravel(), PERCENTILES, log_light),  # log2 is non-decreasing
         log2_mean,
         float(np.log2(max(float(light.mean()), 2.0**LOG2_FLOOR))),
         *hist,

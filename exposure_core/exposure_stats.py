@@ -36,6 +36,7 @@ import numpy as np
 
 from exposure_core.ev_estimate import MAX_EV, code_counts, count_percentiles, ev_estimate
 from exposure_core.exposure import LUMA_WEIGHTS, channel_extremes, check_rgb
+from exposure_core.percentiles import float_percentiles
 from exposure_core.schema import AtLeast, Between, check_fields
 
 Level = Annotated[float, Between(0.0, 1.0)]  # a fraction of pixels or a level in [0, 1]
@@ -171,9 +172,9 @@ def exposure_stats(
     blown = region_fraction(low >= WHITE_CODE, min_region) if low_hist[WHITE_CODE:].any() else 0.0
 
     luma = clipped @ LUMA_WEIGHTS
-    mean = float(luma.mean())  # before the percentiles reorder luma
+    mean = float(luma.mean())
     shadows = float(np.count_nonzero(luma < shadow_level)) / size
-    p01, p05, p50, p95, p99 = np.percentile(luma, [1, 5, 50, 95, 99], overwrite_input=True)
+    p01, p05, p50, p95, p99 = float_percentiles(luma.ravel(), (1, 5, 50, 95, 99))
     return ExposureStats(
         highlight=float(count_percentiles(top_hist, (99.9,))[0]) / 255,
         blown=blown,
