@@ -18,6 +18,9 @@ first (a prefix left half written by a lost connection stays one a rerun may rep
 commit files (``index.json``, ``manifest.jsonl``) last, after every object they name, and stale
 objects of a previous run are removed after them.
 
+On S3 an output prefix is locked against runs on other machines by a lock object beside it,
+created with a conditional PUT (``remote_lock``).
+
 ``write_back`` replaces the objects whose mirrored files a run rewrote in place (``prep
 enhance --in-place``), one write each. ``read_object`` reads an object with one request;
 ``exposure_core.readahead`` streams shards with it for the training loader.
@@ -32,17 +35,27 @@ through ``scrub``, which blanks the values of the credential variables.
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import re
 import shutil
+import socket
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from exposure_core.errors import UserError
-from exposure_core.fsutil import MARKER, OutputError, is_temp_name, move_into_place, output_lock
+from exposure_core.fsutil import (
+    MARKER,
+    OutputBusyError,
+    OutputError,
+    is_temp_name,
+    move_into_place,
+    output_lock,
+)
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # the package that implements each common protocol (fsspec's own names it too, less plainly)
@@ -58,6 +71,7 @@ PACKAGES = {
     "sftp": "paramiko",
 }
 ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})  # one object per PUT
+ATOMIC_CREATE = frozenset({"s3", "s3a"})  # a PUT that fails if the object exists (If-None-Match)
 SECRET_VARS = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -446,8 +460,8 @@ def publish(local: Path, url: str, commit: Iterable[str] = (), remove_stale: boo
 def local_output(path: PathLike, stage: str, commit: Iterable[str] = ()) -> Iterator[Path]:
     """Hold the output lock of ``path`` (``fsutil.output_lock``) and yield it; for a URL, yield
     its mirror folder, locked, and publish it to the URL when the block ends without an error
-    (nothing is uploaded otherwise). The lock keeps two runs on one machine apart; two
-    machines writing one URL are not kept apart (give each its own prefix)."""
+    (nothing is uploaded otherwise). The local lock keeps two runs on one machine apart; on
+    S3, ``remote_lock`` keeps runs on two machines apart too."""
     if not is_url(path):
         with output_lock(path, stage):
             yield Path(path)
@@ -455,10 +469,109 @@ def local_output(path: PathLike, stage: str, commit: Iterable[str] = ()) -> Iter
     url = str(path)
     check_remote_output(url)
     local = mirror_path(url)
-    with output_lock(local, stage):
+    with output_lock(local, stage), remote_lock(url, stage):
         yield local
         if local.is_dir():
             publish(local, url, commit)
+
+
+def lock_key(path: str) -> str | None:
+    """The key of the lock object of the output prefix ``path`` (``bucket/a/b``):
+    ``bucket/a/.b.lock``, beside the prefix as a local lock file is beside its folder (so the
+    prefix's own listing never holds it); None for a whole bucket."""
+    parent, name = posixpath.split(path.rstrip("/"))
+    return posixpath.join(parent, f".{name}.lock") if parent and name else None
+
+
+@contextmanager
+def remote_lock(url: str, stage: str) -> Iterator[None]:
+    """Hold the lock object of the output ``url`` while a stage writes it, on a store that can
+    create an object only if it does not exist (S3's conditional PUT, ``If-None-Match: *``).
+
+    The object records the stage, the host, the pid and the start (nothing else). A run that
+    finds it stops with ``OutputBusyError`` naming the holder and the object, before any
+    work; the lock is removed when the block ends, with or without an error. One left behind
+    (a run killed outright, the connection lost before the removal) is taken over by the next
+    run on the same host once its process is gone; from another host the message says to
+    delete it once that run is gone. Elsewhere (other protocols, a whole bucket) no lock is
+    taken: give each machine its own prefix.
+    """
+    key = lock_key(filesystem(url)[1]) if protocol(url) in ATOMIC_CREATE else None
+    if key is None:
+        yield
+        return
+    fs, _ = filesystem(url)
+    lock = f"{protocol(url)}://{key}"
+    record = {
+        "stage": stage,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    body = (json.dumps(record) + "\n").encode()
+    with storage_errors(url, "lock"):
+        try:
+            fs.pipe_file(key, body, mode="create")
+        except FileExistsError:
+            holder = _lock_record(fs, key)
+            if holder is None or not _left_on_this_host(holder):
+                raise OutputBusyError(
+                    f"another prep {_describe(holder)} is writing {url} (lock object {lock}): "
+                    "nothing was touched; run again when it has finished, or delete the lock "
+                    "object if that run is gone"
+                ) from None
+            fs.rm_file(key)  # left by a run of this host that has ended: taken over
+            try:
+                fs.pipe_file(key, body, mode="create")
+            except FileExistsError:
+                raise OutputBusyError(
+                    f"another prep {_describe(_lock_record(fs, key))} is writing {url} (lock "
+                    f"object {lock}): nothing was touched; run again when it has finished"
+                ) from None
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        try:
+            with storage_errors(lock, "remove the lock object"):
+                fs.rm_file(key)
+        except StorageError:
+            if not failed:  # the stage's own error, when there is one, is the one to show
+                raise
+
+
+def _lock_record(fs: Any, key: str) -> dict[str, Any] | None:
+    """The lock object's record, or None where it is gone or not one of ours."""
+    try:
+        record = json.loads(fs.cat_file(key))
+        return record if {"stage", "host", "pid", "started"} <= record.keys() else None
+    except Exception:  # removed meanwhile, or not ours
+        return None
+
+
+def _describe(record: dict[str, Any] | None) -> str:
+    """``stage on host (pid N) since T``, or ``run`` for a lock object of unknown content."""
+    if record is None:
+        return "run"
+    return f"{record['stage']} on {record['host']} (pid {record['pid']}) since {record['started']}"
+
+
+def _left_on_this_host(record: dict[str, Any]) -> bool:
+    """A lock object of this host whose run has ended: its process is gone, or it is this
+    process, which holds the output's local lock now (so no block of its own holds it)."""
+    if record["host"] != socket.gethostname():
+        return False
+    pid = int(record["pid"])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a live process of another user
+        return False
+    return False
 
 
 # --- replacing objects in place -------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -266,9 +267,55 @@ def test_a_connection_dropped_mid_upload_leaves_no_partial_object_and_a_rerun_fi
     assert all(left[name] == expected[name] for name in left), sorted(left)  # no partial object
 
     ok(prep(root, server.env(root / "cache-drop"), "shard", "--input", f"{DATA}/pairs",
-            "--output", dst))  # fmt: skip
+            "--output", dst))  # fmt: skip  # takes over the lock object the cut run left
     fs.invalidate_cache()
     assert {Path(k).name: fs.cat_file(k) for k in fs.find(dst.split("://", 1)[1])} == expected
+    assert not fs.exists(f"{BUCKET}/drop/.shards.lock")
+
+
+LOCK = f"{BUCKET}/locked/.filtered.lock"  # beside the output prefix s3://photos/locked/filtered
+
+
+def _lock_record(host: str, pid: int) -> dict[str, object]:
+    return {"stage": "filter", "host": host, "pid": pid, "started": "2026-12-07T10:00:00Z"}
+
+
+def test_a_run_on_another_machine_holding_the_prefix_is_refused_by_its_lock_object(
+    server: S3Server, root: Path, bucket_runs: dict[str, str]
+) -> None:
+    dst = f"s3://{BUCKET}/locked/filtered"
+    fs = _bucket(server, root)
+    held = _lock_record("other-machine", 4242)
+    fs.pipe_file(LOCK, json.dumps(held).encode())
+    env = server.env(root / "cache-lock")
+    done = prep(root, env, "filter", "--input", f"{DATA}/raw", "--output", dst)
+    lines = error_lines(done)
+    assert done.returncode == 1 and len(lines) == 1, lines
+    assert "another prep filter on other-machine (pid 4242) since 2026-12-07T10:00:00Z" in lines[0]
+    assert dst in lines[0] and f"s3://{LOCK}" in lines[0] and "delete the lock" in lines[0]
+    fs.invalidate_cache()
+    assert not fs.exists(dst.split("://", 1)[1])  # nothing published
+    assert json.loads(fs.cat_file(LOCK)) == held  # the holder's lock left as it was
+
+    fs.rm_file(LOCK)  # that run has ended
+    ok(prep(root, env, "filter", "--input", f"{DATA}/raw", "--output", dst))
+    fs.invalidate_cache()
+    assert fs.exists(f"{dst.split('://', 1)[1]}/manifest.jsonl")
+    assert not fs.exists(LOCK)  # released
+
+
+def test_a_lock_left_by_an_ended_run_of_this_host_is_taken_over(
+    server: S3Server, root: Path, bucket_runs: dict[str, str]
+) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    fs = _bucket(server, root)
+    fs.pipe_file(LOCK, json.dumps(_lock_record(socket.gethostname(), gone.pid)).encode())
+    dst = f"s3://{BUCKET}/locked/filtered"
+    ok(prep(root, server.env(root / "cache-lock"), "filter", "--input", f"{DATA}/raw",
+            "--output", dst))  # fmt: skip
+    fs.invalidate_cache()
+    assert not fs.exists(LOCK)
 
 
 def test_a_protocol_without_its_package_names_the_package() -> None:
