@@ -179,7 +179,7 @@ class RayEngine:
         The driver is the stage's one serial process, and what it keeps of the results (a
         stage holds its manifest rows or samples until it writes them) grows by millions of
         objects. Python's cyclic garbage collector would scan all of them again each time they
-        grow by a quarter: about a third of the driver's CPU. So each result batch, once
+        grow by a quarter: a quarter of shard's driver CPU in a profile. So each result batch, once
         received, is frozen out of the collector's scans (``gc.freeze``) until the stage's
         last result (``gc.unfreeze``; what is garbage by then is freed as usual)."""
         remote = _remote()
@@ -201,7 +201,7 @@ class RayEngine:
                     return
                 batch, ref = pending.popleft()
                 results, seconds = self._get(ref, batch, describe)
-                gc.freeze()  # see below
+                gc.freeze()  # see the docstring
                 batcher.record(len(batch), seconds)
                 yield from results
         finally:

@@ -496,11 +496,11 @@ def remote_lock(url: str, stage: str) -> Iterator[None]:
     delete it once that run is gone. Elsewhere (other protocols, a whole bucket) no lock is
     taken: give each machine its own prefix.
     """
-    key = lock_key(filesystem(url)[1]) if protocol(url) in ATOMIC_CREATE else None
+    fs, path = filesystem(url)
+    key = lock_key(path) if protocol(url) in ATOMIC_CREATE else None
     if key is None:
         yield
         return
-    fs, _ = filesystem(url)
     lock = f"{protocol(url)}://{key}"
     record = {
         "stage": stage,
