@@ -494,10 +494,14 @@ def remote_lock(url: str, stage: str) -> Iterator[None]:
     (a run killed outright, the connection lost before the removal) is taken over by the next
     run on the same host once its process is gone; from another host the message says to
     delete it once that run is gone. Elsewhere (other protocols, a whole bucket) no lock is
-    taken: give each machine its own prefix.
+    taken: give each machine its own prefix. A plain path takes none either (its stage holds
+    ``fsutil.output_lock``).
     """
+    if not is_url(url) or protocol(url) not in ATOMIC_CREATE:
+        yield
+        return
     fs, path = filesystem(url)
-    key = lock_key(path) if protocol(url) in ATOMIC_CREATE else None
+    key = lock_key(path)
     if key is None:
         yield
         return

@@ -370,3 +370,20 @@ def test_enhance_in_place_replaces_each_object_in_the_bucket(server: S3Server, r
     lines = error_lines(missing)
     assert missing.returncode != 0 and len(lines) == 1, lines
     assert f"s3://{BUCKET}/ip/none.png" in lines[0] and "no such object" in lines[0]
+
+
+def test_evaluate_to_a_bucket_prefix_another_machine_holds_is_refused(
+    server: S3Server, root: Path
+) -> None:
+    fs = _bucket(server, root)
+    lock = f"{BUCKET}/reports/.busy.lock"
+    held = {"stage": "evaluate", "host": "other-machine", "pid": 7, "started": "2026-12-07T09:00Z"}
+    fs.pipe(lock, json.dumps(held).encode())
+    out = f"s3://{BUCKET}/reports/busy"
+    done = prep(root, server.env(root / "cache"), "evaluate", "--shards", "shards", "--model",
+                "generator.pt", "--output", out)  # fmt: skip
+    lines = error_lines(done)
+    assert done.returncode == 1 and len(lines) == 1, lines
+    assert "another prep evaluate on other-machine (pid 7)" in lines[0] and out in lines[0]
+    assert not fs.exists(f"{BUCKET}/reports/busy")
+    assert json.loads(fs.cat_file(lock)) == held

@@ -257,7 +257,7 @@ def run(
     local = storage.mirror_path(str(output)) if storage.is_url(output) else Path(output)
     check_output_folder(local)  # before any work, and before the lock file beside it
     engine = connect(params.engine.name, params.engine.address)  # before anything is written
-    with output_lock(local, "evaluate"):
+    with output_lock(local, "evaluate"), storage.remote_lock(str(output), "evaluate"):
         test_shards = shardfmt.local_shards(shards, ("test",))
         folders = [_paired_folder(f) for f in paired or []]
         model_file = resolve_model(storage.fetch_file(model))  # a shipped model's name too

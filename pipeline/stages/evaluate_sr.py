@@ -87,7 +87,7 @@ def run(
     """Score ``model`` and the interpolation baselines; ``photos`` replace the test split.
     Any of them may be a URL (see the module docstring)."""
     local = storage.mirror_path(str(output)) if storage.is_url(output) else Path(output)
-    with output_lock(local, "evaluate"):
+    with output_lock(local, "evaluate"), storage.remote_lock(str(output), "evaluate"):
         test_shards = None if shards is None or photos else shardfmt.local_shards(shards, ("test",))
         summary = _run(params, storage.fetch_file(model), str(model), local, test_shards, photos)
         if storage.is_url(output):
