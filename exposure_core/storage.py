@@ -35,6 +35,7 @@ through ``scrub``, which blanks the values of the credential variables.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -493,7 +494,8 @@ def remote_lock(url: str, stage: str) -> Iterator[None]:
     work; the lock is removed when the block ends, with or without an error. One left behind
     (a run killed outright, the connection lost before the removal) is taken over by the next
     run on the same host once its process is gone; from another host the message says to
-    delete it once that run is gone. Elsewhere (other protocols, a whole bucket) no lock is
+    delete it once that run is gone. Elsewhere (other protocols, a whole bucket, an
+    S3-compatible store that answers "not implemented" to a conditional PUT) no lock is
     taken: give each machine its own prefix. A plain path takes none either (its stage holds
     ``fsutil.output_lock``).
     """
@@ -514,9 +516,12 @@ def remote_lock(url: str, stage: str) -> Iterator[None]:
     }
     body = (json.dumps(record) + "\n").encode()
     with storage_errors(url, "lock"):
-        try:
-            fs.pipe_file(key, body, mode="create")
-        except FileExistsError:
+        created = _create(fs, key, body)
+    if created == _UNSUPPORTED:  # a store without conditional PUTs: no lock there
+        yield
+        return
+    with storage_errors(url, "lock"):
+        if created == _HELD:
             holder = _lock_record(fs, key)
             if holder is None or not _left_on_this_host(holder):
                 raise OutputBusyError(
@@ -525,13 +530,11 @@ def remote_lock(url: str, stage: str) -> Iterator[None]:
                     "object if that run is gone"
                 ) from None
             fs.rm_file(key)  # left by a run of this host that has ended: taken over
-            try:
-                fs.pipe_file(key, body, mode="create")
-            except FileExistsError:
+            if _create(fs, key, body) == _HELD:
                 raise OutputBusyError(
                     f"another prep {_describe(_lock_record(fs, key))} is writing {url} (lock "
                     f"object {lock}): nothing was touched; run again when it has finished"
-                ) from None
+                )
     failed = True
     try:
         yield
@@ -543,6 +546,23 @@ def remote_lock(url: str, stage: str) -> Iterator[None]:
         except StorageError:
             if not failed:  # the stage's own error, when there is one, is the one to show
                 raise
+
+
+_CREATED, _HELD, _UNSUPPORTED = "created", "held", "unsupported"  # what ``_create`` found
+
+
+def _create(fs: Any, key: str, body: bytes) -> str:
+    """Create the object ``key`` only if it does not exist: ``_CREATED``; ``_HELD`` when it
+    exists; ``_UNSUPPORTED`` when the store does not implement conditional PUTs."""
+    try:
+        fs.pipe_file(key, body, mode="create")
+    except FileExistsError:
+        return _HELD
+    except OSError as exc:
+        if exc.errno == errno.ENOSYS:  # "NotImplemented" (501)
+            return _UNSUPPORTED
+        raise
+    return _CREATED
 
 
 def _lock_record(fs: Any, key: str) -> dict[str, Any] | None:

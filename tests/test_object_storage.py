@@ -568,3 +568,24 @@ def test_read_ahead_hands_on_each_object_once_per_pass_and_checks_it(
     if where == "memory":
         fs.rm("read-ahead", recursive=True)
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_a_store_without_conditional_puts_runs_without_a_lock_object(monkeypatch) -> None:
+    import errno
+
+    class NoConditionalPuts:
+        def __init__(self) -> None:
+            self.removed: list[str] = []
+
+        def pipe_file(self, key: str, body: bytes, mode: str = "overwrite") -> None:
+            raise OSError(errno.ENOSYS, "NotImplemented")
+
+        def rm_file(self, key: str) -> None:
+            self.removed.append(key)
+
+    fs = NoConditionalPuts()
+    monkeypatch.setattr(storage, "filesystem", lambda url: (fs, url.split("://", 1)[1]))
+    ran = []
+    with storage.remote_lock("s3://bucket/data/shards", "shard"):
+        ran.append(True)
+    assert ran == [True] and fs.removed == []  # no lock taken, none removed
