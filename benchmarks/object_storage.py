@@ -23,7 +23,11 @@ Figures (medians of ``--repeat`` interleaved rounds; the server and both runs sh
   (c) the secret access key of the run, planted in the environment of every command: its
       occurrences in every file the runs wrote (mirrors and outputs) and in their output.
 Photos: the six demo photos (``prep download --sources demo``) at full size, one per tar, or
-``--photos`` (a folder of photos, all put in the train split); ``--max-samples`` photos per tar.
+``--photos`` (a folder of photos, all put in the train split), or ``--crops N`` (N seeded
+256 px JPEG crops, like Places365's); ``--max-samples`` photos per tar.
+
+    python benchmarks/object_storage.py --crops 256 --max-samples 32 --repeat 5 --batches 60 \
+        --stream-only --loader-only      # shards as a real corpus has them: 32 photos a tar
 """
 
 from __future__ import annotations
@@ -227,6 +231,13 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=2.0, help="per round, raw GET phases")
     parser.add_argument("--photos", type=Path, default=None)
+    parser.add_argument(
+        "--crops",
+        type=int,
+        default=0,
+        help="instead of photos: this many seeded 256 px JPEG crops (Places365-like; "
+        "benchmarks/ray_engine.py's make_crops)",
+    )
     parser.add_argument("--max-samples", type=int, default=1, help="photos per tar")
     parser.add_argument(
         "--stream-only",
@@ -251,7 +262,12 @@ def main() -> None:
         (work / "params.yaml").write_text(
             PARAMS.format(workers=args.workers, max_samples=args.max_samples)
         )
-        if args.photos is None:
+        if args.crops:
+            sys.path.insert(0, str(ROOT / "benchmarks"))
+            from ray_engine import make_crops
+
+            make_crops(work / "data" / "raw" / "photos", args.crops)
+        elif args.photos is None:
             prep(work, {}, "download", "--sources", "demo", "--output", "data/raw")
         else:
             shutil.copytree(args.photos, work / "data" / "raw" / "photos")
