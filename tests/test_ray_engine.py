@@ -7,6 +7,7 @@ rerun finishes); an address nobody answers fails fast."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import logging
 import os
@@ -111,6 +112,7 @@ def test_ray_cluster_gives_the_local_bytes(
         assert expected, stage
         assert _tree(on_ray / stage) == expected, f"{stage}: the ray engine wrote other bytes"
     assert list((on_ray / "shards").glob("*.tar"))
+    assert gc.get_freeze_count() == 0  # the driver's results are back in the collector's care
 
 
 def test_evaluate_on_the_cluster_gives_the_local_report(
