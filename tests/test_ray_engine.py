@@ -115,6 +115,19 @@ def test_ray_cluster_gives_the_local_bytes(
     assert gc.get_freeze_count() == 0  # the driver's results are back in the collector's care
 
 
+def _functions_run_on_ray(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The functions the Ray engine is asked to map from now on, in order (recorded, then run)."""
+    ran: list = []
+    real_map = ray_engine.RayEngine.map_ordered
+
+    def counted(self, fn, items, *args, **kwargs):
+        ran.append(fn)
+        return real_map(self, fn, items, *args, **kwargs)
+
+    monkeypatch.setattr(ray_engine.RayEngine, "map_ordered", counted)
+    return ran
+
+
 def test_evaluate_on_the_cluster_gives_the_local_report(
     cluster: Cluster, local: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,14 +142,7 @@ def test_evaluate_on_the_cluster_gives_the_local_report(
         (tmp_path / "msec" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "msec" / name).write_bytes(payload)
     model = constant_gain_model(tmp_path / "model.pt", 0.5)
-    ran: list[str] = []
-    real_map = ray_engine.RayEngine.map_ordered
-
-    def counted(self, fn, items, *args, **kwargs):
-        ran.append(f"{fn.__module__}.{fn.__name__}")
-        return real_map(self, fn, items, *args, **kwargs)
-
-    monkeypatch.setattr(ray_engine.RayEngine, "map_ordered", counted)
+    ran = _functions_run_on_ray(monkeypatch)
     reports = {}
     for engine in ("local", "ray"):
         params = _params(engine, cluster.address if engine == "ray" else "")
@@ -147,7 +153,8 @@ def test_evaluate_on_the_cluster_gives_the_local_report(
         folders = [tmp_path / "msec" / "testing"]
         evaluate_stage.run(params, local / "shards", model, out, folders)
         reports[engine] = _tree(out)
-    assert ran == ["pipeline.evaluation.pairwork.run"] * 2  # the test split, the MSEC folder
+    ran_names = [f"{fn.__module__}.{fn.__name__}" for fn in ran]
+    assert ran_names == ["pipeline.evaluation.pairwork.run"] * 2  # the test split, the MSEC folder
     assert any(name.startswith("samples/") for name in reports["local"])
     assert reports["ray"] == reports["local"]
 
@@ -165,14 +172,7 @@ def test_download_on_the_cluster_gives_the_local_files(
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_bytes(payload)
     (copy / "training" / "GT_IMAGES" / "a0001-x.jpg").write_bytes(photo(6, width=96))
-    ran: list[str] = []
-    real_map = ray_engine.RayEngine.map_ordered
-
-    def counted(self, fn, items, *args, **kwargs):
-        ran.append(fn.__name__)
-        return real_map(self, fn, items, *args, **kwargs)
-
-    monkeypatch.setattr(ray_engine.RayEngine, "map_ordered", counted)
+    ran = _functions_run_on_ray(monkeypatch)
     trees = {}
     for engine in ("local", "ray"):
         base = _params(engine, cluster.address if engine == "ray" else "")
@@ -184,7 +184,7 @@ def test_download_on_the_cluster_gives_the_local_files(
         out = tmp_path / engine
         download_stage.run(dataclasses.replace(base, data=data), out)
         trees[engine] = _tree(out)
-    assert ran == ["write_photo", "scene_size_mismatch"]
+    assert [fn.__name__ for fn in ran] == ["write_photo", "scene_size_mismatch"]
     assert "a0001-x" in (tmp_path / "local" / "rejects.jsonl").read_text()
     assert {k: v for k, v in trees["local"].items() if k.startswith("demo/")} == {
         k: v for k, v in _tree(raw).items() if k.startswith("demo/")
