@@ -9,6 +9,7 @@ inputs are their files' bytes as they are. Nothing here imports torch.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -20,7 +21,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from exposure_core import imageio, shardfmt
-from exposure_core.fsutil import atomic_open, atomic_write_bytes, sha256_file
+from exposure_core.fsutil import atomic_open, atomic_write_bytes
 
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
@@ -146,17 +147,37 @@ def write_tar(path: Path, samples: list[Sample]) -> None:
     write_members(path, [sample.members() for sample in samples])
 
 
-def write_members(path: Path, samples: list[Members]) -> None:
+class HashingWriter:
+    """A binary file that counts and hashes (SHA-256) what is written through it, so a tar's
+    size and digest are known without reading it back."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.handle.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+def write_members(path: Path, samples: list[Members]) -> tuple[int, str]:
     """Write one shard of these samples' members (``Sample.members``, a file given as a
-    ``Path`` or its text) atomically; identical inputs give identical bytes."""
-    with (
-        atomic_open(path, "wb") as handle,
-        tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
-    ):
-        for members in samples:
-            for name, content in members:
-                data = content if isinstance(content, bytes) else Path(content).read_bytes()
-                tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+    ``Path`` or its text) atomically; identical inputs give identical bytes. Returns the tar's
+    size and hex SHA-256."""
+    with atomic_open(path, "wb") as handle:
+        out = HashingWriter(handle)
+        pax = tarfile.PAX_FORMAT
+        with tarfile.open(fileobj=out, mode="w", format=pax, encoding="utf-8") as tar:
+            for members in samples:
+                for name, content in members:
+                    data = content if isinstance(content, bytes) else Path(content).read_bytes()
+                    tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+    return out.size, out.digest.hexdigest()
 
 
 class TarSeries:
@@ -175,6 +196,7 @@ class TarSeries:
         self.written: list[dict[str, Any]] = []
         self._stack: ExitStack | None = None
         self._tar: tarfile.TarFile | None = None
+        self._out: HashingWriter | None = None
         self._samples = self._payload = 0
 
     def add(self, members: list[tuple[str, bytes]]) -> None:
@@ -197,24 +219,24 @@ class TarSeries:
     def _open(self) -> None:
         self._stack = ExitStack()
         handle: IO[bytes] = self._stack.enter_context(atomic_open(self.folder / self._name(), "wb"))
+        self._out = HashingWriter(handle)
         self._tar = self._stack.enter_context(
-            tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8")  # noqa: SIM115
+            tarfile.open(fileobj=self._out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8")  # noqa: SIM115
         )
         self._samples = self._payload = 0
 
     def _finish(self) -> None:
-        assert self._stack is not None
+        assert self._stack is not None and self._out is not None
         self._stack.close()  # the tar's end blocks, then the rename into place
-        path = self.folder / self._name()
         self.written.append(
             {
-                "name": path.name,
+                "name": self._name(),
                 "samples": self._samples,
-                "bytes": path.stat().st_size,
-                "sha256": sha256_file(path),
+                "bytes": self._out.size,
+                "sha256": self._out.digest.hexdigest(),
             }
         )
-        self._stack = self._tar = None
+        self._stack = self._tar = self._out = None
 
     def __enter__(self) -> TarSeries:
         return self

@@ -367,3 +367,20 @@ def test_check_progress_counts_rows_though_the_tasks_return_runs(tmp_path, monke
     checks = shard.read_checked(manifest, 10**8)
     assert counted["shard: check pairs"] == counted["shard: check pairs total"] == len(rows)
     assert len(checks) == 3  # one run per photo
+
+
+def test_a_tar_is_hashed_as_it_is_written(tmp_path):
+    from exposure_core.fsutil import sha256_file
+
+    rows = _rows(tmp_path / "pairs", MIXED[:3])
+    samples, _ = shard.validate(rows, tmp_path / "pairs", dict.fromkeys(
+        (r.scene for r in rows), "train"), 10**8)  # fmt: skip
+    path = tmp_path / "one.tar"
+    size, digest = shardwrite.write_members(path, [s.members() for s in samples])
+    assert (size, digest) == (path.stat().st_size, sha256_file(path))
+    with shardwrite.TarSeries(tmp_path / "series", "train", 2, 10**9) as tars:
+        for s in samples:
+            tars.add([(n, c if isinstance(c, bytes) else c.read_bytes()) for n, c in s.members()])
+    for entry in tars.written:
+        written = tmp_path / "series" / entry["name"]
+        assert (entry["bytes"], entry["sha256"]) == (written.stat().st_size, sha256_file(written))

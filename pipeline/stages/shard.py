@@ -484,14 +484,14 @@ def _write_shard(job: tuple[Path, str, int, list[Members]]) -> dict[str, Any]:
     """Write one tar of the samples' members ``(path, split, pairs, members)`` (each tar
     depends on its own samples only); its entry of index.json."""
     path, split, pairs, members = job
-    write_members(path, members)
+    size, digest = write_members(path, members)
     return {
         "name": path.name,
         "split": split,
         "samples": len(members),
         "pairs": pairs,
-        "bytes": path.stat().st_size,
-        "sha256": sha256_file(path),
+        "bytes": size,
+        "sha256": digest,
     }
 
 
