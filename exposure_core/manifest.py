@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 from exposure_core.errors import UserError
 from exposure_core.fsutil import atomic_open
@@ -222,17 +223,38 @@ def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:
             raise ManifestError(f"{path}: not a JSON Lines manifest (not UTF-8 text)") from exc
 
 
-def read_lines(path: str | Path) -> list[str]:
+class _HashingReader(io.RawIOBase):
+    """A binary file read through a SHA-256 of every byte read."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)
+        if n:
+            self.digest.update(memoryview(buffer)[:n])
+        return n or 0
+
+
+def read_lines(path: str | Path) -> tuple[list[str], str]:
     """The lines of a JSON Lines file as ``read_jsonl`` reads them (line ``n`` at ``n - 1``),
-    unparsed: to be parsed elsewhere with ``row_from_line``."""
+    unparsed: to be parsed elsewhere with ``row_from_line``; and the file's hex SHA-256,
+    taken in the same read."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest")
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb", buffering=0) as raw:
+        hashing = _HashingReader(raw)
+        handle = io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8")
         try:
-            return handle.readlines()
+            lines = handle.readlines()
         except UnicodeDecodeError as exc:
             raise ManifestError(f"{path}: not a JSON Lines manifest (not UTF-8 text)") from exc
+        return lines, hashing.digest.hexdigest()
 
 
 def row_from_line(cls: type[_T], line: str, where: str) -> _T | None:

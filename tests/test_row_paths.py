@@ -6,6 +6,7 @@ holding an input file (through a link or ``..``) is still refused."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -81,7 +82,10 @@ def test_lines_read_and_parsed_apart_name_the_same_line(tmp_path: Path) -> None:
     manifest.write_bytes(f"{good}\r\n\n{good}\n[1]\n".encode())
     with pytest.raises(ManifestError, match=r"manifest.jsonl:4: expected a JSON object"):
         list(read_jsonl(manifest, PairRow))
-    lines = read_lines(manifest)
+    lines, digest = read_lines(manifest)
+    with open(manifest, encoding="utf-8") as handle:  # as read_jsonl reads it: \r\n -> \n
+        assert lines == handle.readlines()
+    assert digest == hashlib.sha256(manifest.read_bytes()).hexdigest()  # in the same read
     where = [f"{manifest}:{n}" for n in range(1, len(lines) + 1)]
     assert [row_from_line(PairRow, lines[n], where[n]) for n in range(3)] == [
         ROWS[3],

@@ -12,6 +12,7 @@ from PIL import Image
 
 from exposure_core import imageio, shardfmt, shardwrite
 from exposure_core.errors import StrictError
+from exposure_core.fsutil import sha256_file
 from exposure_core.manifest import PairRow, write_jsonl
 from exposure_core.schema import ConfigError
 from exposure_core.splits import SplitError
@@ -164,12 +165,12 @@ def test_index_counts_match_the_tars(tmp_path):
     for entry in index["shards"]:
         path = tmp_path / "out" / entry["name"]
         assert entry["bytes"] == path.stat().st_size
-        assert entry["sha256"] == shard.sha256_file(path)
+        assert entry["sha256"] == sha256_file(path)
         assert 0 < entry["samples"] <= 7
         mine = [s for s in samples.values() if s["tar"] == entry["name"]]
         assert entry["samples"] == len(mine)
         assert entry["pairs"] == sum(len(s["variants"]) for s in mine)
-    assert index["manifest_sha256"] == shard.sha256_file(manifest)
+    assert index["manifest_sha256"] == sha256_file(manifest)
     assert index["fractions"] == {"train": 0.6, "val": 0.2, "test": 0.2}
     assert list(json.loads((tmp_path / "out" / "index.json").read_text())) == sorted(index)
 
@@ -364,14 +365,12 @@ def test_check_progress_counts_rows_though_the_tasks_return_runs(tmp_path, monke
             yield item
 
     monkeypatch.setattr(shard, "track", counting)
-    checks = shard.read_checked(manifest, 10**8)
+    checks, _ = shard.read_checked(manifest, 10**8)
     assert counted["shard: check pairs"] == counted["shard: check pairs total"] == len(rows)
     assert len(checks) == 3  # one run per photo
 
 
 def test_a_tar_is_hashed_as_it_is_written(tmp_path):
-    from exposure_core.fsutil import sha256_file
-
     rows = _rows(tmp_path / "pairs", MIXED[:3])
     samples, _ = shard.validate(rows, tmp_path / "pairs", dict.fromkeys(
         (r.scene for r in rows), "train"), 10**8)  # fmt: skip

@@ -36,7 +36,6 @@ from exposure_core.fsutil import (
     atomic_open,
     atomic_write_json,
     fingerprint,
-    sha256_file,
 )
 from exposure_core.manifest import (
     MANIFEST_NAME,
@@ -244,11 +243,11 @@ def check_lines(job: tuple[str, int, list[str], Path, int]) -> Checks:
     return runs_of(check_row(row, path, probe) for row in rows if row is not None)
 
 
-def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> Checks:
+def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> tuple[Checks, str]:
     """Every row of the pairs manifest, checked and gathered (``check_lines``: parsed, each
     file's header read and the runs of a photo's rows gathered on ``engine``, stretch by
-    stretch; this process only cuts the text)."""
-    lines = read_lines(manifest)
+    stretch; this process only cuts the text), and the manifest's hex SHA-256."""
+    lines, digest = read_lines(manifest)
     stretches = range(0, len(lines), ROWS_PER_JOB)
     jobs = [
         (str(manifest), n + 1, lines[n : n + ROWS_PER_JOB], manifest.parent, max_pixels)
@@ -257,7 +256,7 @@ def read_checked(manifest: Path, max_pixels: int, engine: Engine = LOCAL) -> Che
     done = engine.map_ordered(check_lines, jobs, 1, describe=lambda job: f"{job[0]}:{job[1]}")
     total = sum(1 for line in lines if line.strip())
     stretches = track(done, "shard: check pairs", total=total, weight=_rows_in)
-    return [item for stretch in stretches for item in stretch]
+    return [item for stretch in stretches for item in stretch], digest
 
 
 def _rows_in(checks: Checks) -> int:
@@ -432,7 +431,7 @@ def _run(
     fractions = check_fractions(to_dict(p.split))
     manifest = manifest / MANIFEST_NAME if manifest.is_dir() else manifest
     summary = Summary("shard", unit="samples", rate_key="samples")
-    checks = read_checked(manifest, params.io.max_pixels, engine)
+    checks, digest = read_checked(manifest, params.io.max_pixels, engine)
     scene_split = assign_splits(scene_splits_of(checks), fractions)
     samples, rejects = group_samples(checks, manifest.parent, scene_split)
     del checks  # the samples hold what is needed of them
@@ -441,7 +440,6 @@ def _run(
     check_not_empty(samples, fractions, len(scene_split))
     samples.sort(key=lambda s: (SPLITS.index(s.split), order_key(p.seed, s.key)))
 
-    digest = sha256_file(manifest)
     key = fingerprint({"shard": to_dict(p), "manifest": digest, "output": str(output.resolve())})
     files = [path for sample in samples for path in (sample.target, *sample.inputs)]
     staged = StagedDir(output, key, "shard", [manifest.parent], files)
