@@ -208,12 +208,15 @@ def _factory(cls: type, name: str) -> Any:
     return field_.default_factory()  # type: ignore[misc]
 
 
-def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:
-    """Stream rows of ``cls`` from a JSON Lines file; errors name the file and line."""
+def read_jsonl(path: str | Path, cls: type[_T], digest: Any = None) -> Iterator[_T]:
+    """Stream rows of ``cls`` from a JSON Lines file; errors name the file and line.
+
+    ``digest`` (a ``hashlib`` object) is updated with every byte read, so a caller that reads
+    the rows to the end has the file's hash without reading it again."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest")
-    with open(path, encoding="utf-8") as handle:
+    with _open_text(path, digest) as handle:
         try:
             for number, line in enumerate(handle, start=1):
                 row = row_from_line(cls, line, f"{path}:{number}")
@@ -224,11 +227,11 @@ def read_jsonl(path: str | Path, cls: type[_T]) -> Iterator[_T]:
 
 
 class _HashingReader(io.RawIOBase):
-    """A binary file read through a SHA-256 of every byte read."""
+    """A binary file read through a hash of every byte read."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, digest: Any) -> None:
         self.raw = raw
-        self.digest = hashlib.sha256()
+        self.digest = digest
 
     def readable(self) -> bool:
         return True
@@ -239,6 +242,18 @@ class _HashingReader(io.RawIOBase):
             self.digest.update(memoryview(buffer)[:n])
         return n or 0
 
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _open_text(path: Path, digest: Any = None) -> io.TextIOBase:
+    """``open(path, encoding="utf-8")``, read through ``digest`` when one is given."""
+    if digest is None:
+        return open(path, encoding="utf-8")
+    raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with the text wrapper
+    return io.TextIOWrapper(io.BufferedReader(_HashingReader(raw, digest)), encoding="utf-8")
+
 
 def read_lines(path: str | Path) -> tuple[list[str], str]:
     """The lines of a JSON Lines file as ``read_jsonl`` reads them (line ``n`` at ``n - 1``),
@@ -247,14 +262,13 @@ def read_lines(path: str | Path) -> tuple[list[str], str]:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest")
-    with open(path, "rb", buffering=0) as raw:
-        hashing = _HashingReader(raw)
-        handle = io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8")
+    digest = hashlib.sha256()
+    with _open_text(path, digest) as handle:
         try:
             lines = handle.readlines()
         except UnicodeDecodeError as exc:
             raise ManifestError(f"{path}: not a JSON Lines manifest (not UTF-8 text)") from exc
-        return lines, hashing.digest.hexdigest()
+    return lines, digest.hexdigest()
 
 
 def row_from_line(cls: type[_T], line: str, where: str) -> _T | None:

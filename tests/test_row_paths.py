@@ -86,6 +86,15 @@ def test_lines_read_and_parsed_apart_name_the_same_line(tmp_path: Path) -> None:
     with open(manifest, encoding="utf-8") as handle:  # as read_jsonl reads it: \r\n -> \n
         assert lines == handle.readlines()
     assert digest == hashlib.sha256(manifest.read_bytes()).hexdigest()  # in the same read
+    streamed = hashlib.sha256()
+    with pytest.raises(ManifestError):  # line 4, read through the hash all the same
+        list(read_jsonl(manifest, PairRow, streamed))
+    (tmp_path / "good.jsonl").write_bytes(f"{good}\r\n\n{good}\n".encode())
+    streamed = hashlib.sha256()
+    assert list(read_jsonl(tmp_path / "good.jsonl", PairRow, streamed)) == [ROWS[3], ROWS[3]]
+    assert (
+        streamed.hexdigest() == hashlib.sha256((tmp_path / "good.jsonl").read_bytes()).hexdigest()
+    )
     where = [f"{manifest}:{n}" for n in range(1, len(lines) + 1)]
     assert [row_from_line(PairRow, lines[n], where[n]) for n in range(3)] == [
         ROWS[3],

@@ -17,6 +17,7 @@ killed run resumes there and ``<output>`` is replaced only when everything is wr
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -34,7 +35,6 @@ from exposure_core.fsutil import (
     fingerprint,
     real_paths,
     relpath,
-    sha256_file,
 )
 from exposure_core.manifest import (
     MANIFEST_NAME,
@@ -99,7 +99,8 @@ def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
     manifest = input_path / MANIFEST_NAME if input_path.is_dir() else input_path
     if manifest.is_file():
         root = manifest.parent
-        rows = [r for r in read_jsonl(manifest, FilterRow) if r.keep]
+        digest = hashlib.sha256()  # taken as the rows are read
+        rows = [r for r in read_jsonl(manifest, FilterRow, digest) if r.keep]
         names = [name for r in rows for name in (r.path, r.target) if name]
         real = iter(real_paths(os.path.join(root, name) for name in names))
         entries = [
@@ -116,7 +117,7 @@ def read_entries(input_path: Path) -> tuple[list[_Entry], str]:
             )
             for r in rows
         ]
-        return entries, sha256_file(manifest)
+        return entries, digest.hexdigest()
     if not input_path.is_dir():
         raise UserError(f"{input_path}: neither a filter manifest nor a folder")
     entries = [
