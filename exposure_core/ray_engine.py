@@ -34,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import ray
@@ -79,13 +80,54 @@ def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
         ) from None
 
 
+TOKEN_HINT = (
+    "a cluster started by `ray start --head` (Ray 2.59 or later) checks Ray's token: give this "
+    "machine the head's token in ~/.ray/auth_token or RAY_AUTH_TOKEN (`ray get-auth-token` on "
+    "the head prints it)"
+)
+
+
+def token_file() -> Path:
+    """Where Ray keeps this machine's token when no variable names one."""
+    return Path.home() / ".ray" / "auth_token"
+
+
+def present_token() -> bool:
+    """Send this machine's Ray token to the cluster when there is one and ``RAY_AUTH_MODE`` is
+    unset; True when switched on here.
+
+    ``ray start --head`` turns Ray's token authentication on (Ray 2.59 and later), but a driver
+    joining by ``host:port`` sends its token only in ``RAY_AUTH_MODE=token`` (the default from
+    Ray 2.61): without this a stage could not join the cluster the docs' steps start. A token
+    sent to a cluster without authentication is ignored there. An explicit ``RAY_AUTH_MODE``
+    (``disabled`` included) is left as it is; the token itself is never read or shown here."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return False
+    has_token = bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"))
+    if not has_token and not token_file().is_file():
+        return False
+    try:  # Ray's own switch: the variable, and its configuration read again
+        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+    except ImportError:  # a Ray without token authentication
+        return False
+    _enable_token_auth()
+    return True
+
+
+# what ``ray.init`` raises when it cannot join (a refused token: AuthenticationError, Ray 2.52+)
+_REFUSED = getattr(ray.exceptions, "AuthenticationError", ConnectionError)
+_JOIN_ERRORS = (ConnectionError, RuntimeError, TimeoutError, ValueError, _REFUSED)
+
+
 def connect(address: str) -> RayEngine:
     """Join the cluster at ``address`` (``""``: a Ray instance started on this machine for the
     run, or the one ``RAY_ADDRESS`` names; ``auto``: the cluster this machine joined with
-    ``ray start``). A process already connected to Ray keeps its connection."""
+    ``ray start``). A process already connected to Ray keeps its connection. Joining by
+    address sends this machine's Ray token when it has one (``present_token``)."""
     if not ray.is_initialized():
         if address not in ("", "auto"):
             probe(address)
+            present_token()
         extra: dict[str, Any] = {} if address else {"include_dashboard": False}
         try:
             ray.init(
@@ -94,10 +136,11 @@ def connect(address: str) -> RayEngine:
                 log_to_driver=False,
                 **extra,
             )
-        except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
+        except _JOIN_ERRORS as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            hint = f"; {TOKEN_HINT}" if address not in ("", "auto") else ""
             raise EngineError(
-                f"engine.address {address or '(local)'}: cannot join the Ray cluster: {first}"
+                f"engine.address {address or '(local)'}: cannot join the Ray cluster: {first}{hint}"
             ) from None
     return RayEngine(address or "(local)")
 

@@ -347,3 +347,87 @@ def test_ray_address_forms_checked() -> None:
         ray_engine.probe("ray://127.0.0.1:1", timeout=2)
     with pytest.raises(EngineError, match="expected auto, host:port or ray://host:port"):
         ray_engine.probe("nohost")
+
+
+def _without_ray_auth(home: Path) -> dict[str, str]:
+    """A shell's environment as a user has it: HOME ``home``, no Ray authentication variable
+    (this test process may carry the ``RAY_AUTH_MODE`` that starting its clusters set)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    return {**env, "HOME": str(home), "COLUMNS": "200"}
+
+
+@pytest.fixture
+def ray_start_head(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A head started as the docs say, `ray start --head`, in a HOME of its own that holds a
+    Ray token (``ray get-auth-token --generate``, or any earlier `ray.init()` on the machine,
+    writes ``~/.ray/auth_token``; `ray start --head` then turns token authentication on); its
+    address and that HOME. Stopped (the `--block` process and all it started) afterwards."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    generate = [ray_cli, "get-auth-token", "--generate"]
+    subprocess.run(generate, capture_output=True, env=_without_ray_auth(home), check=True)
+    assert (home / ".ray" / "auth_token").is_file()
+    port = _free_port()
+    args = ["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", "--block"]
+    head = subprocess.Popen(
+        [ray_cli, "start", *args, "--disable-usage-stats"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_without_ray_auth(home),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert head.poll() is None, "ray start --head exited"
+            try:
+                ray_engine.probe(f"127.0.0.1:{port}", timeout=1)
+                break
+            except EngineError:
+                time.sleep(0.2)
+        yield f"127.0.0.1:{port}", home
+    finally:
+        family = [head, *psutil.Process(head.pid).children(recursive=True)]
+        head.terminate()
+        try:
+            head.wait(timeout=30)
+        finally:
+            for process in family[1:]:
+                if process.is_running():
+                    process.kill()
+
+
+def test_prep_joins_a_head_started_by_ray_start(
+    ray_start_head: tuple[str, Path], raw: Path, local: Path, tmp_path: Path
+) -> None:
+    """docs/scale-out.md's steps as a user runs them: `ray start --head` (token authentication
+    on, as Ray 2.59 and later start it), then `prep filter --address HOST:PORT` from a shell
+    without Ray variables: the stage joins with this machine's token and writes the local
+    bytes. From a machine without the token: one line naming the address and where the token
+    goes (never the token), exit 1, nothing written."""
+    address, home = ray_start_head
+    out = tmp_path / "filtered"
+    args = ["filter", "--input", str(raw), "--output", str(out), "--address", address]
+    command = [sys.executable, "-m", "pipeline", *args]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                          env=_without_ray_auth(home), timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _tree(out) == _tree(local / "filtered")
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    refused = tmp_path / "refused"
+    args = ["filter", "--input", str(raw), "--output", str(refused), "--address", address]
+    started = time.monotonic()
+    command = [sys.executable, "-m", "pipeline", *args]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                          env=_without_ray_auth(elsewhere), timeout=120)  # fmt: skip
+    shown = (done.stdout + done.stderr).strip().splitlines()
+    errors = [line for line in shown if line.startswith("error:")]
+    assert done.returncode == 1, shown
+    assert len(errors) == 1 and errors[0] == shown[-1], shown
+    assert address in errors[0] and "~/.ray/auth_token" in errors[0]
+    assert (home / ".ray" / "auth_token").read_text().strip() not in "\n".join(shown)
+    assert time.monotonic() - started < 30
+    assert not refused.exists() and not refused.with_name("refused.partial").exists()
